@@ -1,0 +1,460 @@
+"""Find out what kind of TF artifact a path is and load it into a Model (protobufs only; nothing runs).
+
+Kinds: checkpoint (dir, prefix, .meta, .index; V1 SaveSlices or V2), graph + checkpoint (Estimator model_dir
+graph.pbtxt), frozen graph (.pb/.pbtxt), TF1 SavedModel (also a folder of numbered versions), session bundle
+(export.meta + export checkpoint). Every failure the user can fix is a BadInput naming the path.
+"""
+import glob
+import os
+import re
+
+from migrate import model as m
+from migrate import tfcompat
+from migrate.errors import BadInput
+
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+SESSION_BUNDLE_META = "export.meta"
+GRAPH_SUFFIXES = (".pb", ".pbtxt", ".graphdef")
+TEXT_SUFFIXES = (".pbtxt", ".txt", ".prototxt")
+PROTOBUF_LIMIT = 2 ** 31 - 1
+
+
+def _protos():
+    from tensorflow.core.framework import graph_pb2
+    from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+    return graph_pb2, meta_graph_pb2, saved_model_pb2
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+def parse_proto(path, message):
+    """Parse a binary or text protobuf file into `message`; BadInput on empty/corrupt/truncated files."""
+    from google.protobuf import message as pb_message
+    from google.protobuf import text_format
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        raise BadInput("cannot read file: {}".format(exc.strerror or exc), path, "check the path and permissions")
+    if size == 0:
+        raise BadInput("file is empty", path, "re-export or re-copy the model file")
+    if size > PROTOBUF_LIMIT:
+        raise BadInput("file is {:.2f} GiB, over protobuf's 2 GiB limit".format(size / 2.0 ** 30), path,
+                       "models this large must stay a checkpoint or SavedModel with variables")
+    name = type(message).__name__
+    if path.endswith(TEXT_SUFFIXES) or _looks_like_text(data):
+        try:
+            text_format.Merge(data.decode("utf-8"), message)
+            return message
+        except (text_format.ParseError, UnicodeDecodeError) as exc:
+            raise BadInput("not a valid text {}: {}".format(name, str(exc).splitlines()[0]), path,
+                           "fix the syntax at the position given or re-export the file")
+    try:
+        message.ParseFromString(data)
+    except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
+        raise BadInput("not a valid {} (corrupt or truncated: {})".format(name, exc), path,
+                       "re-export or re-copy the file; a partial download is the usual cause")
+    return message
+
+
+def _looks_like_text(data):
+    head = data[:256]
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    return bool(re.match(r"\s*(node|versions|library|meta_info_def|graph_def|saved_model_schema_version|meta_graphs)"
+                         r"\s*[{:]", text))
+
+
+def read_graph_def(path):
+    graph_pb2, meta_graph_pb2, _ = _protos()
+    graph_def = parse_proto(path, graph_pb2.GraphDef())
+    if not graph_def.node or not all(node.name and node.op for node in graph_def.node):
+        # A MetaGraphDef saved as .pb parses as a GraphDef of nonsense nodes: try that before giving up.
+        if path.endswith(".pb") and not path.endswith(TEXT_SUFFIXES):
+            meta = meta_graph_pb2.MetaGraphDef()
+            try:
+                meta.ParseFromString(open(path, "rb").read())
+                if meta.graph_def.node and all(n.name and n.op for n in meta.graph_def.node):
+                    return meta.graph_def
+            except Exception:
+                pass
+        raise BadInput("not a TensorFlow GraphDef (no valid nodes)", path,
+                       "pass a frozen graph, a SavedModel directory or a checkpoint")
+    return graph_def
+
+
+def read_meta_graph(path):
+    _, meta_graph_pb2, _ = _protos()
+    meta = parse_proto(path, meta_graph_pb2.MetaGraphDef())
+    if not meta.graph_def.node:
+        raise BadInput("meta graph holds no graph", path, "re-export the .meta file")
+    return meta
+
+
+def read_saved_model(directory):
+    _, _, saved_model_pb2 = _protos()
+    for name in SAVED_MODEL_FILES:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            saved = parse_proto(path, saved_model_pb2.SavedModel())
+            if not saved.meta_graphs:
+                raise BadInput("SavedModel has no meta graphs", path, "re-export the SavedModel")
+            return saved, path
+    raise BadInput("no saved_model.pb in directory", directory, "pass the SavedModel's version directory")
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+
+def checkpoint_exists(prefix):
+    """True if a V2 (prefix.index) or V1 (prefix file or prefix-?????-of-?????) checkpoint is there."""
+    return (os.path.isfile(prefix + ".index") or (os.path.isfile(prefix) and not prefix.endswith(".meta"))
+            or bool(glob.glob(prefix + "-?????-of-?????")))
+
+
+def _state_file_prefixes(directory):
+    """Checkpoint prefixes named by a `checkpoint` state file, newest last."""
+    path = os.path.join(directory, "checkpoint")
+    if not os.path.isfile(path):
+        return []
+    names = re.findall(r'model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"', open(path, "rb").read().decode("utf-8",
+                                                                                                      "replace"))
+    prefixes = []
+    for name in names:
+        # Absolute paths from the training machine rarely exist here: fall back to the basename.
+        candidates = [name if os.path.isabs(name) else os.path.join(directory, name),
+                      os.path.join(directory, os.path.basename(name))]
+        prefixes.append(next((c for c in candidates if checkpoint_exists(c)), candidates[-1]))
+    # model_checkpoint_path is the first line, all_model_checkpoint_paths follow oldest to newest.
+    return prefixes[1:] + prefixes[:1] if prefixes else []
+
+
+def _present_prefixes(directory):
+    """Checkpoint prefixes present in a directory, newest (highest step, then mtime) last."""
+    found = set()
+    for path in glob.glob(os.path.join(directory, "*.index")):
+        found.add(path[:-len(".index")])
+    for path in glob.glob(os.path.join(directory, "*.meta")):
+        prefix = path[:-len(".meta")]
+        if checkpoint_exists(prefix):
+            found.add(prefix)
+
+    def key(prefix):
+        step = re.search(r"-(\d+)$", prefix)
+        return (int(step.group(1)) if step else -1, _mtime(prefix))
+    return sorted(found, key=key)
+
+
+def _mtime(prefix):
+    for path in (prefix + ".index", prefix, prefix + ".meta"):
+        if os.path.exists(path):
+            return os.path.getmtime(path)
+    return 0
+
+
+def latest_checkpoint(directory, notes):
+    """The prefix the `checkpoint` file names; when its files are gone, the newest one present (noted)."""
+    named = _state_file_prefixes(directory)
+    if named and checkpoint_exists(named[-1]):
+        return named[-1]
+    present = _present_prefixes(directory)
+    if not present:
+        if named:
+            raise BadInput("the `checkpoint` file names {} but no checkpoint files are there".format(
+                os.path.basename(named[-1])), directory, "copy the .index/.data files or pass a prefix")
+        return None
+    if named:
+        notes.append("checkpoint file names {} which is missing; using the newest present: {}".format(
+            os.path.basename(named[-1]), os.path.basename(present[-1])))
+    return present[-1]
+
+
+def _v1_sharded_pattern(prefix):
+    shards = glob.glob(prefix + "-?????-of-?????")
+    if shards and not os.path.isfile(prefix) and not os.path.isfile(prefix + ".index"):
+        return prefix + "-?????-of-" + shards[0][-5:]
+    return prefix
+
+
+def open_checkpoint(prefix):
+    """A checkpoint reader; BadInput when files are missing or corrupt."""
+    prefix = _v1_sharded_pattern(prefix)
+    try:
+        return tfcompat.checkpoint_reader(prefix)
+    except Exception as exc:  # NotFoundError / DataLossError / OpError depending on the TF version
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        missing = [p for p in glob.glob(prefix + ".data-*")] if os.path.isfile(prefix + ".index") else None
+        fix = "copy every .index and .data-NNNNN-of-NNNNN file of this checkpoint"
+        if missing == []:
+            message = "checkpoint data shards (.data-*) are missing"
+        raise BadInput("cannot read checkpoint: {}".format(message), prefix, fix)
+
+
+def checkpoint_variables(prefix):
+    """{name: (shape list, dtype name)} of everything stored in a checkpoint."""
+    reader = open_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    dtypes = reader.get_variable_to_dtype_map() if hasattr(reader, "get_variable_to_dtype_map") else {}
+    return {name: (list(shape), dtypes[name].name if name in dtypes else None) for name, shape in shapes.items()}
+
+
+# ------------------------------------------------------------------------------------------ detection
+
+def detect(path):
+    """(kind, resolved path) for a user-given path; BadInput when it is no TF artifact."""
+    if not os.path.exists(path):
+        if checkpoint_exists(path) or os.path.isfile(path + ".meta"):
+            return m.CHECKPOINT, path
+        raise BadInput("no such file or directory", path, "check the path")
+    if os.path.isdir(path):
+        return _detect_dir(path)
+    base = os.path.basename(path)
+    if base in SAVED_MODEL_FILES:
+        return m.SAVED_MODEL, os.path.dirname(path) or "."
+    if base.endswith(".meta"):
+        return (m.SESSION_BUNDLE if base == SESSION_BUNDLE_META else m.CHECKPOINT), path[:-len(".meta")]
+    if base.endswith(".index") or re.search(r"\.data-\d{5}-of-\d{5}$", base):
+        return m.CHECKPOINT, re.sub(r"(\.index|\.data-\d{5}-of-\d{5})$", "", path)
+    if base == "export" and os.path.isfile(os.path.join(os.path.dirname(path), SESSION_BUNDLE_META)):
+        return m.SESSION_BUNDLE, path
+    if os.path.isfile(path + ".meta"):  # V1 checkpoint file model.ckpt beside model.ckpt.meta
+        return m.CHECKPOINT, path
+    return m.FROZEN_GRAPH, path  # graph file: whether it holds variables is decided once parsed
+
+
+def _detect_dir(path):
+    if any(os.path.isfile(os.path.join(path, name)) for name in SAVED_MODEL_FILES):
+        return m.SAVED_MODEL, path
+    if os.path.isfile(os.path.join(path, SESSION_BUNDLE_META)):
+        return m.SESSION_BUNDLE, os.path.join(path, "export")
+    versions = [d for d in os.listdir(path) if d.isdigit() and os.path.isdir(os.path.join(path, d))]
+    if versions:  # TF Serving layout: model_base/<version>/...
+        newest = os.path.join(path, max(versions, key=int))
+        kind, resolved = _detect_dir(newest)
+        return kind, resolved
+    if os.path.isfile(os.path.join(path, "checkpoint")) or _present_prefixes(path):
+        return m.CHECKPOINT, path
+    graphs = [f for f in os.listdir(path) if f.endswith(GRAPH_SUFFIXES)]
+    if len(graphs) == 1:
+        return m.FROZEN_GRAPH, os.path.join(path, graphs[0])
+    if graphs:
+        raise BadInput("directory holds {} graph files ({})".format(len(graphs), ", ".join(sorted(graphs))), path,
+                       "pass one of them")
+    raise BadInput("directory holds no TF artifact (no saved_model.pb, checkpoint, .meta or graph file)", path,
+                   "pass a checkpoint dir or prefix, a frozen .pb/.pbtxt or a SavedModel directory")
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+def load(path, tag=None, signature=None, checkpoint=None):
+    """Load any supported artifact into a Model (no TF session is created)."""
+    kind, resolved = detect(path)
+    notes = []
+    if resolved != path and kind == m.SAVED_MODEL and os.path.dirname(resolved) == path.rstrip(os.sep):
+        notes.append("using the newest version directory {}".format(os.path.basename(resolved)))
+    if kind == m.SAVED_MODEL:
+        model = load_saved_model(resolved, tag, signature)
+    elif kind == m.SESSION_BUNDLE:
+        model = load_session_bundle(resolved)
+    elif kind == m.CHECKPOINT:
+        model = load_checkpoint(resolved, notes)
+    else:
+        model = load_graph(resolved, checkpoint)
+    model.provenance = notes + model.provenance
+    return model
+
+
+def load_graph(path, checkpoint=None):
+    graph_def = read_graph_def(path)
+    has_variables = any(node.op in ("Variable", "VariableV2", "VarHandleOp") for node in graph_def.node)
+    if not has_variables:
+        return m.Model(m.FROZEN_GRAPH, path, graph_def, provenance=["loaded frozen graph " + path])
+    prefix = checkpoint or latest_checkpoint(os.path.dirname(os.path.abspath(path)), [])
+    if not prefix:
+        raise BadInput("graph holds variables but no checkpoint was found beside it", path,
+                       "pass --checkpoint PREFIX")
+    if os.path.isdir(prefix):
+        prefix = latest_checkpoint(prefix, [])
+    open_checkpoint(prefix)
+    return m.Model(m.GRAPH_WITH_CHECKPOINT, path, graph_def, checkpoint=prefix,
+                   provenance=["loaded graph {} with checkpoint {}".format(path, prefix)])
+
+
+def load_checkpoint(path, notes):
+    prefix = latest_checkpoint(path, notes) if os.path.isdir(path) else path
+    if prefix is None:
+        raise BadInput("no checkpoint in directory", path, "pass a directory with .index/.data or .meta files")
+    meta_path = prefix + ".meta"
+    if not os.path.isfile(meta_path):
+        directory = os.path.dirname(prefix)
+        graphs = [os.path.join(directory, g) for g in ("graph.pbtxt", "graph.pb") if
+                  os.path.isfile(os.path.join(directory, g))]
+        if graphs:  # Estimator model_dirs keep only the first .meta; graph.pbtxt describes them all
+            return load_graph(graphs[0], prefix)
+        raise BadInput("checkpoint has no meta graph ({} is missing)".format(os.path.basename(meta_path)), prefix,
+                       "pass the graph with `GRAPH.pbtxt --checkpoint PREFIX`")
+    if not checkpoint_exists(prefix):
+        raise BadInput("meta graph found but checkpoint data is missing (no .index or data file)", prefix,
+                       "copy the .index and .data files beside the .meta")
+    meta = read_meta_graph(meta_path)
+    open_checkpoint(prefix)
+    return m.Model(m.CHECKPOINT, prefix, meta.graph_def, meta_graph=meta, checkpoint=prefix,
+                   signatures=signatures_from_meta(meta), producer=meta.meta_info_def.tensorflow_version or None,
+                   tags=list(meta.meta_info_def.tags), provenance=notes + ["loaded checkpoint " + prefix])
+
+
+def load_saved_model(directory, tag=None, signature=None):
+    saved, path = read_saved_model(directory)
+    meta = _pick_meta_graph(saved, tag, path)
+    signatures = signatures_from_meta(meta)
+    variables = os.path.join(directory, "variables", "variables")
+    has_variables = any(node.op in ("Variable", "VariableV2", "VarHandleOp") for node in meta.graph_def.node)
+    if has_variables and not checkpoint_exists(variables):
+        raise BadInput("SavedModel graph has variables but variables/ holds no checkpoint", directory,
+                       "copy the SavedModel's variables/ directory too")
+    model = m.Model(m.SAVED_MODEL, directory, meta.graph_def, meta_graph=meta,
+                    checkpoint=variables if has_variables else None, signatures=signatures,
+                    producer=meta.meta_info_def.tensorflow_version or None, tags=list(meta.meta_info_def.tags),
+                    assets=_assets(directory, meta), saved_model_dir=directory,
+                    provenance=["loaded SavedModel {} (tags {})".format(directory, ",".join(
+                        meta.meta_info_def.tags))])
+    if signature is not None:
+        choose_signature(model, signature)
+    return model
+
+
+def _pick_meta_graph(saved, tag, path):
+    available = [",".join(mg.meta_info_def.tags) for mg in saved.meta_graphs]
+    if tag is None:
+        serve = [mg for mg in saved.meta_graphs if "serve" in mg.meta_info_def.tags]
+        return (serve or list(saved.meta_graphs))[0]
+    wanted = set(t.strip() for t in tag.split(","))
+    for mg in saved.meta_graphs:
+        if set(mg.meta_info_def.tags) == wanted:
+            return mg
+    raise BadInput("no meta graph with tags '{}' (available: {})".format(tag, "; ".join(available)), path,
+                   "pass one of the available tag sets with --tag")
+
+
+def _assets(directory, meta):
+    """{tensor name: asset file path}: from asset_file_def (TF >= 1.15) or the saved_model_assets collection."""
+    _, meta_graph_pb2, _ = _protos()
+    asset_dir = os.path.join(directory, "assets")
+    defs = list(getattr(meta, "asset_file_def", []))
+    if "saved_model_assets" in meta.collection_def:
+        for packed in meta.collection_def["saved_model_assets"].any_list.value:
+            asset = meta_graph_pb2.AssetFileDef()
+            asset.ParseFromString(packed.value)
+            defs.append(asset)
+    return {asset.tensor_info.name: os.path.join(asset_dir, asset.filename) for asset in defs}
+
+
+def choose_signature(model, name):
+    if name not in model.signatures:
+        raise BadInput("no signature '{}' (available: {})".format(name, ", ".join(sorted(model.signatures)) or
+                                                                    "none"), model.path,
+                       "pass one of them with --signature")
+    sig = model.signatures[name]
+    model.inputs = sorted(sig.inputs.values())
+    model.outputs = sorted(sig.outputs.values())
+    return sig
+
+
+def signatures_from_meta(meta):
+    signatures = {}
+    for name, sig in meta.signature_def.items():
+        signatures[name] = m.Signature(name, {k: v.name for k, v in sig.inputs.items() if v.name},
+                                       {k: v.name for k, v in sig.outputs.items() if v.name}, sig.method_name)
+    return signatures
+
+
+def load_session_bundle(prefix):
+    directory = os.path.dirname(prefix)
+    meta = read_meta_graph(os.path.join(directory, SESSION_BUNDLE_META))
+    if not checkpoint_exists(prefix):
+        raise BadInput("session bundle has export.meta but no `export` checkpoint", directory,
+                       "copy the export / export-NNNNN-of-NNNNN / export.index files")
+    open_checkpoint(prefix)
+    signatures = session_bundle_signatures(meta)
+    return m.Model(m.SESSION_BUNDLE, directory, meta.graph_def, meta_graph=meta, checkpoint=prefix,
+                   signatures=signatures, producer=meta.meta_info_def.tensorflow_version or None,
+                   provenance=["loaded session bundle " + directory])
+
+
+# Session bundles keep signatures in the `serving_signatures` collection as a packed tensorflow.serving.Signatures
+# proto, a type TF itself does not ship. We read its few fields straight from the protobuf wire format (no
+# dependency on tensorflow-serving-api; the dynamic-message API of protobuf differs between 3.x and 7.x).
+def _wire_fields(data):
+    """Yield (field number, bytes) for the length-delimited fields of a serialized message."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 2:
+            length, pos = _varint(data, pos)
+            yield number, data[pos:pos + length]
+            pos += length
+        elif wire_type == 0:
+            _, pos = _varint(data, pos)
+        else:
+            raise ValueError("unexpected wire type {}".format(wire_type))
+
+
+def _varint(data, pos):
+    result, shift = 0, 0
+    while True:
+        byte = data[pos]
+        byte = byte if isinstance(byte, int) else ord(byte)
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _binding(data):
+    return dict(_wire_fields(data)).get(1, b"").decode("utf-8")
+
+
+def _decode_signature(data):
+    """Signature{regression=1{input=1,output=2}, classification=2{input=1,classes=2,scores=3}, generic=3{map=1}}."""
+    for number, body in _wire_fields(data):
+        fields = list(_wire_fields(body))
+        if number == 1:
+            return {"input": _binding(dict(fields)[1])}, {"output": _binding(dict(fields)[2])}, "regression"
+        if number == 2:
+            names = {1: "input", 2: "classes", 3: "scores"}
+            bound = {names[n]: _binding(b) for n, b in fields if n in names}
+            return {"input": bound.pop("input", "")}, bound, "classification"
+        if number == 3:
+            mapping = {}
+            for _, entry in fields:
+                entry_fields = dict(_wire_fields(entry))
+                mapping[entry_fields.get(1, b"").decode("utf-8")] = _binding(entry_fields.get(2, b""))
+            return mapping, {}, "generic"
+    return {}, {}, "unknown"
+
+
+def session_bundle_signatures(meta):
+    collection = meta.collection_def.get("serving_signatures") if "serving_signatures" in meta.collection_def \
+        else None
+    if collection is None or not collection.any_list.value:
+        return {}
+    data = collection.any_list.value[0].value
+    named, signatures = {}, {}
+    for number, body in _wire_fields(data):
+        if number == 1:
+            inputs, outputs, method = _decode_signature(body)
+            signatures["default"] = m.Signature("default", inputs, outputs, method)
+        elif number == 2:
+            entry = dict(_wire_fields(body))
+            named[entry.get(1, b"").decode("utf-8")] = _decode_signature(entry.get(2, b""))
+    if "inputs" in named and "outputs" in named:  # the generic input/output pair TF Serving turns into "predict"
+        signatures["serving_default"] = m.Signature("serving_default", named["inputs"][0], named["outputs"][0],
+                                                    "generic")
+    for name, (inputs, outputs, method) in named.items():
+        if name not in ("inputs", "outputs"):
+            signatures[name] = m.Signature(name, inputs, outputs, method)
+    return signatures

@@ -1,0 +1,66 @@
+"""Op categories every stage consults. Keep the lists here, in one place; README "Op categories" mirrors them."""
+import re
+
+# v1 control flow (while frames and cond switches): passes and freezing must keep frames intact.
+V1_CONTROL_FLOW = frozenset([
+    "Enter", "RefEnter", "Exit", "RefExit", "Switch", "RefSwitch", "Merge", "RefMerge",
+    "NextIteration", "RefNextIteration", "LoopCond",
+])
+
+VARIABLE_OPS = frozenset(["Variable", "VariableV2", "VarHandleOp", "AutoReloadVariable"])
+
+# Ops that only make sense while training or saving; they never belong in an inference graph.
+TRAINING_ONLY_OPS = frozenset([
+    "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
+    "ScatterAdd", "ScatterSub", "ScatterUpdate", "ResourceScatterAdd", "ResourceScatterUpdate",
+    "SaveV2", "Save", "SaveSlices", "RestoreV2", "Restore", "RestoreSlice", "MergeV2Checkpoints", "ShardedFilename",
+    "ShardedFilespec", "ScalarSummary", "HistogramSummary", "ImageSummary", "AudioSummary", "TensorSummary",
+    "TensorSummaryV2", "MergeSummary", "WriteSummary", "WriteScalarSummary", "IsVariableInitialized",
+    "VarIsInitializedOp", "BroadcastGradientArgs", "ZerosLike", "OnesLike",
+])
+_APPLY_OP = re.compile(r"^(Resource)?(Sparse)?Apply[A-Z]")  # ApplyAdam, ResourceApplyGradientDescent, ...
+
+DEBUG_OPS = frozenset(["Assert", "CheckNumerics", "Print", "PrintV2"])
+
+TABLE_OPS = frozenset([
+    "HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2", "MutableHashTableOfTensors",
+    "MutableHashTableOfTensorsV2", "MutableDenseHashTable", "MutableDenseHashTableV2",
+    "LookupTableFind", "LookupTableFindV2", "LookupTableImport", "LookupTableImportV2",
+    "LookupTableSize", "LookupTableSizeV2", "InitializeTable", "InitializeTableV2",
+    "InitializeTableFromTextFile", "InitializeTableFromTextFileV2",
+])
+
+# Ops that touch files, the network or run Python: never executed from a model without --allow-unsafe-ops.
+# (Checkpoint Save/Restore ops are listed too: we restore with our own reader, never by running a model's
+# restore ops, so any such op the model would run itself is refused.)
+UNSAFE_OPS = frozenset([
+    "ReadFile", "WriteFile", "MatchingFiles", "FixedLengthRecordReader", "FixedLengthRecordReaderV2",
+    "TFRecordReader", "TFRecordReaderV2", "TextLineReader", "TextLineReaderV2", "WholeFileReader",
+    "WholeFileReaderV2", "IdentityReader", "IdentityReaderV2", "LMDBReader", "ReaderReadV2", "ReaderRead",
+    "TFRecordDataset", "TextLineDataset", "FixedLengthRecordDataset",
+    "Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice", "MergeV2Checkpoints",
+    "PyFunc", "PyFuncStateless", "EagerPyFunc",
+    "DebugIdentity", "DebugNanCount", "DebugNumericSummary", "DebugIdentityV2",
+    "WriteSummary", "CreateSummaryFileWriter", "CreateSummaryDbWriter", "ImportEvent", "WriteAudioSummary",
+    "WriteGraphSummary", "WriteHistogramSummary", "WriteImageSummary", "WriteRawProtoSummary",
+    "WriteScalarSummary", "FlushSummaryWriter", "SummaryWriter",
+    "InitializeTableFromTextFile", "InitializeTableFromTextFileV2",  # reads the vocabulary file it names
+    "Rpc", "TryRpc",
+])
+
+
+def is_training_only(op):
+    return op in TRAINING_ONLY_OPS or bool(_APPLY_OP.match(op))
+
+
+def categorize(op_histogram):
+    """{category: sorted op names present} for the ops in a {op: count} histogram."""
+    ops = set(op_histogram)
+    return {
+        "training_only": sorted(op for op in ops if is_training_only(op)),
+        "v1_control_flow": sorted(ops & V1_CONTROL_FLOW),
+        "tables": sorted(ops & TABLE_OPS),
+        "debug": sorted(ops & DEBUG_OPS),
+        "unsafe": sorted(ops & UNSAFE_OPS),
+        "variables": sorted(ops & VARIABLE_OPS),
+    }

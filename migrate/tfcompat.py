@@ -1,0 +1,313 @@
+"""The only module that knows TensorFlow versions.
+
+Everything else asks here: which TF is installed, where the TF1 API lives, which TF-TRT API generation this
+TF has and whether TensorRT can really be used. Probes never call anything that can abort the process:
+`get_loaded_tensorrt_version()` SIGABRTs in TF 2.12-2.17 when TensorRT is missing, so we never call it; the
+TensorRT library is looked for with ctypes instead.
+"""
+import contextlib
+import ctypes
+import ctypes.util
+import importlib
+import os
+import re
+import sys
+from collections import namedtuple
+
+# TF-TRT API generations.
+TRT_NONE = "none"                # TF < 1.7: no TF-TRT at all
+TRT_CONTRIB = "contrib"          # TF 1.7-1.13: tensorflow.contrib.tensorrt.create_inference_graph
+TRT_CONVERTER_V1 = "converter-v1"  # TF 1.14+: trt_convert.TrtGraphConverter (graph mode)
+TRT_CONVERTER_V2 = "converter-v2"  # TF 2.x: trt_convert.TrtGraphConverterV2 (from a SavedModel)
+
+CONTRIB_MODULE = "tensorflow.contrib.tensorrt"
+TRT_CONVERT_MODULE = "tensorflow.python.compiler.tensorrt.trt_convert"
+TRT_LIBRARY = "nvinfer"
+
+_tf = None
+
+
+def tf():
+    """The tensorflow module, imported on first use (importing TF costs seconds)."""
+    global _tf
+    if _tf is None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        _tf = importlib.import_module("tensorflow")
+        _quiet_tf_logging(_tf)
+    return _tf
+
+
+def _quiet_tf_logging(tf_module):
+    try:
+        tf_module.get_logger().setLevel("ERROR")
+    except AttributeError:  # TF < 1.14
+        tf_module.logging.set_verbosity(tf_module.logging.ERROR)
+
+
+def version_string():
+    return tf().__version__
+
+
+def parse_version(text):
+    """'1.15.5' -> (1, 15, 5); '2.21.0rc1' -> (2, 21, 0); '0.12.head' -> (0, 12, 0)."""
+    numbers = [int(part) for part in re.findall(r"\d+", text or "")[:3]]
+    return tuple(numbers + [0] * (3 - len(numbers)))
+
+
+def version():
+    return parse_version(version_string())
+
+
+def is_tf2():
+    return version() >= (2, 0, 0)
+
+
+def v1():
+    """The TF1 API namespace: tf.compat.v1 from 1.13 on, plain tf before."""
+    module = tf()
+    if version() >= (1, 13, 0):
+        return module.compat.v1
+    return module
+
+
+def has_estimator():
+    """tf.estimator exists in TF 1.x and 2.0-2.15; it is gone from 2.16 on."""
+    try:
+        return hasattr(v1(), "estimator") and hasattr(v1().estimator, "Estimator")
+    except Exception:  # the lazy loader raises ImportError when tensorflow-estimator is absent
+        return False
+
+
+def unregistered_ops(op_names):
+    """The op names this TF build does not know (a graph holding them cannot be imported here)."""
+    from tensorflow.python.framework import op_def_registry
+    if hasattr(op_def_registry, "get_registered_ops"):  # TF 1.x
+        known = op_def_registry.get_registered_ops()
+        return sorted(name for name in set(op_names) if name not in known)
+    return sorted(name for name in set(op_names) if op_def_registry.get(name) is None)
+
+
+def op_def(op_type):
+    """The OpDef this TF build registers for an op type (is_stateful, outputs, ...), or None if unknown."""
+    tf()  # importing tensorflow fills the registry
+    from tensorflow.python.framework import op_def_registry
+    if hasattr(op_def_registry, "get_registered_ops"):  # TF 1.x
+        return op_def_registry.get_registered_ops().get(op_type)
+    return op_def_registry.get(op_type)
+
+
+def graph_util():
+    """convert_variables_to_constants, extract_sub_graph, remove_training_nodes live here."""
+    return v1().graph_util
+
+
+def checkpoint_reader(prefix):
+    return v1().train.NewCheckpointReader(prefix)
+
+
+def gpus():
+    """Names of GPUs TensorFlow can see (empty on all our machines)."""
+    module = tf()
+    try:
+        return [d.name for d in module.config.list_physical_devices("GPU")]
+    except AttributeError:
+        pass
+    try:
+        return [d.name for d in module.config.experimental.list_physical_devices("GPU")]
+    except AttributeError:
+        from tensorflow.python.client import device_lib
+        return [d.name for d in device_lib.list_local_devices() if d.device_type == "GPU"]
+
+
+@contextlib.contextmanager
+def tf1_control_flow():
+    """Build tf.cond / tf.while_loop / TensorArray as TF1 ops (Switch/Merge/Enter/Exit) while inside.
+
+    TF 2.x builds functional If/While ops by default even in graph mode; legacy artifacts have the TF1 ops.
+    The switch is process-wide, so it is restored on exit. TF < 1.14 has only TF1 control flow.
+    """
+    module = v1()
+    if not hasattr(module, "disable_control_flow_v2"):
+        yield
+        return
+    was_enabled = module.control_flow_v2_enabled()
+    module.disable_control_flow_v2()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            module.enable_control_flow_v2()
+
+
+def rnn_cells():
+    """tf.nn.rnn_cell (BasicRNNCell, GRUCell, ...) or None: Keras 3 builds (TF >= 2.17) no longer have it."""
+    try:
+        cells = v1().nn.rnn_cell
+        cells.GRUCell  # the lazy loader raises here when the Keras behind it is missing
+        return cells
+    except Exception:
+        return None
+
+
+LookupApi = namedtuple("LookupApi", ["HashTable", "TextFileInitializer", "TextFileIndex"])
+
+
+def lookup_api():
+    """Static string->id table classes: tf.contrib.lookup before TF 1.14, tf.compat.v1.lookup after."""
+    lookup = getattr(v1(), "lookup", None)
+    if lookup is not None and hasattr(lookup, "StaticHashTable"):
+        return LookupApi(lookup.StaticHashTable, lookup.TextFileInitializer, lookup.TextFileIndex)
+    contrib_lookup = importlib.import_module("tensorflow.contrib.lookup")
+    return LookupApi(contrib_lookup.HashTable, contrib_lookup.TextFileInitializer, contrib_lookup.TextFileIndex)
+
+
+# ----------------------------------------------------------------------------------------------- TF-TRT
+
+TrtStatus = namedtuple("TrtStatus", [
+    "generation",      # TRT_NONE / TRT_CONTRIB / TRT_CONVERTER_V1 / TRT_CONVERTER_V2
+    "module",          # module the gate chose
+    "module_file",     # where it was imported from, or None
+    "import_error",    # why it did not import, or None
+    "built_with_trt",  # True / False / None (unknown)
+    "linked_version",  # TensorRT version TF was compiled against, or None
+    "library",         # path of libnvinfer found on this machine, or None
+    "usable",          # True only when engines can really be built
+    "reason",          # one sentence: why not usable (or what will happen)
+])
+
+
+def trt_generation(tf_version=None, prefer=None):
+    """The TF-TRT API generation for a TF version; `prefer` is 'v1' or 'v2' (--api), None for auto."""
+    tf_version = tf_version or version()
+    if tf_version < (1, 7, 0):
+        return TRT_NONE
+    if tf_version < (1, 14, 0):
+        return TRT_CONTRIB
+    if prefer == "v1":
+        return TRT_CONVERTER_V1
+    if prefer == "v2" or tf_version >= (2, 0, 0):
+        return TRT_CONVERTER_V2
+    return TRT_CONVERTER_V1
+
+
+def min_version_for(generation):
+    return {TRT_CONTRIB: (1, 7, 0), TRT_CONVERTER_V1: (1, 14, 0), TRT_CONVERTER_V2: (1, 14, 0)}.get(generation)
+
+
+def trt_module_name(generation):
+    return CONTRIB_MODULE if generation == TRT_CONTRIB else TRT_CONVERT_MODULE
+
+
+def import_trt_module(generation):
+    """(module, error text) for the generation's TF-TRT module."""
+    if generation == TRT_NONE:
+        return None, "TF {} predates TF-TRT (needs TF >= 1.7)".format(version_string())
+    name = trt_module_name(generation)
+    try:
+        return importlib.import_module(name), None
+    except Exception as exc:  # ImportError, or NotFoundError when the .so fails to load
+        return None, "{}: {}".format(type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+
+
+def _trt_enabled_probe():
+    """(built_with_trt, linked_version) from the probes each TF generation has, none of which abort."""
+    candidates = [
+        "tensorflow.compiler.tf2tensorrt._pywrap_py_utils",  # TF 2.x
+        "tensorflow.compiler.tf2tensorrt.wrap_py_utils",     # TF 1.14 / 1.15
+        "tensorflow.contrib.tensorrt.wrap_conversion",       # TF 1.x contrib
+        CONTRIB_MODULE,
+    ]
+    for name in candidates:
+        try:
+            module = importlib.import_module(name)
+        except Exception:
+            continue
+        enabled = None
+        if hasattr(module, "is_tensorrt_enabled"):
+            enabled = bool(module.is_tensorrt_enabled())
+        linked = None
+        # get_linked_tensorrt_version only reads a compile-time constant; it is safe where TF was built with TRT.
+        if enabled and hasattr(module, "get_linked_tensorrt_version"):
+            linked = ".".join(str(x) for x in module.get_linked_tensorrt_version())
+        if enabled is None and hasattr(module, "get_linked_tensorrt_version"):
+            linked_tuple = tuple(module.get_linked_tensorrt_version())
+            enabled = any(linked_tuple)
+            linked = ".".join(str(x) for x in linked_tuple) if enabled else None
+        if enabled is not None:
+            return enabled, linked
+    return None, None
+
+
+def find_tensorrt_library():
+    """Path/name of a loadable libnvinfer, or None. ctypes failing to load is an OSError, never an abort."""
+    candidates = []
+    found = ctypes.util.find_library(TRT_LIBRARY)
+    if found:
+        candidates.append(found)
+    candidates += ["libnvinfer.so.{}".format(major) for major in (10, 8, 7, 6, 5, 4)]
+    for name in candidates:
+        try:
+            ctypes.CDLL(name)
+            return name
+        except OSError:
+            continue
+    return None
+
+
+def trt_status(prefer=None):
+    """What the gate chose for this TF, and whether TensorRT engines can really be built here."""
+    generation = trt_generation(prefer=prefer)
+    module, error = import_trt_module(generation)
+    module_file = getattr(module, "__file__", None) if module else None
+    built, linked = (None, None)
+    if module is not None:
+        built, linked = _trt_enabled_probe()
+    library = find_tensorrt_library()
+    usable = bool(module is not None and built is not False and library)
+    reason = _trt_reason(generation, module, error, built, library)
+    return TrtStatus(generation, trt_module_name(generation) if generation != TRT_NONE else None,
+                     module_file, error, built, linked, library, usable, reason)
+
+
+def _trt_reason(generation, module, error, built, library):
+    tf_version = version_string()
+    if generation == TRT_NONE:
+        return error
+    if module is None:
+        if generation == TRT_CONTRIB:
+            return ("TF {}: the gate chose {} (TF 1.7-1.13), which this TensorFlow build does not include "
+                    "(CPU wheels lack it; GPU builds of that era ship it): {}".format(tf_version, CONTRIB_MODULE, error))
+        return "TF {}: {} failed to import: {}".format(tf_version, TRT_CONVERT_MODULE, error)
+    if built is False:
+        return "TF {}: TensorFlow has not been built with TensorRT support (is_tensorrt_enabled() is False)".format(
+            tf_version)
+    if not library:
+        return ("TF {}: TF-TRT imported from {} but the TensorRT library (libnvinfer) is not found on this "
+                "machine".format(tf_version, trt_module_name(generation)))
+    return "TF {}: TensorRT available ({})".format(tf_version, library)
+
+
+def python_version():
+    return "{}.{}.{}".format(*sys.version_info[:3])
+
+
+def describe():
+    """Everything `migrate env` prints: interpreter, TF, TF-TRT generation and TensorRT state, GPUs."""
+    status = trt_status()
+    return {
+        "python": python_version(),
+        "tensorflow": version_string(),
+        "tensorflow_file": tf().__file__,
+        "tf1_api": v1().__name__,
+        "tf_trt_generation": status.generation,
+        "tf_trt_module": status.module,
+        "tf_trt_module_file": status.module_file,
+        "tf_trt_import_error": status.import_error,
+        "tensorrt_built_in": status.built_with_trt,
+        "tensorrt_linked_version": status.linked_version,
+        "tensorrt_library": status.library,
+        "tensorrt_usable": status.usable,
+        "tensorrt_reason": status.reason,
+        "gpus": gpus(),
+        "estimator": has_estimator(),
+    }
