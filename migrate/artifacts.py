@@ -364,9 +364,16 @@ def choose_signature(model, name):
 
 def signatures_from_meta(meta):
     signatures = {}
+    tf = tfcompat.tf()
     for name, sig in meta.signature_def.items():
+        specs = {}
+        for info in sig.inputs.values():
+            shape = info.tensor_shape
+            dims = None if shape.unknown_rank else [d.size if d.size >= 0 else None for d in shape.dim]
+            specs[info.name] = (tf.as_dtype(info.dtype).name, dims)
         signatures[name] = m.Signature(name, {k: v.name for k, v in sig.inputs.items() if v.name},
-                                       {k: v.name for k, v in sig.outputs.items() if v.name}, sig.method_name)
+                                       {k: v.name for k, v in sig.outputs.items() if v.name}, sig.method_name,
+                                       specs)
     return signatures
 
 
@@ -458,3 +465,62 @@ def session_bundle_signatures(meta):
         if name not in ("inputs", "outputs"):
             signatures[name] = m.Signature(name, inputs, outputs, method)
     return signatures
+
+
+def _saved_variables(meta_graph, graph_def):
+    """{variable node: (dims, dtype)} the model's Saver restores: the `variables` collection when the meta
+    graph has one (local variables such as metrics are not saved), else every variable node."""
+    from tensorflow.core.framework import variable_pb2
+    wanted = None
+    if meta_graph is not None and "variables" in meta_graph.collection_def:
+        wanted = set()
+        for raw in meta_graph.collection_def["variables"].bytes_list.value:
+            var = variable_pb2.VariableDef()
+            var.ParseFromString(raw)
+            if not var.HasField("save_slice_info_def"):
+                wanted.add(var.variable_name.split(":")[0])
+    tf = tfcompat.tf()
+    found = {}
+    for node in graph_def.node:
+        if node.op in ("Variable", "VariableV2", "VarHandleOp") and (wanted is None or node.name in wanted):
+            if re.search(r"/part_\d+$", node.name):
+                continue  # partitions are checked by the restore itself (the key is the full variable)
+            shape = node.attr["shape"].shape
+            dims = None if shape.unknown_rank else [d.size for d in shape.dim]
+            found[node.name] = (dims, tf.as_dtype(node.attr["dtype"].type).name)
+    return found
+
+
+def _restored_keys(graph_def):
+    """Checkpoint keys the graph's own restore ops read (tensor_names consts of Restore* ops), or None."""
+    by_name = dict((node.name, node) for node in graph_def.node)
+    keys = set()
+    readers = [n for n in graph_def.node if n.op in ("RestoreV2", "Restore", "RestoreSlice")]
+    for reader in readers:
+        source = by_name.get(reader.input[1].split(":")[0]) if len(reader.input) > 1 else None
+        if source is None or source.op != "Const":
+            return None
+        keys.update(tfcompat.v1().make_ndarray(source.attr["value"].tensor).reshape(-1).tolist())
+    return set(k.decode("utf-8") if isinstance(k, bytes) else k for k in keys) if readers else None
+
+
+def check_checkpoint_matches(model):
+    """BadInput naming the first variable the checkpoint lacks or stores with another shape/dtype."""
+    stored = checkpoint_variables(model.checkpoint)
+    variables = _saved_variables(model.meta_graph, model.graph_def)
+    restored = _restored_keys(model.graph_def)
+    if restored is not None:
+        variables = dict((name, spec) for name, spec in variables.items() if name in restored)
+        for key in sorted(restored - set(variables)):
+            variables[key] = (None, None)
+    for name, (dims, dtype) in sorted(variables.items()):
+        if name not in stored:
+            raise BadInput("variable '{}' ({} {}) is not found in checkpoint".format(name, dtype, dims),
+                           model.checkpoint, "pass the checkpoint written with this graph")
+        stored_dims, stored_dtype = stored[name]
+        if dims is not None and dims and list(stored_dims) != list(dims):
+            raise BadInput("variable '{}': graph wants shape {}, checkpoint has {}".format(name, dims, stored_dims),
+                           model.checkpoint, "pass the checkpoint written with this graph")
+        if stored_dtype and dtype and stored_dtype != dtype:
+            raise BadInput("variable '{}': graph wants {}, checkpoint has {}".format(name, dtype, stored_dtype),
+                           model.checkpoint, "pass the checkpoint written with this graph")

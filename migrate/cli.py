@@ -54,6 +54,64 @@ def inspect(path, as_json, tag, checkpoint):
     click.echo(json.dumps(report, indent=2, sort_keys=True) if as_json else inspect_model.to_text(report))
 
 
+def _verification_options(function):
+    for option in reversed([
+        click.option("--inputs-npz", default=None, help="Inputs for verification (.npz keyed by tensor names)."),
+        click.option("--batch", default=1, show_default=True, help="Size of unknown dims in generated inputs."),
+        click.option("--seed", default=0, show_default=True, help="Seed for generated inputs."),
+        click.option("--rtol", default=1e-5, show_default=True, help="Relative tolerance."),
+        click.option("--atol", default=1e-5, show_default=True, help="Absolute tolerance."),
+    ]):
+        function = option(function)
+    return function
+
+
+def _split(values):
+    return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
+
+
+def _print_rows(rows):
+    from migrate import verify as verify_mod
+    click.echo(verify_mod.format_rows(rows))
+    if not all(row.ok for row in rows):
+        from migrate.errors import VerificationFailed
+        bad = [row.output for row in rows if not row.ok]
+        raise VerificationFailed("outputs differ beyond tolerance: " + ", ".join(bad), None,
+                                 "inspect the per-output errors above; loosen --rtol/--atol only if expected")
+
+
+@cli.command()
+@click.argument("source")
+@click.option("-o", "--output", "output", default=None, help="Frozen graph path (.pb binary, .pbtxt text).")
+@click.option("--outputs", multiple=True, help="Output nodes or tensors (y or y:0), comma-separated.")
+@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
+@click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
+@click.option("--signature", default=None, help="SavedModel signature whose outputs to keep.")
+@click.option("--set", "set_values", multiple=True, help="Resolve a switch: name=value (is_training=false).")
+@click.option("--allow", multiple=True, help="Only freeze these variables (comma-separated).")
+@click.option("--deny", multiple=True, help="Never freeze these variables (comma-separated).")
+@click.option("--keep-devices", is_flag=True, help="Keep device placements (cleared by default).")
+@click.option("--no-verify", is_flag=True, help="Skip running the original and the frozen graph.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@_verification_options
+def freeze(source, output, outputs, checkpoint, tag, signature, set_values, allow, deny, keep_devices, no_verify,
+           force, inputs_npz, batch, seed, rtol, atol):
+    """Turn a checkpoint / SavedModel / session bundle into a frozen graph and verify it.
+
+    Example: migrate freeze model_dir -o frozen.pb --outputs probabilities
+    """
+    import os
+    from migrate import api
+    output = output or os.path.join(os.getcwd(), "frozen.pb")
+    result = api.freeze(source, output, outputs=_split(outputs), checkpoint=checkpoint, tag=tag,
+                        signature=signature, set_values=list(set_values), allow=_split(allow), deny=_split(deny),
+                        clear_devices=not keep_devices, verify=not no_verify, inputs_npz=inputs_npz, batch=batch,
+                        seed=seed, rtol=rtol, atol=atol, force=force, progress=click.echo)
+    if result["comparisons"] is not None:
+        _print_rows(result["comparisons"])
+    click.echo("wrote {} ({} nodes, outputs {})".format(output, result["nodes"], ", ".join(result["outputs"])))
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv

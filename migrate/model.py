@@ -9,7 +9,9 @@ SAVED_MODEL = "saved_model"          # TF1 (or TF2) SavedModel directory
 SESSION_BUNDLE = "session_bundle"    # pre-SavedModel export: export.meta + export checkpoint
 
 # A signature: inputs/outputs map keys to tensor names ('x' -> 'x:0').
-Signature = namedtuple("Signature", ["name", "inputs", "outputs", "method"])
+# specs: {tensor: (dtype name, dims or None)} for the inputs, when the artifact recorded them.
+Signature = namedtuple("Signature", ["name", "inputs", "outputs", "method", "specs"])
+Signature.__new__.__defaults__ = (None,)
 
 
 class Model(object):

@@ -33,44 +33,72 @@ def _data_consumed(graph_def):
     return consumed
 
 
-def _placeholder_ancestry(graph_def):
-    """{node: True} for nodes that (transitively) read a Placeholder, computed in one memoized walk."""
-    by_name = {node.name: node for node in graph_def.node}
+def _ancestry(graph_def):
+    """{node: (placeholders it reads, whether it reads a variable)}, one memoized walk (tolerates cycles)."""
+    by_name = dict((node.name, node) for node in graph_def.node)
     memo = {}
-
-    def reads_input(name):
-        stack = [name]
-        order = []
+    for start in by_name:
+        if start in memo:
+            continue
+        stack, order = [start], []
         while stack:
             current = stack.pop()
             if current in memo or current not in by_name:
                 continue
-            memo[current] = None  # in progress (also breaks while-loop cycles)
+            memo[current] = (frozenset(), False)  # placeholder value while in progress (breaks loops)
             order.append(current)
             stack.extend(_inputs(by_name[current]))
         for current in reversed(order):
             node = by_name[current]
-            memo[current] = node.op == "Placeholder" or any(memo.get(i) for i in _inputs(node))
-        return memo[name]
-    return reads_input
+            inputs = [memo.get(i, (frozenset(), False)) for i in _inputs(node)]
+            placeholders = frozenset([current]) if node.op == "Placeholder" else frozenset().union(
+                *[p for p, _ in inputs]) if inputs else frozenset()
+            reads_variable = node.op in opsets.VARIABLE_OPS or any(v for _, v in inputs)
+            memo[current] = (placeholders, reads_variable)
+    return memo
+
+
+def _loss_joins(graph_def, ancestry):
+    """(predictions, losses): where a label input meets the model's output (sub, cross-entropy, ...),
+    the side that reads weights is a prediction; nodes downstream of such a join are losses."""
+    predictions, joins = set(), set()
+    for node in graph_def.node:
+        data = [name.split(":")[0] for name in node.input if not name.startswith("^")]
+        sides = [(name, ancestry.get(name, (frozenset(), False))) for name in data]
+        sides = [(name, p, v) for name, (p, v) in sides if p]
+        for name, placeholders, reads_variable in sides:
+            others = [p for other, p, _ in sides if other != name]
+            if reads_variable and others and all(not (p & placeholders) for p in others):
+                predictions.add(name)
+                joins.add(node.name)
+    return predictions, joins
 
 
 def rank_outputs(graph_def):
     """Candidate outputs, best first: forward sinks that read an input, scored on op and name."""
     consumed = _data_consumed(graph_def)
-    reads_input = _placeholder_ancestry(graph_def)
+    ancestry = _ancestry(graph_def)
+    predictions, joins = _loss_joins(graph_def, ancestry)
+    by_name = dict((node.name, node) for node in graph_def.node)
+    losses = _downstream(graph_def, joins)
     candidates = []
     for node in graph_def.node:
+        if node.name in predictions and node.op not in _NOT_OUTPUTS and not _TRAINING_SCOPES.search(node.name):
+            candidates.append(Candidate(node.name, node.op, 6, "prediction compared with another input (a label)"))
+            continue
         if node.name in consumed or node.op in _NO_OUTPUT_OPS or node.op in _NOT_OUTPUTS:
             continue
         if opsets.is_training_only(node.op) or node.op in opsets.V1_CONTROL_FLOW or _TRAINING_SCOPES.search(
                 node.name):
             continue
         score, why = 0, []
-        if reads_input(node.name):
+        if ancestry[node.name][0]:
             score += 4
             why.append("reads an input")
-        if _LOSS_NAMES.search(node.name):
+        if node.name in losses:
+            score -= 4
+            why.append("computed from a prediction and a label (a loss)")
+        elif _LOSS_NAMES.search(node.name):
             score -= 3
             why.append("looks like a loss/metric")
         elif _OUTPUT_NAMES.search(node.name):
@@ -78,6 +106,20 @@ def rank_outputs(graph_def):
             why.append("output-like name")
         candidates.append(Candidate(node.name, node.op, score, ", ".join(why) or "sink"))
     return sorted(candidates, key=lambda c: -c.score)
+
+
+def _downstream(graph_def, starts):
+    consumers = {}
+    for node in graph_def.node:
+        for name in _inputs(node):
+            consumers.setdefault(name, []).append(node.name)
+    seen, stack = set(starts), list(starts)
+    while stack:
+        for consumer in consumers.get(stack.pop(), []):
+            if consumer not in seen:
+                seen.add(consumer)
+                stack.append(consumer)
+    return seen
 
 
 def infer_outputs(graph_def):

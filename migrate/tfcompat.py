@@ -96,6 +96,23 @@ def op_def(op_type):
     return op_def_registry.get(op_type)
 
 
+def fused_batch_norm_builders():
+    """{op type: builder} for the FusedBatchNorm generations this TF can build (V3 only from TF 1.15).
+
+    Each builder takes (x, scale, offset, mean, variance, epsilon=, data_format=, is_training=, name=)
+    and returns the op's outputs; tf.nn.fused_batch_norm picks one generation for you, these pick exactly one.
+    """
+    from tensorflow.python.ops import gen_nn_ops
+    tf()
+    candidates = [("FusedBatchNorm", "_fused_batch_norm"), ("FusedBatchNorm", "fused_batch_norm"),
+                  ("FusedBatchNormV2", "fused_batch_norm_v2"), ("FusedBatchNormV3", "fused_batch_norm_v3")]
+    builders = {}
+    for op_type, function in candidates:
+        if op_type not in builders and hasattr(gen_nn_ops, function):
+            builders[op_type] = getattr(gen_nn_ops, function)
+    return builders
+
+
 def graph_util():
     """convert_variables_to_constants, extract_sub_graph, remove_training_nodes live here."""
     return v1().graph_util

@@ -22,6 +22,10 @@ def _missing(reason):
     pytest.skip(reason)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "zoo(*names): run the test on these zoo models only")
+
+
 def pytest_report_header(config):
     from migrate import tfcompat
     status = tfcompat.trt_status()
@@ -69,9 +73,13 @@ def zoo_manifests():
 
 def pytest_generate_tests(metafunc):
     if "zoo_model" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("zoo")  # @pytest.mark.zoo("mlp", ...) narrows it
+        only = set(marker.args) if marker else None
         params, ids = [], []
         for zoo, manifest, directory in zoo_manifests():
             for entry in manifest["models"]:
+                if only is not None and entry["name"] not in only:
+                    continue
                 params.append((zoo, directory, entry))
                 ids.append("{}:{}".format(zoo, entry["name"]))
         if not params:

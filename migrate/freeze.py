@@ -1,0 +1,269 @@
+"""Freeze: restore a model in its own session, turn the variables its outputs need into constants,
+drop everything training-only, and keep tables working.
+
+Steps (each noted in the FreezeRecord):
+  outputs   --outputs, else the signature, else ranked forward sinks (ambiguity is an error that lists them)
+  restore   session.Restored: meta graph / SavedModel / graph + checkpoint, tables initialized
+  switches  train/infer PlaceholderWithDefault (is_training, keras_learning_phase) -> Const; --set overrides
+  tables    contents exported from the live tables, re-imported by node `migrate_init_tables`
+  convert   TF's convert_variables_to_constants (ref + resource variables, pruned to the outputs)
+  rewrite   what would not import frozen: Assign*/Ref* ops left reachable become their value-semantics twins
+"""
+import difflib
+import re
+import time
+from collections import Counter, namedtuple
+
+from migrate import artifacts, outputs as output_discovery, tfcompat
+from migrate import model as m
+from migrate.errors import BadInput
+from migrate.graph import edit
+from migrate.graph.names import node_name, tensor_name
+from migrate.session import TABLE_INIT_NODE, Restored, tf_error_line
+
+FreezeRecord = namedtuple("FreezeRecord", ["outputs", "how_outputs", "variables", "switches", "tables",
+                                           "rewritten", "nodes_before", "nodes_after", "seconds", "notes"])
+
+# PlaceholderWithDefault nodes that switch between training and inference behaviour.
+TRAIN_SWITCH = re.compile(r"(^|/)(is_training|training|is_train|train_phase|phase_train|keras_learning_phase|"
+                          r"learning_phase|mode)(_\d+)?$", re.IGNORECASE)
+
+# Ops that only work on ref (mutable) inputs, with the twin that works on a constant.
+_REF_TWINS = {"RefSwitch": "Switch", "RefEnter": "Enter", "RefExit": "Exit", "RefMerge": "Merge",
+              "RefIdentity": "Identity", "RefNextIteration": "NextIteration", "RefSelect": "Select"}
+_ASSIGN_TWINS = {"Assign": None, "AssignAdd": "Add", "AssignSub": "Sub"}
+_RESOURCE_WRITES = frozenset(["AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"])
+
+
+# ------------------------------------------------------------------------------------------ outputs
+
+def resolve_outputs(model, requested=None, signature=None):
+    """(tensor names, how) for the outputs to keep."""
+    known = dict((node.name, node) for node in model.graph_def.node)
+    if requested:
+        return [_checked_tensor(name, known, model.path) for name in requested], "--outputs"
+    if signature:
+        sig = artifacts.choose_signature(model, signature)
+        return sorted(sig.outputs.values()), "signature " + signature
+    if len(model.signatures) == 1 or "serving_default" in model.signatures:
+        name = "serving_default" if "serving_default" in model.signatures else list(model.signatures)[0]
+        if model.signatures[name].outputs:
+            return sorted(model.signatures[name].outputs.values()), "signature " + name
+    chosen, ranked = output_discovery.infer_outputs(model.graph_def)
+    if chosen:
+        return [tensor_name(name) for name in chosen], "inferred (forward-graph sink)"
+    listing = ", ".join("{} [{}; {}]".format(c.name, c.op, c.why) for c in ranked[:8]) or "none"
+    raise BadInput("cannot tell the outputs apart; candidates, best first: " + listing, model.path,
+                   "pass --outputs NAME[,NAME]")
+
+
+def _checked_tensor(name, known, where):
+    node = node_name(name)
+    if node not in known:
+        close = difflib.get_close_matches(node, list(known), n=5, cutoff=0.5)
+        hint = "did you mean: {}?".format(", ".join(close)) if close else "run `migrate inspect` to list nodes"
+        raise BadInput("no node '{}' in the graph (from --outputs '{}')".format(node, name), where, hint)
+    return tensor_name(name)
+
+
+# ------------------------------------------------------------------------------------------ switches
+
+def parse_set_values(pairs):
+    """['is_training=false', 'rate=0.5'] -> {'is_training': False, 'rate': 0.5}."""
+    values = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise BadInput("--set takes name=value, got '{}'".format(pair), None, "e.g. --set is_training=false")
+        name, raw = pair.split("=", 1)
+        values[node_name(name.strip())] = _parse_scalar(raw.strip())
+    return values
+
+
+def _parse_scalar(raw):
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def switch_values(graph_def, set_values):
+    """{node: value} for train/infer switches resolved to inference, plus every --set."""
+    values = {}
+    known = dict((node.name, node) for node in graph_def.node)
+    for name, value in set_values.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
+            raise BadInput("--set names no node '{}'".format(name), None,
+                           "did you mean: {}?".format(", ".join(close)) if close else "check the node name")
+        values[name] = value
+    for node in graph_def.node:
+        if node.op == "PlaceholderWithDefault" and node.name not in values and TRAIN_SWITCH.search(node.name):
+            values[node.name] = False if node.attr["dtype"].type == tfcompat.tf().bool.as_datatype_enum else 0
+    return values
+
+
+def _apply_switches(graph_def, values):
+    """Turn each switch (PlaceholderWithDefault or Placeholder) into a Const of its value."""
+    tf = tfcompat.tf()
+    for node in graph_def.node:
+        if node.name in values:
+            dtype = tf.as_dtype(node.attr["dtype"].type)
+            edit.make_const(node, _as_array(values[node.name], dtype), dtype)
+
+
+def _as_array(value, dtype):
+    import numpy as np
+    return np.asarray(value, dtype=dtype.as_numpy_dtype)
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+def _export_tables(restored, needed):
+    """{table node: (keys, values)} read from the live, initialized tables the outputs use."""
+    from tensorflow.python.ops import gen_lookup_ops
+    tables = [op for op in restored.graph.get_operations()
+              if op.type in ("HashTableV2", "HashTable") and op.name in needed]
+    contents = {}
+    with restored.graph.as_default():
+        for table in tables:
+            key_dtype, value_dtype = table.get_attr("key_dtype"), table.get_attr("value_dtype")
+            if table.type == "HashTableV2":
+                export = gen_lookup_ops.lookup_table_export_v2(table.outputs[0], key_dtype, value_dtype)
+            else:
+                export = gen_lookup_ops.lookup_table_export(table.outputs[0], key_dtype, value_dtype)
+            contents[table.name] = (restored.session.run(list(export)), key_dtype, value_dtype)
+    return contents
+
+
+def _import_tables(graph_def, contents):
+    """Constants + LookupTableImport per table, all behind one NoOp `migrate_init_tables`."""
+    imports = []
+    for table, ((keys, values), key_dtype, value_dtype) in sorted(contents.items()):
+        resource = any(n.name == table and n.op == "HashTableV2" for n in graph_def.node)
+        keys_name = edit.unique_name(graph_def, table + "/migrate_keys")
+        edit.add_const(graph_def, keys_name, keys, key_dtype)
+        values_name = edit.unique_name(graph_def, table + "/migrate_values")
+        edit.add_const(graph_def, values_name, values, value_dtype)
+        import_name = edit.unique_name(graph_def, table + "/migrate_import")
+        node = graph_def.node.add()
+        node.name = import_name
+        node.op = "LookupTableImportV2" if resource else "LookupTableImport"
+        node.input.extend([table, keys_name, values_name])
+        node.attr["Tin"].type = key_dtype.as_datatype_enum
+        node.attr["Tout"].type = value_dtype.as_datatype_enum
+        imports.append(node.name)
+    if imports:
+        init = graph_def.node.add()
+        init.name = TABLE_INIT_NODE
+        init.op = "NoOp"
+        init.input.extend("^" + name for name in imports)
+    return imports
+
+
+# ------------------------------------------------------------------------------------------ rewrites
+
+def _rewrite_stateful(graph_def):
+    """Make ops that need mutable inputs valid on constants. Returns Counter of 'Old->New'."""
+    changed = Counter()
+    for node in graph_def.node:
+        if node.op in _REF_TWINS:
+            changed["{}->{}".format(node.op, _REF_TWINS[node.op])] += 1
+            node.op = _REF_TWINS[node.op]
+        elif node.op in _ASSIGN_TWINS:
+            changed[_assign_to_value(node)] += 1
+        elif node.op in _RESOURCE_WRITES:
+            changed["{}->NoOp".format(node.op)] += 1
+            data = [name for name in node.input if not name.startswith("^")]
+            controls = [name for name in node.input if name.startswith("^")]
+            del node.input[:]
+            node.input.extend(controls + ["^" + node_name(name) for name in data])
+            node.op = "NoOp"
+            node.attr.clear()
+    return changed
+
+
+def _assign_to_value(node):
+    """Assign -> Identity(value); AssignAdd/Sub -> Add/Sub(ref, value): the value the update would produce."""
+    old = node.op
+    data = [name for name in node.input if not name.startswith("^")]
+    controls = [name for name in node.input if name.startswith("^")]
+    dtype = node.attr["T"].type
+    node.attr.clear()
+    node.attr["T"].type = dtype
+    del node.input[:]
+    if old == "Assign":
+        node.op = "Identity"
+        node.input.extend([data[1]] + controls + ["^" + node_name(data[0])])
+    else:
+        node.op = _ASSIGN_TWINS[old]
+        node.input.extend(data[:2] + controls)
+    return "{}->{}".format(old, node.op)
+
+
+def _clear_devices(graph_def):
+    for node in graph_def.node:
+        node.device = ""
+        if "_class" in node.attr:  # colocation with nodes that may be gone after pruning
+            del node.attr["_class"]
+
+
+# ------------------------------------------------------------------------------------------ freeze
+
+def freeze(model, outputs=None, signature=None, set_values=None, allow=None, deny=None, clear_devices=True):
+    """(frozen Model, FreezeRecord). The input model is not modified."""
+    started = time.time()
+    if model.kind == m.FROZEN_GRAPH:
+        raise BadInput("already a frozen graph (no variables)", model.path, "use `migrate optimize` or `export`")
+    output_tensors, how = resolve_outputs(model, outputs, signature)
+    switches = switch_values(model.graph_def, parse_set_values(set_values))
+    with Restored(model) as restored:
+        graph_def = restored.graph.as_graph_def()
+        needed = edit.needed_nodes(graph_def, output_tensors)
+        tables = _export_tables(restored, needed)
+        frozen = _convert(restored, graph_def, [node_name(t) for t in output_tensors] +
+                          sorted(tables), allow, deny)
+    variables = sum(1 for n in graph_def.node if n.op in ("VariableV2", "Variable", "VarHandleOp") and
+                    n.name in needed)
+    _apply_switches(frozen, dict((k, v) for k, v in switches.items() if k in set(n.name for n in frozen.node)))
+    rewritten = _rewrite_stateful(frozen)
+    imported = _import_tables(frozen, tables)
+    if clear_devices:
+        _clear_devices(frozen)
+    edit.drop_unreachable(frozen, [node_name(t) for t in output_tensors] + ([TABLE_INIT_NODE] if imported else []))
+    _check_size(frozen, model.path)
+    inputs = sorted(tensor_name(n.name) for n in frozen.node if n.op == "Placeholder")
+    notes = list(model.provenance)
+    if imported:
+        notes.append("lookup tables {} hold their contents as constants; run node '{}' once before inference "
+                     "(migrate verify/export do it)".format(", ".join(sorted(tables)), TABLE_INIT_NODE))
+    result = model.derive(kind=m.FROZEN_GRAPH, graph_def=frozen, checkpoint=None, meta_graph=None,
+                          inputs=inputs, outputs=output_tensors, saved_model_dir=None,
+                          note="froze {} variables from {}".format(variables, model.path))
+    record = FreezeRecord(output_tensors, how, variables, switches, sorted(tables), dict(rewritten),
+                          len(graph_def.node), len(frozen.node), time.time() - started, notes)
+    return result, record
+
+
+def _convert(restored, graph_def, output_nodes, allow, deny):
+    graph_util = tfcompat.graph_util()
+    try:
+        return graph_util.convert_variables_to_constants(
+            restored.session, graph_def, output_nodes,
+            variable_names_whitelist=allow or None, variable_names_blacklist=deny or None)
+    except Exception as exc:
+        if isinstance(exc, tfcompat.tf().errors.OpError) or isinstance(exc, (ValueError, AssertionError)):
+            raise BadInput("cannot turn variables into constants: {}".format(tf_error_line(exc)),
+                           restored.model.path, "check --outputs and that the checkpoint matches the graph")
+        raise
+
+
+def _check_size(graph_def, where):
+    size = graph_def.ByteSize()
+    if size > artifacts.PROTOBUF_LIMIT:
+        raise BadInput("frozen graph would be {:.2f} GiB, over protobuf's 2 GiB limit".format(size / 2.0 ** 30),
+                       where, "use `migrate export` instead: a SavedModel keeps the weights as variables")

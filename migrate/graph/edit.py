@@ -1,0 +1,162 @@
+"""In-place GraphDef edits: remove nodes, splice nodes out while reconnecting their readers, write constants.
+
+Why in place: weights live inside Const NodeDefs, and large models are the norm. Building a new GraphDef
+with `node.add().CopyFrom(n)` copies every byte of every kept weight (about 0.4 s and a second copy in
+memory per GB with the upb backend of TF 2.x; cheaper but still a copy with the cpp backend of TF 1.x).
+Sorting the repeated field moves pointers only (measured: microseconds for 400 MB, on both backends), and
+deleting its tail frees only what is removed. So removal is: sort doomed nodes to the end, cut the tail.
+We never keep NodeDef references across a removal; callers hold names.
+"""
+from collections import namedtuple
+
+from migrate import tfcompat
+from migrate.graph import names
+from migrate.graph.view import needed_nodes
+
+
+def node_map(graph_def):
+    """{name: NodeDef}. The references are valid until nodes are removed."""
+    return dict((node.name, node) for node in graph_def.node)
+
+
+def remove_nodes(graph_def, doomed):
+    """Delete the named nodes in place; the others keep their relative order. Returns how many went."""
+    doomed = set(doomed)
+    position = dict((node.name, index) for index, node in enumerate(graph_def.node))
+    count = sum(1 for name in doomed if name in position)
+    if count:
+        graph_def.node.sort(key=lambda node: (node.name in doomed, position[node.name]))
+        del graph_def.node[len(graph_def.node) - count:]
+    return count
+
+
+def keep_only(graph_def, keep):
+    """Remove every node not named in keep. Returns the removed names."""
+    doomed = set(node.name for node in graph_def.node) - set(keep)
+    remove_nodes(graph_def, doomed)
+    return doomed
+
+
+def drop_unreachable(graph_def, roots):
+    """Remove nodes that no root (node or tensor name) needs. Returns the removed names."""
+    return keep_only(graph_def, needed_nodes(graph_def, roots))
+
+
+# How readers of a removed node are reconnected.
+#   outputs        {output index: tensor name} that output forwards to (Identity: {0: its input})
+#   controls       node names a control input '^removed' becomes ([] drops it)
+#   data_controls  node names that readers of its outputs must now depend on (an Identity's control inputs)
+Splice = namedtuple("Splice", ["outputs", "controls", "data_controls"])
+
+
+def forwarding_splice(node):
+    """Splice for a node that forwards its data inputs unchanged (Identity, IdentityN, NoOp):
+    output k forwards to data input k, and its control inputs move to whoever depended on it."""
+    data = [name for name in node.input if not names.is_control(name)]
+    controls = [names.node_name(name) for name in node.input if names.is_control(name)]
+    outputs = dict((index, names.tensor_name(name)) for index, name in enumerate(data))
+    return Splice(outputs, [names.node_name(name) for name in data] + controls, controls)
+
+
+class _Resolver(object):
+    """Follows chains of spliced nodes (Identity of Identity ...) to what survives."""
+
+    def __init__(self, splices):
+        self.splices = splices
+
+    def data(self, tensor):
+        """(surviving tensor, control deps the reader inherits on the way)."""
+        inherited = []
+        while names.node_name(tensor) in self.splices:
+            splice = self.splices[names.node_name(tensor)]
+            index = names.output_index(tensor)
+            if index not in splice.outputs:
+                raise ValueError("'{}' is read but its node is removed without a replacement".format(tensor))
+            inherited += self.controls(splice.data_controls)
+            tensor = splice.outputs[index]
+        return tensor, inherited
+
+    def controls(self, nodes):
+        result = []
+        for name in nodes:
+            if name in self.splices:
+                result += self.controls(self.splices[name].controls)
+            else:
+                result.append(name)
+        return result
+
+
+def splice_out(graph_def, splices):
+    """Remove the nodes in splices ({name: Splice}) and reconnect every reader as the splices say.
+
+    Readers keep data inputs first, then control inputs (GraphDef's rule), without duplicates.
+    Returns the number of readers rewritten.
+    """
+    resolver = _Resolver(splices)
+    rewritten = 0
+    for node in graph_def.node:
+        if node.name in splices or not any(names.node_name(i) in splices for i in node.input):
+            continue
+        data, controls = [], []
+        for input_name in node.input:
+            if names.is_control(input_name):
+                controls += resolver.controls([names.node_name(input_name)])
+            elif names.node_name(input_name) in splices:
+                tensor, inherited = resolver.data(input_name)
+                data.append(names.data_input(tensor))
+                controls += inherited
+            else:
+                data.append(input_name)
+        set_inputs(node, data, controls)
+        rewritten += 1
+    remove_nodes(graph_def, splices)
+    return rewritten
+
+
+def set_inputs(node, data, controls):
+    """Rewrite node.input: data inputs, then unique control inputs (none on the node itself)."""
+    unique = []
+    for name in controls:
+        if name != node.name and name not in unique:
+            unique.append(name)
+    del node.input[:]
+    node.input.extend(list(data) + ["^" + name for name in unique])
+
+
+def const_value(node):
+    """The numpy value of a Const NodeDef."""
+    return tfcompat.v1().make_ndarray(node.attr["value"].tensor)
+
+
+def make_const(node, value, dtype):
+    """Turn node into a Const holding value (numpy array) in place; name and device stay.
+
+    `_output_shapes` is rewritten when the node had it (graphs exported with add_shapes=True).
+    """
+    api = tfcompat.v1()
+    had_shapes = "_output_shapes" in node.attr
+    node.op = "Const"
+    del node.input[:]
+    node.attr.clear()
+    node.attr["dtype"].type = api.as_dtype(dtype).as_datatype_enum
+    node.attr["value"].tensor.CopyFrom(api.make_tensor_proto(value, dtype=dtype))
+    if had_shapes:
+        node.attr["_output_shapes"].list.shape.add().CopyFrom(api.TensorShape(value.shape).as_proto())
+    return node
+
+
+def add_const(graph_def, name, value, dtype, device=""):
+    node = graph_def.node.add()
+    node.name = name
+    node.device = device
+    return make_const(node, value, dtype)
+
+
+def unique_name(graph_def, wanted, taken=None):
+    """wanted, or wanted_1, wanted_2 ... whichever no node has yet."""
+    taken = taken if taken is not None else set(node.name for node in graph_def.node)
+    candidate, suffix = wanted, 0
+    while candidate in taken:
+        suffix += 1
+        candidate = "{}_{}".format(wanted, suffix)
+    return candidate

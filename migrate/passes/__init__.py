@@ -1,0 +1,74 @@
+"""Graph passes by name, and a pipeline that runs a list of them (the idea of TF's graph_transforms).
+
+Each pass is a module with NAME, SUMMARY and run(graph_def, context, in_place=False) ->
+(graph_def, PassRecord). run_pipeline copies the caller's GraphDef once and lets every pass edit that copy.
+"""
+from collections import OrderedDict
+
+from migrate.errors import BadInput
+from migrate.graph import dangling_inputs, names
+from migrate.passes import (fold_batch_norms, fold_constants, prune_unused, remove_identity, set_static_shapes,
+                            strip_debug, topo_sort)
+from migrate.passes.base import PassContext, PassRecord, copy_graph_def
+
+REGISTRY = OrderedDict((module.NAME, module) for module in [
+    strip_debug, remove_identity, set_static_shapes, fold_constants, fold_batch_norms, prune_unused, topo_sort,
+])
+
+# The order matters: debug nodes and identities hide constants and patterns from folding; static shapes
+# come before folding; batch norms fold once their parameters are constants; prune and sort clean up.
+DEFAULT_PASSES = ("strip_debug", "remove_identity", "set_static_shapes", "fold_constants", "fold_batch_norms",
+                  "prune_unused", "topo_sort")
+
+__all__ = ["REGISTRY", "DEFAULT_PASSES", "PassContext", "PassRecord", "parse_pass_list", "run_pipeline",
+           "known_passes"]
+
+
+def known_passes():
+    return list(REGISTRY)
+
+
+def parse_pass_list(spec):
+    """'a,b,c' (or a list of names) -> [names], BadInput on an unknown name."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    chosen = [item.strip() for item in items if item.strip()]
+    for name in chosen:
+        if name not in REGISTRY:
+            raise BadInput("unknown pass '{}'".format(name), where="pass list",
+                           fix="known passes: {}".format(", ".join(REGISTRY)))
+    return chosen
+
+
+def run_pipeline(graph_def, pass_names, context):
+    """Run the passes in order on a copy of graph_def: (new graph_def, [PassRecord])."""
+    chosen = parse_pass_list(pass_names)
+    _check_graph(graph_def, context)
+    working = copy_graph_def(graph_def)
+    records = []
+    for name in chosen:
+        working, record = REGISTRY[name].run(working, context, in_place=True)
+        records.append(record)
+        _check_survivors(working, context, name)
+    return working, records
+
+
+def _check_graph(graph_def, context):
+    dangling = dangling_inputs(graph_def)
+    if dangling:
+        node, input_name = dangling[0]
+        raise BadInput("node '{}' reads '{}', which is not in the graph ({} such input(s))".format(
+            node, input_name, len(dangling)), fix="the GraphDef is incomplete; re-export it")
+    existing = set(node.name for node in graph_def.node)
+    for kind, tensors in (("output", context.outputs), ("input", context.inputs)):
+        for tensor in tensors:
+            if names.node_name(tensor) not in existing:
+                raise BadInput("{} '{}' names node '{}', which is not in the graph".format(
+                    kind, tensor, names.node_name(tensor)), fix="check the {} names".format(kind))
+
+
+def _check_survivors(graph_def, context, pass_name):
+    """A pass that loses a requested output or input is a bug in that pass, not a user error."""
+    existing = set(node.name for node in graph_def.node)
+    lost = sorted(node for node in context.protected_nodes() if node not in existing)
+    if lost:
+        raise RuntimeError("pass {} removed requested input/output node(s): {}".format(pass_name, lost))

@@ -1,0 +1,123 @@
+"""What every pass shares: the context it runs in, the record it leaves, the wrapper that times and counts."""
+import time
+from collections import Counter
+
+from migrate.graph import drop_unreachable, names, needed_nodes, sinks
+
+DEFAULT_OPTIONS = {
+    "max_batch": None,          # batch size set_static_shapes gives an unknown dim 0
+    "input_shapes": {},         # {placeholder: [dims]} for set_static_shapes; None/-1 = keep the graph's dim
+    "static": False,            # set_static_shapes only changes shapes when this is True
+    "fold_max_bytes": 256 << 20,  # fold_constants never writes a constant larger than this
+}
+
+
+class PassContext(object):
+    """What passes must respect: the outputs that must survive, the inputs (placeholders), the options."""
+
+    def __init__(self, outputs=(), inputs=(), options=None):
+        self.outputs = [names.tensor_name(name) for name in outputs]
+        self.inputs = [names.tensor_name(name) for name in inputs]
+        self.options = dict(DEFAULT_OPTIONS)
+        self.options.update(options or {})
+
+    def output_nodes(self):
+        return set(names.node_name(name) for name in self.outputs)
+
+    def input_nodes(self):
+        return set(names.node_name(name) for name in self.inputs)
+
+    def protected_nodes(self):
+        """Nodes no pass may remove or rename: users feed and fetch them by name."""
+        return self.output_nodes() | self.input_nodes()
+
+
+class PassRecord(object):
+    """What one pass did. removed/added count node ops by name: a node replaced under the same name by a
+    node of another op (Add folded to Const) counts once in each."""
+
+    def __init__(self, name):
+        self.name = name
+        self.applied = False
+        self.reason = ""       # why it could not apply or did nothing
+        self.notes = []        # what it left alone and why (a BN not folded, an Identity kept)
+        self.removed = Counter()
+        self.added = Counter()
+        self.nodes_before = 0
+        self.nodes_after = 0
+        self.seconds = 0.0
+
+    def skip(self, reason):
+        self.reason = reason
+
+    def note(self, text):
+        self.notes.append(text)
+
+    def to_dict(self):
+        return {"name": self.name, "applied": self.applied, "reason": self.reason, "notes": list(self.notes),
+                "removed": dict(self.removed), "added": dict(self.added), "nodes_before": self.nodes_before,
+                "nodes_after": self.nodes_after, "seconds": round(self.seconds, 4)}
+
+    def summary(self):
+        if not self.applied:
+            return "{}: not applied ({})".format(self.name, self.reason)
+        changes = ["-{} {}".format(count, op) for op, count in sorted(self.removed.items())]
+        changes += ["+{} {}".format(count, op) for op, count in sorted(self.added.items())]
+        return "{}: {} nodes -> {}{} ({:.2f}s)".format(self.name, self.nodes_before, self.nodes_after,
+                                                       ": " + ", ".join(changes) if changes else "", self.seconds)
+
+    def __repr__(self):
+        return "PassRecord({})".format(self.summary())
+
+
+def copy_graph_def(graph_def):
+    copy = type(graph_def)()
+    copy.CopyFrom(graph_def)
+    return copy
+
+
+def run_pass(name, body, graph_def, context, in_place=False):
+    """Run body(graph_def, context, record), which edits graph_def in place; fill counts and time.
+
+    Without in_place the caller's GraphDef is left alone (one copy); the pipeline copies once and then
+    passes its working GraphDef with in_place=True.
+    """
+    started = time.time()
+    if not in_place:
+        graph_def = copy_graph_def(graph_def)
+    record = PassRecord(name)
+    ops_before = dict((node.name, node.op) for node in graph_def.node)
+    body(graph_def, context, record)
+    ops_after = dict((node.name, node.op) for node in graph_def.node)
+    record.removed = Counter(op for node, op in ops_before.items() if ops_after.get(node) != op)
+    record.added = Counter(op for node, op in ops_after.items() if ops_before.get(node) != op)
+    record.nodes_before, record.nodes_after = len(ops_before), len(ops_after)
+    if record.removed or record.added:
+        record.applied = True
+    if not record.applied and not record.reason:
+        raise AssertionError("pass {} changed nothing and gave no reason".format(name))
+    record.seconds = time.time() - started
+    return graph_def, record
+
+
+class Reachability(object):
+    """Which nodes have a reason to exist before a pass edits: they feed a sink (an output, a target op,
+    a dead end). After the edit, drop_orphans removes the nodes that lost that reason (what fed only a
+    removed Assert, the old parameters of a folded batch norm), and nothing else."""
+
+    def __init__(self, graph_def):
+        self.sinks = sinks(graph_def)
+        self.needed = needed_nodes(graph_def, self.sinks)
+
+    def drop_orphans(self, graph_def, context):
+        existing = set(node.name for node in graph_def.node)
+        roots = (self.sinks | context.protected_nodes()) & existing
+        # Nodes no sink needed before (rare: a loop without exit) are not ours to judge: keep them too.
+        roots |= existing - self.needed
+        return drop_unreachable(graph_def, roots)
+
+
+def short_list(items, limit=5):
+    items = sorted(items)
+    text = ", ".join("'{}'".format(item) for item in items[:limit])
+    return text + (" and {} more".format(len(items) - limit) if len(items) > limit else "")

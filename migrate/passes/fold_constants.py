@@ -1,0 +1,256 @@
+"""fold_constants: replace what is computed from constants alone by the constants it computes.
+
+Why our own evaluation and not Grappler (tf_optimizer.OptimizeGraph with constfold only): its Python entry
+point changed signature across our TF range (RewriterConfig in 1.x, ConfigProto in 2.x), its constant
+folding also rewrites arithmetic and renames/adds nodes ('ConstantFolding/...') differently per version,
+and it cannot tell us why something was not folded. Ours behaves the same on TF 1.7 and 2.21:
+- foldable: a Const, or a stateless, known, non-control-flow, non-function op whose inputs (data and
+  control) are all foldable. Placeholders, v1 control flow and stateful ops stop it; a Const inside a cond
+  branch or while frame hangs on its pivot by a control edge, so it is not foldable and frames stay intact.
+- evaluated: only the frontier (foldable tensors read by non-foldable nodes or requested as outputs), in
+  ONE session.run over an isolated tf.Graph that holds only the foldable subgraph, not the whole model.
+- size: a result above options fold_max_bytes, or above 1 MiB and 4x its largest constant source
+  (zeros/ones/Fill of big shapes), stays computed at run time: folding it would bloat the model file.
+- names: a node whose readers all read output 0 becomes a Const under its own name (outputs survive);
+  other outputs get new Const nodes '<node>/folded_output_<k>'.
+- shapes: Shape/Size/Rank of a Placeholder whose shape is fully defined (set_static_shapes) become Consts
+  first, so `tf.shape(x)[0]` arithmetic folds; shapes of other tensors are not inferred here.
+"""
+from collections import defaultdict
+
+import networkx as nx
+import numpy as np
+
+from migrate import tfcompat
+from migrate.graph import add_const, make_const, names, needed_nodes, node_map, to_digraph, unique_name
+from migrate.graph.ops import FUNCTION_CALL_OPS, PLACEHOLDER_OPS, V1_CONTROL_FLOW, attr, is_stateful
+from migrate.graph.view import acyclic
+from migrate.passes import base
+
+NAME = "fold_constants"
+SUMMARY = "evaluate subgraphs fed by constants only (one session run) and replace them by Const nodes"
+
+SHAPE_OPS = frozenset(["Shape", "Size", "Rank"])
+PLACEHOLDERS = frozenset(["Placeholder", "PlaceholderV2"])  # PlaceholderWithDefault may be fed any shape
+NEVER_FOLDED_OPS = V1_CONTROL_FLOW | FUNCTION_CALL_OPS | PLACEHOLDER_OPS | frozenset(["NoOp"])
+SMALL_BYTES = 1 << 20   # results up to this size are always worth folding
+MAX_GROWTH = 4          # above it, a result may be at most this many times its largest constant source
+
+
+def run(graph_def, context, in_place=False):
+    return base.run_pass(NAME, _fold, graph_def, context, in_place)
+
+
+def _fold(graph_def, context, record):
+    nodes = node_map(graph_def)
+    shapes = _static_shape_reads(graph_def, nodes)
+    for name in shapes:
+        make_const(nodes[name], *shapes[name])
+    if shapes:
+        record.note("Shape/Size/Rank of fully shaped placeholders made constant: {}".format(
+            base.short_list(shapes)))
+    graph = to_digraph(graph_def)
+    foldable = _foldable_nodes(graph)
+    wanted = _frontier(graph_def, foldable, context, record)
+    if not wanted:
+        if not shapes:
+            record.skip("no non-Const node computes from constants only")
+        return
+    values = _evaluate(graph_def, graph, nodes, foldable, wanted, context, record)
+    if not values:
+        record.skip(record.reason or "nothing foldable within the size limits (see notes)")
+        return
+    reachability = base.Reachability(graph_def)
+    _replace(graph_def, nodes, values)
+    reachability.drop_orphans(graph_def, context)
+
+
+def _static_shape_reads(graph_def, nodes):
+    """{node: (value, dtype)} for Shape/Size/Rank nodes reading a placeholder whose shape is fully defined
+    (after set_static_shapes, typically `tf.shape(x)[0]`): known without running anything."""
+    found = {}
+    for node in graph_def.node:
+        if node.op not in SHAPE_OPS or len(node.input) != 1 or names.is_control(node.input[0]):
+            continue
+        placeholder = nodes.get(names.node_name(node.input[0]))
+        shape = attr(placeholder, "shape") if placeholder is not None and placeholder.op in PLACEHOLDERS else None
+        if shape is None or shape.shape.unknown_rank or any(dim.size < 0 for dim in shape.shape.dim):
+            continue
+        dims = [dim.size for dim in shape.shape.dim]
+        value = {"Shape": dims, "Size": int(np.prod(dims)), "Rank": len(dims)}[node.op]
+        dtype = tfcompat.v1().as_dtype(attr(node, "out_type").type) if node.op != "Rank" else tfcompat.v1().int32
+        found[node.name] = (np.array(value, dtype=dtype.as_numpy_dtype), dtype)
+    return found
+
+
+def _foldable_nodes(graph):
+    dag = acyclic(graph)
+    foldable = set()
+    for name in nx.topological_sort(dag):
+        op = graph.nodes[name]["op"]
+        inputs = list(dag.predecessors(name))
+        if op == "Const" or (inputs and op not in NEVER_FOLDED_OPS and not is_stateful(op)):
+            if all(producer in foldable for producer in inputs):
+                foldable.add(name)
+    return foldable
+
+
+def _frontier(graph_def, foldable, context, record):
+    """Tensor names worth evaluating: foldable non-Const tensors that non-foldable nodes read, or that are
+    requested outputs."""
+    consts = set(node.name for node in graph_def.node if node.op == "Const")
+    wanted = set()
+    for node in graph_def.node:
+        if node.name in foldable:
+            continue
+        for input_name in node.input:
+            producer = names.node_name(input_name)
+            if not names.is_control(input_name) and producer in foldable and producer not in consts:
+                wanted.add(names.tensor_name(input_name))
+    excluded = set()
+    for output in context.outputs:
+        producer = names.node_name(output)
+        if producer in foldable and producer not in consts:
+            if names.output_index(output) == 0:
+                wanted.add(output)
+            else:
+                record.note("kept '{}': a Const cannot keep the name of output {}".format(producer, output))
+                excluded.add(producer)
+    return set(tensor for tensor in wanted if names.node_name(tensor) not in excluded)
+
+
+def _evaluate(graph_def, graph, nodes, foldable, wanted, context, record):
+    """{tensor: (value, dtype)} for the wanted tensors within the size limits, from one session.run.
+
+    Sizes are checked before running when the static shape is known. Otherwise (TF 1.7 infers fewer
+    shapes) after: computing it costs what one run of the model costs anyway.
+    """
+    api = tfcompat.v1()
+    producers = set(names.node_name(tensor) for tensor in wanted)
+    subgraph = _subgraph_def(graph_def, nodes, needed_nodes(graph, producers))
+    source_bytes = _largest_source(graph, nodes, foldable)
+    with api.Graph().as_default() as tf_graph:
+        try:
+            api.import_graph_def(subgraph, name="")
+        except Exception as exc:  # an op this TF cannot build from the GraphDef
+            record.skip("could not import the constant subgraph: {}".format(_first_line(exc)))
+            return {}
+        tensors = dict((tensor, tf_graph.get_tensor_by_name(tensor)) for tensor in sorted(wanted))
+        chosen = [t for t in sorted(tensors)
+                  if _fits(t, tensors[t].dtype.base_dtype, _static_bytes(tensors[t]), source_bytes, context, record)]
+        if not chosen:
+            return {}
+        with api.Session(graph=tf_graph) as session:
+            try:
+                results = session.run([tensors[t] for t in chosen])
+            except Exception as exc:
+                record.skip("evaluating the constant subgraph failed: {}".format(_first_line(exc)))
+                return {}
+    values = {}
+    for tensor, value in zip(chosen, results):
+        dtype = tensors[tensor].dtype.base_dtype
+        if _static_bytes(tensors[tensor]) is not None or _fits(tensor, dtype, _value_bytes(value, dtype),
+                                                               source_bytes, context, record):
+            values[tensor] = (value, dtype)
+    return values
+
+
+def _static_bytes(tensor):
+    if tensor.dtype.base_dtype.name == "string" or not tensor.shape.is_fully_defined():
+        return None
+    return tensor.shape.num_elements() * tensor.dtype.base_dtype.size
+
+
+def _value_bytes(value, dtype):
+    if dtype.name == "string":
+        return sum(len(item) for item in np.asarray(value).reshape(-1))
+    return np.asarray(value).nbytes
+
+
+def _subgraph_def(graph_def, nodes, keep):
+    """The nodes to evaluate, copied (only these constants are copied), runnable on any device."""
+    subgraph = type(graph_def)()
+    subgraph.versions.CopyFrom(graph_def.versions)
+    for name in keep:
+        node = subgraph.node.add()
+        node.CopyFrom(nodes[name])
+        node.device = ""
+        if "_class" in node.attr:  # colocation with nodes left outside would fail the import
+            del node.attr["_class"]
+    return subgraph
+
+
+def _largest_source(graph, nodes, foldable):
+    """{node: size in bytes of the largest Const it computes from} (by GraphDef size of the tensor)."""
+    largest = {}
+    for name in nx.topological_sort(graph.subgraph(foldable)):
+        own = nodes[name].attr["value"].tensor.ByteSize() if nodes[name].op == "Const" else 0
+        largest[name] = max([own] + [largest[p] for p in graph.predecessors(name) if p in largest])
+    return largest
+
+
+def _fits(tensor_name, dtype, size, source_bytes, context, record):
+    """Whether a result of `size` bytes (None: not known yet) may become a Const; notes why not."""
+    if dtype.name in ("resource", "variant"):  # never a ref: nothing downstream of a variable is foldable
+        record.note("kept '{}': a {} tensor cannot be a Const".format(tensor_name, dtype.name))
+        return False
+    if size is None:
+        return True
+    source = source_bytes.get(names.node_name(tensor_name), 0)
+    cap = context.options["fold_max_bytes"]
+    if size > cap or (size > SMALL_BYTES and size > MAX_GROWTH * source):
+        record.note("kept '{}': folding makes a {} constant from {} of constants (limits: {} cap, "
+                    "{}x growth above {})".format(tensor_name, _bytes(size), _bytes(source), _bytes(cap),
+                                                  MAX_GROWTH, _bytes(SMALL_BYTES)))
+        return False
+    return True
+
+
+def _replace(graph_def, nodes, values):
+    """Write the constants: in place (same name) when every reader reads output 0, else as new nodes."""
+    read_indices = _read_indices(graph_def)
+    by_node = defaultdict(dict)
+    for tensor, value in values.items():
+        by_node[names.node_name(tensor)][names.output_index(tensor)] = value
+    renamed = {}
+    taken = set(nodes)
+    for name, outputs in sorted(by_node.items()):
+        if read_indices[name] <= {0} and 0 in outputs:
+            value, dtype = outputs[0]
+            make_const(nodes[name], value, dtype)
+            continue
+        for index, (value, dtype) in sorted(outputs.items()):
+            new_name = unique_name(graph_def, "{}/folded_output_{}".format(name, index), taken)
+            taken.add(new_name)
+            add_const(graph_def, new_name, value, dtype, device=nodes[name].device)
+            renamed["{}:{}".format(name, index)] = new_name
+    if renamed:
+        _redirect(graph_def, renamed)
+
+
+def _read_indices(graph_def):
+    read = defaultdict(set)
+    for node in graph_def.node:
+        for input_name in node.input:
+            if not names.is_control(input_name):
+                read[names.node_name(input_name)].add(names.output_index(input_name))
+    return read
+
+
+def _redirect(graph_def, renamed):
+    for node in graph_def.node:
+        for position, input_name in enumerate(node.input):
+            if not names.is_control(input_name) and names.tensor_name(input_name) in renamed:
+                node.input[position] = renamed[names.tensor_name(input_name)]
+
+
+def _bytes(count):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return "{:.0f} {}".format(count, unit) if unit == "B" else "{:.1f} {}".format(count, unit)
+        count /= 1024.0
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,80 @@
+"""remove_identity: splice out nodes that only forward (Identity, IdentityN, StopGradient, Snapshot,
+PreventGradient) or only group control dependencies (NoOp); readers are reconnected to what they forwarded.
+
+Kept, and why (each reason is counted in the record's notes):
+- requested inputs/outputs: users fetch them by name (an Identity chain ending at an output keeps its last
+  link, named as before).
+- nothing reads them: a NoOp like 'init' or an Identity nobody names may be a target someone runs;
+  prune_unused decides with the outputs in hand.
+- they read a Switch: in v1 cond and while loops that Identity is the pivot ('cond/switch_t',
+  'while/Identity'); constants in a branch or loop body hang on it through control edges, which is how
+  they get into the branch or frame. Rewiring those to the Switch itself would change which frame runs them.
+- they read a ref (VariableV2 ...): the Identity is what turns the ref into a value.
+- they carry control dependencies and sit next to v1 control flow (a Merge, Switch, Enter ... reads them or
+  feeds them): moving control inputs onto a Merge changes when the Merge fires.
+Otherwise control dependencies are kept, not lost: an Identity's control inputs move to its readers, and
+whoever waited on the Identity (or NoOp) now waits on its inputs.
+TF's remove_training_nodes instead keeps every Identity that has or is a control dependency.
+"""
+from collections import OrderedDict
+
+from migrate.graph import forwarding_splice, names, splice_out, to_digraph
+from migrate.graph.ops import REF_PRODUCING_OPS, SWITCH_OPS, V1_CONTROL_FLOW
+from migrate.passes import base
+
+NAME = "remove_identity"
+SUMMARY = "splice out Identity/IdentityN/StopGradient/Snapshot/PreventGradient/NoOp, keeping control deps"
+
+FORWARDING_OPS = frozenset(["Identity", "IdentityN", "StopGradient", "Snapshot", "PreventGradient", "NoOp"])
+
+KEEP_PROTECTED = "requested input/output"
+KEEP_SINK = "nothing reads it (a target such as 'init'; prune_unused decides)"
+KEEP_PIVOT = "reads a Switch (v1 cond/while pivot)"
+KEEP_REF = "reads a ref (turns a variable into a value)"
+KEEP_CONTROL_FLOW = "has control dependencies next to v1 control flow"
+
+
+def run(graph_def, context, in_place=False):
+    return base.run_pass(NAME, _remove, graph_def, context, in_place)
+
+
+def _remove(graph_def, context, record):
+    graph = to_digraph(graph_def)
+    protected = context.protected_nodes()
+    splices, kept = {}, OrderedDict()
+    for node in graph_def.node:
+        if node.op not in FORWARDING_OPS:
+            continue
+        reason = _reason_to_keep(node, graph, protected)
+        if reason:
+            kept.setdefault(reason, []).append(node.name)
+        else:
+            splices[node.name] = forwarding_splice(node)
+    for reason, kept_names in kept.items():
+        record.note("kept {} node(s), {}: {}".format(len(kept_names), reason, base.short_list(kept_names)))
+    if not splices:
+        record.skip("no removable forwarding node" + (" (all kept, see notes)" if kept else ""))
+        return
+    splice_out(graph_def, splices)
+
+
+def _reason_to_keep(node, graph, protected):
+    if node.name in protected:
+        return KEEP_PROTECTED
+    if graph.out_degree(node.name) == 0:
+        return KEEP_SINK
+    producer_ops = [graph.nodes[names.node_name(name)]["op"] for name in node.input
+                    if not names.is_control(name) and names.node_name(name) in graph]
+    if any(op in SWITCH_OPS for op in producer_ops):
+        return KEEP_PIVOT
+    if any(op in REF_PRODUCING_OPS for op in producer_ops):
+        return KEEP_REF
+    has_control = node.op == "NoOp" or any(names.is_control(name) for name in node.input)
+    if has_control and _touches_control_flow(node.name, graph):
+        return KEEP_CONTROL_FLOW
+    return None
+
+
+def _touches_control_flow(name, graph):
+    neighbours = list(graph.predecessors(name)) + list(graph.successors(name))
+    return any(graph.nodes[other]["op"] in V1_CONTROL_FLOW for other in neighbours)

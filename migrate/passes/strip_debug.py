@@ -1,0 +1,71 @@
+"""strip_debug: remove Assert, CheckNumerics, Print and PrintV2, and what existed only to serve them.
+
+- CheckNumerics and Print forward their first input: readers read that input instead.
+- Assert and PrintV2 have no outputs: control inputs on them are dropped.
+- TF1's tf.Assert / tf.debugging.assert_* wrap the Assert in a cond ('AssertGuard': Switch, Identity, NoOp,
+  Merge) and hand out the Merge for control dependencies. Once the Assert is gone the guard computes
+  nothing, so control inputs on such guard nodes (descendants of a stripped op, side-effect free, read
+  through control edges only) are dropped too.
+- Nodes that only fed what was removed (the guard, the condition, message strings) are removed.
+  (TF's remove_training_nodes leaves the Assert nodes in place and only handles CheckNumerics.)
+Asserts inside functions of graph_def.library (TF2 If-based guards) are not looked at.
+"""
+from migrate.graph import Splice, names, reachable, splice_out, to_digraph
+from migrate.graph.ops import pure_nodes
+from migrate.passes import base
+
+NAME = "strip_debug"
+SUMMARY = "remove Assert, CheckNumerics, Print/PrintV2 and the guards and control edges that served them"
+
+FORWARDING_DEBUG_OPS = frozenset(["CheckNumerics", "CheckNumericsV2", "Print"])  # output 0 = input 0
+SINK_DEBUG_OPS = frozenset(["Assert", "PrintV2"])                                  # no outputs
+DEBUG_OPS = FORWARDING_DEBUG_OPS | SINK_DEBUG_OPS
+
+
+def run(graph_def, context, in_place=False):
+    return base.run_pass(NAME, _strip, graph_def, context, in_place)
+
+
+def _strip(graph_def, context, record):
+    protected = context.protected_nodes()
+    debug = dict((node.name, node) for node in graph_def.node if node.op in DEBUG_OPS)
+    for name in sorted(set(debug) & protected):
+        record.note("kept {} '{}': it is a requested input/output".format(debug[name].op, name))
+    splices = dict((name, _splice(node)) for name, node in debug.items() if name not in protected)
+    if not splices:
+        record.skip("no Assert, CheckNumerics, Print or PrintV2 nodes" if not debug else
+                    "every debug node is a requested input/output")
+        return
+    reachability = base.Reachability(graph_def)
+    downstream = reachable(to_digraph(graph_def), splices) - set(splices)
+    splice_out(graph_def, splices)
+    guards = _guards(graph_def, downstream - protected)
+    if guards:
+        _drop_control_inputs(graph_def, guards)
+        record.note("dropped control dependencies on {} assert guard node(s)".format(len(guards)))
+    reachability.drop_orphans(graph_def, context)
+
+
+def _splice(node):
+    if node.op in FORWARDING_DEBUG_OPS:
+        return Splice({0: names.tensor_name(node.input[0])}, [], [])
+    return Splice({}, [], [])
+
+
+def _guards(graph_def, downstream):
+    """Nodes downstream of a stripped op that are now only waited on (read through control edges only)
+    and whose execution changes nothing: waiting on them is pointless."""
+    graph = to_digraph(graph_def)
+    candidates = [name for name in downstream if name in graph and graph.out_degree(name) > 0 and
+                  all(kind == "control" for _, _, kind in graph.out_edges(name, data="kind"))]
+    if not candidates:
+        return set()
+    return set(candidates) & pure_nodes(graph)
+
+
+def _drop_control_inputs(graph_def, doomed):
+    for node in graph_def.node:
+        if any(names.is_control(name) and names.node_name(name) in doomed for name in node.input):
+            kept = [name for name in node.input if not (names.is_control(name) and names.node_name(name) in doomed)]
+            del node.input[:]
+            node.input.extend(kept)

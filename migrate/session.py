@@ -1,0 +1,198 @@
+"""Run a Model: import it into its own tf.Graph + tf.Session, restore its weights, initialize its tables.
+
+TF's default graph is never touched; every Restored closes its session on exit.
+"""
+import os
+
+from migrate import artifacts
+from migrate import model as m
+from migrate import tfcompat
+from migrate.errors import BadInput
+from migrate.graph.names import node_name, tensor_name
+
+TABLE_INIT_NODE = "migrate_init_tables"  # frozen graphs: run this node once before inference
+
+
+def tf_error_line(exc):
+    """First line of a TF error message, without the long op-trace TF appends."""
+    text = getattr(exc, "message", None) or str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def check_ops_known(graph_def, where):
+    ops = set(node.op for node in graph_def.node)
+    for function in graph_def.library.function:
+        ops.update(node.op for node in function.node_def)
+    unknown = tfcompat.unregistered_ops(ops)
+    if unknown:
+        raise BadInput("ops not registered in TF {}: {}".format(tfcompat.version_string(), ", ".join(unknown)),
+                       where, "use a TensorFlow build that has them (e.g. the TF the model was written with)")
+
+
+class Restored(object):
+    """A model live in its own graph and session. Use as a context manager."""
+
+    def __init__(self, model):
+        v1 = tfcompat.v1()
+        self.model = model
+        self.graph = v1.Graph()
+        self.session = v1.Session(graph=self.graph, config=_session_config())
+        try:
+            with self.graph.as_default():
+                _LOADERS[model.kind](self)
+        except BadInput:
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            if not isinstance(exc, tfcompat.tf().errors.OpError) and not isinstance(exc, (ValueError, KeyError)):
+                raise
+            raise BadInput("cannot restore the model: {}".format(tf_error_line(exc)), model.path,
+                           "check that the checkpoint belongs to this graph (names, shapes, dtypes)")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def tensor(self, name):
+        return self.graph.get_tensor_by_name(tensor_name(name))
+
+    def run(self, outputs, feeds):
+        fetches = [self.tensor(name) for name in outputs]
+        feed_dict = {self.tensor(name): value for name, value in feeds.items()}
+        return dict(zip(outputs, self.session.run(fetches, feed_dict)))
+
+
+def _session_config():
+    v1 = tfcompat.v1()
+    # Grappler would rewrite the graphs we compare; keep the reference run literal.
+    return v1.ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
+
+
+def _import_graph(restored, graph_def):
+    check_ops_known(graph_def, restored.model.path)
+    tfcompat.v1().import_graph_def(graph_def, name="")
+
+
+def _load_frozen(restored):
+    _import_graph(restored, restored.model.graph_def)
+    init = [n for n in restored.model.graph_def.node if n.name == TABLE_INIT_NODE]
+    if init:
+        restored.session.run(restored.graph.get_operation_by_name(TABLE_INIT_NODE))
+
+
+def _meta_for_import(meta):
+    """A copy TF of every version can import: 2.21 raises InvalidVersion on '0.12.head' producer strings."""
+    from tensorflow.core.protobuf import meta_graph_pb2
+    copy = meta_graph_pb2.MetaGraphDef()
+    copy.CopyFrom(meta)
+    version = copy.meta_info_def.tensorflow_version
+    if version and not _is_pep440(version):
+        copy.meta_info_def.tensorflow_version = ".".join(str(x) for x in tfcompat.parse_version(version))
+    normalize_for_import(copy.graph_def)
+    return copy
+
+
+def normalize_for_import(graph_def):
+    """Make an old graph importable and freezable by the running TF: legacy `Variable` ops become
+    `VariableV2` (same attrs; TF 2.x's convert_variables_to_constants only knows the V2 op), and shape
+    hints are dropped."""
+    for node in graph_def.node:
+        if node.op == "Variable":
+            node.op = "VariableV2"
+    strip_shape_hints(graph_def)
+
+
+def strip_shape_hints(graph_def):
+    """Drop `_output_shapes`: hints old TF wrote that newer TF may reject (FusedBatchNormGradV3's reserve
+    space changed shape between 1.15 and 2.x); TF recomputes shapes on import anyway."""
+    for node in graph_def.node:
+        if "_output_shapes" in node.attr:
+            del node.attr["_output_shapes"]
+
+
+def _is_pep440(text):
+    import re
+    return bool(re.match(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$", text))
+
+
+def _load_checkpoint(restored):
+    model = restored.model
+    meta = _meta_for_import(model.meta_graph)
+    check_ops_known(meta.graph_def, model.path)
+    artifacts.check_checkpoint_matches(model)
+    v1 = tfcompat.v1()
+    saver = v1.train.import_meta_graph(meta, clear_devices=True)
+    if saver is None:  # no saver_def and no variables collection: restore with the graph's own restore op
+        _run_graph_restore(restored)
+    else:
+        saver.restore(restored.session, _reader_prefix(model.checkpoint))
+    _init_tables(restored)
+
+
+def _load_graph_with_checkpoint(restored):
+    from tensorflow.core.framework import graph_pb2
+    graph_def = graph_pb2.GraphDef()
+    graph_def.CopyFrom(restored.model.graph_def)  # graphs holding variables are small: weights are elsewhere
+    normalize_for_import(graph_def)
+    _import_graph(restored, graph_def)
+    artifacts.check_checkpoint_matches(restored.model)
+    _run_graph_restore(restored)
+    _init_tables(restored)
+
+
+def _run_graph_restore(restored):
+    """Run the `save/restore_all` op a Saver wrote into the graph, feeding the checkpoint prefix."""
+    graph_def = restored.model.graph_def
+    restore = [n for n in graph_def.node if n.name.endswith("restore_all") and n.op == "NoOp"]
+    if not restore:
+        raise BadInput("graph has variables but no restore op (save/restore_all)", restored.model.path,
+                       "pass a .meta graph or a SavedModel instead")
+    by_name = dict((n.name, n) for n in graph_def.node)
+    readers = [n for n in graph_def.node if n.op in ("RestoreV2", "Restore", "RestoreSlice")]
+    filename = node_name(readers[0].input[0]) if readers else None
+    feeds = {}
+    if filename and by_name[filename].op in ("Const", "Placeholder", "PlaceholderWithDefault"):
+        feeds[restored.graph.get_tensor_by_name(filename + ":0")] = _reader_prefix(restored.model.checkpoint)
+    restored.session.run(restored.graph.get_operation_by_name(restore[0].name), feeds)
+
+
+def _reader_prefix(prefix):
+    import glob
+    shards = glob.glob(prefix + "-?????-of-?????")
+    if shards and not os.path.exists(prefix) and not os.path.exists(prefix + ".index"):
+        return prefix + "-?????-of-" + shards[0][-5:]
+    return prefix
+
+
+def _init_tables(restored):
+    v1 = tfcompat.v1()
+    initializers = restored.graph.get_collection(v1.GraphKeys.TABLE_INITIALIZERS)
+    if initializers:
+        restored.session.run(initializers)
+
+
+def _load_saved_model(restored):
+    model = restored.model
+    check_ops_known(model.graph_def, model.path)
+    v1 = tfcompat.v1()
+    try:
+        v1.saved_model.loader.load(restored.session, model.tags, model.saved_model_dir, clear_devices=True)
+    except TypeError:  # very old loaders take no saver kwargs
+        v1.saved_model.loader.load(restored.session, model.tags, model.saved_model_dir)
+
+
+_LOADERS = {
+    m.FROZEN_GRAPH: _load_frozen,
+    m.CHECKPOINT: _load_checkpoint,
+    m.SESSION_BUNDLE: _load_checkpoint,
+    m.GRAPH_WITH_CHECKPOINT: _load_graph_with_checkpoint,
+    m.SAVED_MODEL: _load_saved_model,
+}

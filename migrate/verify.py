@@ -1,0 +1,161 @@
+"""Run two models on the same inputs and compare their outputs, like Polygraphy's `run` comparison."""
+from collections import namedtuple
+
+import numpy as np
+
+from migrate import tfcompat
+from migrate.errors import BadInput
+from migrate.graph.names import node_name, tensor_name
+
+Comparison = namedtuple("Comparison", ["output", "shape", "dtype", "max_abs", "max_rel", "mismatch", "ok"])
+
+
+def input_specs(graph_def, outputs, names=None):
+    """{tensor: (dtype name, shape)} of the Placeholders the outputs need (or of `names`)."""
+    from migrate.graph import view
+    needed = view.needed_nodes(view.to_digraph(graph_def), [node_name(o) for o in outputs])
+    specs = {}
+    for node in graph_def.node:
+        wanted = node.name in names if names is not None else (node.op == "Placeholder" and node.name in needed)
+        if wanted:
+            dtype = tfcompat.tf().as_dtype(node.attr["dtype"].type).name
+            shape = node.attr["shape"].shape
+            dims = None if shape.unknown_rank else [d.size for d in shape.dim]
+            specs[tensor_name(node.name)] = (dtype, dims)
+    return specs
+
+
+def tensor_specs(model, tensors):
+    """{tensor: (dtype, dims)} as TF infers them: the graph is imported (weights are not restored)."""
+    from migrate import session
+    from tensorflow.core.framework import graph_pb2
+    graph_def = graph_pb2.GraphDef()
+    graph_def.CopyFrom(model.graph_def)
+    session.normalize_for_import(graph_def)
+    graph = tfcompat.v1().Graph()
+    with graph.as_default():
+        tfcompat.v1().import_graph_def(graph_def, name="")
+    specs = {}
+    for name in tensors:
+        tensor = graph.get_tensor_by_name(tensor_name(name))
+        dims = tensor.shape.as_list() if tensor.shape.ndims is not None else None
+        specs[tensor_name(name)] = (tensor.dtype.name, dims)
+    return specs
+
+
+def load_npz(path, specs):
+    """Feeds from an .npz whose keys are tensor ('x:0') or node ('x') names."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (IOError, OSError, ValueError) as exc:
+        raise BadInput("cannot read inputs: {}".format(exc), path, "pass an .npz written by numpy.savez")
+    feeds = {}
+    for key in data.files:
+        feeds[tensor_name(key)] = data[key]
+    missing = sorted(set(specs) - set(feeds))
+    if missing:
+        raise BadInput("inputs missing from npz: {} (has: {})".format(", ".join(missing), ", ".join(sorted(feeds))),
+                       path, "add arrays named after the input tensors")
+    return {name: feeds[name] for name in specs}
+
+
+def generate_feeds(specs, batch=1, seed=0):
+    """Seeded random feeds from placeholder dtypes/shapes; unknown dims become `batch`."""
+    rng = np.random.RandomState(seed)
+    feeds = {}
+    for name, (dtype, dims) in sorted(specs.items()):
+        if dims is None:
+            raise BadInput("input {} has unknown rank; cannot generate values".format(name), None,
+                           "pass --inputs-npz with a value for it")
+        shape = [batch if d is None or d < 0 else d for d in dims]
+        feeds[name] = _random(rng, dtype, shape, name)
+    return feeds
+
+
+def _random(rng, dtype, shape, name):
+    if dtype.startswith("float") or dtype in ("half", "bfloat16", "double"):
+        return rng.standard_normal(shape).astype(np.dtype(dtype if dtype != "bfloat16" else "float32"))
+    if dtype.startswith("int") or dtype.startswith("uint"):
+        return rng.randint(0, 4, size=shape).astype(np.dtype(dtype))
+    if dtype == "bool":
+        return rng.randint(0, 2, size=shape).astype(bool)
+    raise BadInput("input {} is {}; random values would be meaningless".format(name, dtype), None,
+                   "pass --inputs-npz with real values for it")
+
+
+def compare(reference, candidate, rtol=1e-5, atol=1e-5):
+    """Per-output Comparison of two {tensor: array} dicts (matched by name)."""
+    rows = []
+    for name in sorted(reference):
+        expected = np.asarray(reference[name])
+        if name not in candidate:
+            rows.append(Comparison(name, expected.shape, expected.dtype.name, None, None, 1.0, False))
+            continue
+        actual = np.asarray(candidate[name])
+        rows.append(_compare_one(name, expected, actual, rtol, atol))
+    return rows
+
+
+def _compare_one(name, expected, actual, rtol, atol):
+    if expected.shape != actual.shape:
+        return Comparison(name, "{} vs {}".format(expected.shape, actual.shape), expected.dtype.name, None, None,
+                          1.0, False)
+    if expected.dtype.kind in "OSUb" or actual.dtype.kind in "OSU":
+        equal = expected == actual
+        mismatch = float(1.0 - np.mean(equal)) if equal.size else 0.0
+        return Comparison(name, expected.shape, expected.dtype.name, None, None, mismatch, mismatch == 0.0)
+    exp = expected.astype(np.float64)
+    act = actual.astype(np.float64)
+    diff = np.abs(exp - act)
+    rel = diff / np.maximum(np.abs(exp), 1e-12)
+    bad = ~np.isclose(act, exp, rtol=rtol, atol=atol, equal_nan=True)
+    return Comparison(name, expected.shape, expected.dtype.name, float(diff.max()) if diff.size else 0.0,
+                      float(rel.max()) if rel.size else 0.0, float(bad.mean()) if bad.size else 0.0,
+                      not bad.any())
+
+
+def format_rows(rows):
+    lines = []
+    for row in rows:
+        lines.append("  {} {} shape={} dtype={} max_abs_err={} max_rel_err={} mismatch={:.2%}".format(
+            "OK  " if row.ok else "FAIL", row.output, list(row.shape) if not isinstance(row.shape, str) else row.shape,
+            row.dtype, _num(row.max_abs), _num(row.max_rel), row.mismatch))
+    return "\n".join(lines)
+
+
+def _num(value):
+    return "n/a" if value is None else "{:.3g}".format(value)
+
+
+def run_model(model, outputs, feeds):
+    """{output: array} from running `model` on `feeds` (only the feeds its graph has)."""
+    from migrate.session import Restored
+    with Restored(model) as restored:
+        present = dict((name, value) for name, value in feeds.items()
+                       if node_name(name) in set(op.name for op in restored.graph.get_operations()))
+        return restored.run(list(outputs), present)
+
+
+def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None, signature=None):
+    """Feeds for the placeholders `outputs` need (or the signature's inputs): from an npz or generated;
+    --set values included."""
+    sig = model.signatures.get(signature) if signature else None
+    if sig and sig.specs:
+        specs = dict(sig.specs)
+    elif sig:
+        specs = tensor_specs(model, sorted(sig.inputs.values()))
+    else:
+        specs = input_specs(model.graph_def, outputs)
+    for name in set_values or {}:
+        specs.pop(tensor_name(name), None)
+    feeds = load_npz(inputs_npz, specs) if inputs_npz else generate_feeds(specs, batch, seed)
+    for name, value in (set_values or {}).items():
+        feeds[tensor_name(name)] = np.asarray(value)
+    return feeds
+
+
+def check_pair(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
+    """Run both models on the same feeds; [Comparison] per output."""
+    expected = run_model(reference, outputs, feeds)
+    actual = run_model(candidate, outputs, feeds)
+    return compare(expected, actual, rtol, atol)
