@@ -44,3 +44,28 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
 
 def _is_placeholder(model, name):
     return any(n.name == node_name(name) and n.op == "Placeholder" for n in model.graph_def.node)
+
+
+DEMO_MODEL = "cnn_bn"
+
+
+def demo(workdir, progress=_quiet):
+    """Build a zoo model with the running TF, then inspect and freeze it and check it against its goldens."""
+    import os
+    import numpy as np
+    from legacy_models import zoo
+    from migrate import inspect_model
+    zoo_dir = os.path.join(workdir, "zoo")
+    progress("building zoo model '{}' with this TensorFlow into {}".format(DEMO_MODEL, zoo_dir))
+    manifest = zoo.build(zoo_dir, only=[DEMO_MODEL], log=lambda message: progress("  " + message))
+    entry = manifest["models"][0]
+    source = os.path.join(zoo_dir, entry["path"])
+    progress(inspect_model.to_text(inspect_model.inspect(source)))
+    frozen_path = os.path.join(workdir, "frozen.pb")
+    golden_path = os.path.join(zoo_dir, entry["golden"])
+    result = freeze(source, frozen_path, outputs=entry["outputs"], inputs_npz=golden_path, progress=progress)
+    with np.load(golden_path) as golden:
+        feeds = dict((name, golden[name]) for name in entry["inputs"])
+        actual = verify.run_model(artifacts.load(frozen_path), entry["outputs"], feeds)
+        rows = verify.compare(dict((name, golden[name]) for name in entry["outputs"]), actual)
+    return dict(result, golden_comparisons=rows, frozen_path=frozen_path, golden_tf=manifest["tf_version"])

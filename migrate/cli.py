@@ -108,8 +108,35 @@ def freeze(source, output, outputs, checkpoint, tag, signature, set_values, allo
                         clear_devices=not keep_devices, verify=not no_verify, inputs_npz=inputs_npz, batch=batch,
                         seed=seed, rtol=rtol, atol=atol, force=force, progress=click.echo)
     if result["comparisons"] is not None:
+        click.echo("frozen graph vs original, same inputs:")
         _print_rows(result["comparisons"])
     click.echo("wrote {} ({} nodes, outputs {})".format(output, result["nodes"], ", ".join(result["outputs"])))
+
+
+@cli.command()
+@click.option("--workdir", default=None, help="Keep the demo's files here (default: a temp dir, removed).")
+def demo(workdir):
+    """Build a zoo model with this TensorFlow and migrate it: the main job on a built-in example.
+
+    Example: migrate demo
+    """
+    import shutil
+    import tempfile
+    from migrate import api
+    keep = workdir is not None
+    workdir = workdir or tempfile.mkdtemp(prefix="migrate-demo-")
+    try:
+        result = api.demo(workdir, progress=click.echo)
+        click.echo("frozen graph vs the restored checkpoint, same inputs:")
+        _print_rows(result["comparisons"])
+        click.echo("frozen graph vs the outputs TF {} computed when it wrote the checkpoint:".format(
+            result["golden_tf"]))
+        _print_rows(result["golden_comparisons"])
+        click.echo("demo OK: {} nodes in the frozen graph{}".format(
+            result["nodes"], " at " + result["frozen_path"] if keep else ""))
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv=None):

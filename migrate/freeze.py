@@ -5,7 +5,7 @@ Steps (each noted in the FreezeRecord):
   outputs   --outputs, else the signature, else ranked forward sinks (ambiguity is an error that lists them)
   restore   session.Restored: meta graph / SavedModel / graph + checkpoint, tables initialized
   switches  train/infer PlaceholderWithDefault (is_training, keras_learning_phase) -> Const; --set overrides
-  tables    contents exported from the live tables, re-imported by node `migrate_init_tables`
+  tables    contents read from the live tables, re-initialized from constants by node `migrate_init_tables`
   convert   TF's convert_variables_to_constants (ref + resource variables, pruned to the outputs)
   rewrite   what would not import frozen: Assign*/Ref* ops left reachable become their value-semantics twins
 """
@@ -124,24 +124,53 @@ def _as_array(value, dtype):
 # ------------------------------------------------------------------------------------------ tables
 
 def _export_tables(restored, needed):
-    """{table node: (keys, values)} read from the live, initialized tables the outputs use."""
-    from tensorflow.python.ops import gen_lookup_ops
+    """{table node: ((keys, values), key dtype, value dtype)} of the initialized tables the outputs use."""
     tables = [op for op in restored.graph.get_operations()
               if op.type in ("HashTableV2", "HashTable") and op.name in needed]
     contents = {}
-    with restored.graph.as_default():
-        for table in tables:
-            key_dtype, value_dtype = table.get_attr("key_dtype"), table.get_attr("value_dtype")
-            if table.type == "HashTableV2":
-                export = gen_lookup_ops.lookup_table_export_v2(table.outputs[0], key_dtype, value_dtype)
-            else:
-                export = gen_lookup_ops.lookup_table_export(table.outputs[0], key_dtype, value_dtype)
-            contents[table.name] = (restored.session.run(list(export)), key_dtype, value_dtype)
+    for table in tables:
+        key_dtype, value_dtype = table.get_attr("key_dtype"), table.get_attr("value_dtype")
+        contents[table.name] = (_table_contents(restored, table, key_dtype, value_dtype), key_dtype, value_dtype)
     return contents
 
 
+def _table_contents(restored, table, key_dtype, value_dtype):
+    """Ask the live table for its contents; TF < 1.8 cannot export static tables, so there we read the
+    vocabulary file its initializer names (the index_table_from_file layout: line -> line number)."""
+    from tensorflow.python.ops import gen_lookup_ops
+    with restored.graph.as_default():
+        export = (gen_lookup_ops.lookup_table_export_v2 if table.type == "HashTableV2"
+                  else gen_lookup_ops.lookup_table_export)(table.outputs[0], key_dtype, value_dtype)
+    try:
+        return restored.session.run(list(export))
+    except tfcompat.tf().errors.UnimplementedError:
+        return _vocabulary_file_contents(restored, table, key_dtype, value_dtype)
+
+
+def _vocabulary_file_contents(restored, table, key_dtype, value_dtype):
+    import numpy as np
+    inits = [op for op in restored.graph.get_operations() if op.type.startswith("InitializeTableFromTextFile")
+             and op.inputs[0].op is table]
+    if not inits or inits[0].get_attr("key_index") != -2 or inits[0].get_attr("value_index") != -1:
+        raise BadInput("lookup table '{}' cannot be exported by TF {} and is not a plain vocabulary file "
+                       "table".format(table.name, tfcompat.version_string()), restored.model.path,
+                       "freeze with TF >= 1.8")
+    init = inits[0]
+    # SavedModel loaders feed asset tensors with the file in assets/ only while the init op runs.
+    path = restored.model.assets.get(init.inputs[1].name) or restored.session.run(init.inputs[1])
+    path = path.decode("utf-8") if isinstance(path, bytes) else path
+    with open(path, "rb") as handle:
+        lines = handle.read().decode("utf-8").split("\n")  # one entry per line (delimiter splits columns)
+    if lines and lines[-1] == "":
+        lines.pop()
+    size = init.get_attr("vocab_size")
+    lines = lines[:size] if size and size > 0 else lines
+    keys = np.array([line.encode("utf-8") for line in lines], dtype=object)
+    return [keys, np.arange(len(lines), dtype=value_dtype.as_numpy_dtype)]
+
+
 def _import_tables(graph_def, contents):
-    """Constants + LookupTableImport per table, all behind one NoOp `migrate_init_tables`."""
+    """Constants + an initializer per table, all behind one NoOp `migrate_init_tables`."""
     imports = []
     for table, ((keys, values), key_dtype, value_dtype) in sorted(contents.items()):
         resource = any(n.name == table and n.op == "HashTableV2" for n in graph_def.node)
@@ -149,13 +178,15 @@ def _import_tables(graph_def, contents):
         edit.add_const(graph_def, keys_name, keys, key_dtype)
         values_name = edit.unique_name(graph_def, table + "/migrate_values")
         edit.add_const(graph_def, values_name, values, value_dtype)
-        import_name = edit.unique_name(graph_def, table + "/migrate_import")
+        import_name = edit.unique_name(graph_def, table + "/migrate_init")
         node = graph_def.node.add()
         node.name = import_name
-        node.op = "LookupTableImportV2" if resource else "LookupTableImport"
+        # The KeyValueTensorInitializer op: every TF since 1.0 has it and it works on static hash tables,
+        # which LookupTableImport does not (TF < 1.8).
+        node.op = "InitializeTableV2" if resource else "InitializeTable"
         node.input.extend([table, keys_name, values_name])
-        node.attr["Tin"].type = key_dtype.as_datatype_enum
-        node.attr["Tout"].type = value_dtype.as_datatype_enum
+        node.attr["Tkey"].type = key_dtype.as_datatype_enum
+        node.attr["Tval"].type = value_dtype.as_datatype_enum
         imports.append(node.name)
     if imports:
         init = graph_def.node.add()

@@ -105,7 +105,9 @@ def rank_outputs(graph_def):
             score += 1
             why.append("output-like name")
         candidates.append(Candidate(node.name, node.op, score, ", ".join(why) or "sink"))
-    return sorted(candidates, key=lambda c: -c.score)
+    ranked = sorted(candidates, key=lambda c: -c.score)
+    useful = [c for c in ranked if c.score > 0]  # sinks reading no input (switch plumbing, constants) last resort
+    return useful or ranked
 
 
 def _downstream(graph_def, starts):

@@ -304,6 +304,79 @@ def _trt_reason(generation, module, error, built, library):
     return "TF {}: TensorRT available ({})".format(tf_version, library)
 
 
+def trt_missing_cause(status):
+    """Why a converter that ran builds no engines here, as a phrase (None when TensorRT looks usable)."""
+    causes = []
+    if status.built_with_trt is False:
+        causes.append("TF {} built without TensorRT (is_tensorrt_enabled() is False)".format(version_string()))
+    if not status.library:
+        causes.append("TensorRT library (libnvinfer) not found")
+    return " and ".join(causes) or None
+
+
+# The earliest TF whose TF-TRT has a keyword or method, read from TF's own sources (contrib trt_convert.py
+# of 1.7 / 1.12 and the installed 1.13-2.21). Live code introspects the installed API; this table names the
+# minimum version in error messages, and decides when there is nothing to introspect (TF 1.7 CPU wheels).
+_TRT_FEATURE_SINCE = {
+    ("create_inference_graph", "is_dynamic_op"): (1, 9, 0),
+    ("create_inference_graph", "maximum_cached_engines"): (1, 9, 0),
+    ("create_inference_graph", "use_calibration"): (1, 13, 0),
+    ("calib_graph_to_infer_graph", "is_dynamic_op"): (1, 10, 0),
+    ("TrtGraphConverterV2", "build"): (1, 15, 0),
+    ("TrtGraphConverterV2.convert", "calibration_input_fn"): (1, 15, 0),
+    ("TrtGraphConverterV2", "use_dynamic_shape"): (2, 5, 0),
+}
+_TRT_API_SINCE = {"v1": (1, 14, 0), "v2": (1, 14, 0)}  # --api v1 / v2: trt_convert's converter classes
+
+
+def trt_feature_since(call, keyword):
+    """Earliest TF version (tuple) whose `call` has `keyword`; (0, 0, 0) when every TF-TRT has it."""
+    return _TRT_FEATURE_SINCE.get((call, keyword), (0, 0, 0))
+
+
+def trt_feature_in_this_tf(call, keyword):
+    """By the table: does this TF's `call` have `keyword`? For when the module is missing (nothing to inspect)."""
+    return version() >= trt_feature_since(call, keyword)
+
+
+def trt_api_since(api):
+    """Earliest TF with the converter class --api `api` names, or None for 'auto'."""
+    return _TRT_API_SINCE.get(api)
+
+
+def trt_api_in_this_tf(api):
+    since = trt_api_since(api)
+    return since is None or version() >= since
+
+
+def format_version(numbers):
+    """(1, 9, 0) -> '1.9'; (1, 15, 5) -> '1.15.5'."""
+    numbers = list(numbers)
+    while len(numbers) > 2 and numbers[-1] == 0:
+        numbers.pop()
+    return ".".join(str(n) for n in numbers)
+
+
+def executing_eagerly():
+    """True where eager execution is on here (TF 2.x outside graph contexts); TF 1.x graph mode is False."""
+    probe = getattr(tf(), "executing_eagerly", None)
+    return bool(probe()) if probe is not None else False
+
+
+def v1_saved_model_api():
+    """(SavedModelBuilder class, build_tensor_info, build_signature_def) of the TF1 SavedModel writer."""
+    saved_model = v1().saved_model
+    return (saved_model.builder.SavedModelBuilder, saved_model.utils.build_tensor_info,
+            saved_model.signature_def_utils.build_signature_def)
+
+
+def load_saved_function(path, signature_key):
+    """TF 2.x: the signature's ConcreteFunction of a SavedModel (TF1 or TF2 format), variables frozen."""
+    from tensorflow.python.framework import convert_to_constants
+    loaded = tf().saved_model.load(path)
+    return loaded, convert_to_constants.convert_variables_to_constants_v2(loaded.signatures[signature_key])
+
+
 def python_version():
     return "{}.{}.{}".format(*sys.version_info[:3])
 

@@ -28,7 +28,20 @@ def _tree_digest(root):
     return digest.hexdigest()
 
 
+def _unknown_ops(zoo_model):
+    from migrate import inspect_model, tfcompat
+    return tfcompat.unregistered_ops(inspect_model.op_histogram(artifacts.load(zoo_model.path).graph_def))
+
+
 def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path):
+    unknown = _unknown_ops(zoo_model)
+    if unknown:  # written by a newer TF than this one (FusedBatchNormV3 in TF 1.7): a clear refusal
+        with pytest.raises(BadInput) as error:
+            api.freeze(zoo_model.path, os.path.join(str(tmp_path), "f.pb"), outputs=zoo_model.outputs,
+                       inputs_npz=zoo_model.golden_path)
+        assert "ops not registered" in str(error.value) and unknown[0] in str(error.value)
+        assert not os.path.exists(os.path.join(str(tmp_path), "f.pb"))
+        return
     golden = zoo_model.golden()
     feeds = dict((name, golden[name]) for name in zoo_model.inputs)
     before = _tree_digest(zoo_model.root)
@@ -43,6 +56,8 @@ def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path):
 
 @pytest.mark.zoo("cnn_bn")
 def test_cnn_bn_drops_training_branch(zoo_model, tmp_path):
+    if _unknown_ops(zoo_model):
+        pytest.skip("written by a newer TF (refusal covered by test_zoo_model_freezes_and_matches_goldens)")
     model = artifacts.load(zoo_model.path)
     frozen, record = freeze.freeze(model, outputs=["probabilities"])
     assert record.switches == {"is_training": False}

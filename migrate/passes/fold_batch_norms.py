@@ -64,7 +64,7 @@ def _fold_all(graph_def, context, record):
         if stop:
             why_not.update(stop)
         if any(step.scales for step in chain):
-            _fold_chain(graph_def, nodes, linear, chain, graph)
+            _fold_chain(graph_def, nodes, linear, chain, graph, protected)
             folded.append((linear.name, chain[-1].node.name))
     for node in graph_def.node:
         if node.op in BATCH_NORM_OPS:
@@ -72,7 +72,7 @@ def _fold_all(graph_def, context, record):
                                                          _input_problem(node, nodes)))
     if not folded:
         record.skip("nothing to fold: no Conv2D/DepthwiseConv2dNative/MatMul followed by a batch norm or "
-                    "a per-channel Mul" + (" (see notes)" if record.notes else ""))
+                    "a per-channel Mul" + ("; see notes" if record.notes else ""))
         return
     for linear_name, last in folded:
         record.note("folded into '{}': now BiasAdd '{}'".format(linear_name, last))
@@ -180,7 +180,7 @@ def _channel_vector(value, layout, node):
     return np.broadcast_to(value.astype(np.float64).reshape(-1), (layout.channels,)).copy()
 
 
-def _fold_chain(graph_def, nodes, linear, chain, graph):
+def _fold_chain(graph_def, nodes, linear, chain, graph, protected):
     scale, bias = np.ones_like(chain[0].scale), np.zeros_like(chain[0].bias)
     for step in chain:
         scale, bias = scale * step.scale, bias * step.scale + step.bias
@@ -189,7 +189,7 @@ def _fold_chain(graph_def, nodes, linear, chain, graph):
     layout = _layout(linear, weights.shape)
     new_weights = (weights.astype(np.float64) * _weight_multiplier(linear, scale, weights.shape)).astype(
         weights.dtype)
-    _write_weights(graph_def, nodes, linear, weights_node, new_weights, graph)
+    _write_weights(graph_def, linear, weights_node, new_weights, graph, protected)
     last = chain[-1].node
     controls = [name for step in chain for name in step.node.input if names.is_control(name)]
     bias_name = unique_name(graph_def, last.name + "/folded_bias")
@@ -207,9 +207,9 @@ def _weight_multiplier(linear, scale, shape):
     return scale[:, None] if attr(linear, "transpose_b").b else scale   # MatMul: [K, N] or [N, K]
 
 
-def _write_weights(graph_def, nodes, linear, weights_node, new_weights, graph):
-    """Overwrite the weights Const when only this op reads it; shared weights get a new Const."""
-    if graph.out_degree(weights_node.name) == 1:
+def _write_weights(graph_def, linear, weights_node, new_weights, graph, protected):
+    """Overwrite the weights Const when only this op reads it; shared or requested weights get a new Const."""
+    if graph.out_degree(weights_node.name) == 1 and weights_node.name not in protected:
         make_const(weights_node, new_weights, new_weights.dtype)
         return
     name = unique_name(graph_def, linear.name + "/folded_weights")

@@ -53,7 +53,7 @@ def _remove(graph_def, context, record):
     for reason, kept_names in kept.items():
         record.note("kept {} node(s), {}: {}".format(len(kept_names), reason, base.short_list(kept_names)))
     if not splices:
-        record.skip("no removable forwarding node" + (" (all kept, see notes)" if kept else ""))
+        record.skip("no removable forwarding node" + ("; all kept, see notes" if kept else ""))
         return
     splice_out(graph_def, splices)
 
@@ -66,7 +66,7 @@ def _reason_to_keep(node, graph, protected):
     producer_ops = [graph.nodes[names.node_name(name)]["op"] for name in node.input
                     if not names.is_control(name) and names.node_name(name) in graph]
     if any(op in SWITCH_OPS for op in producer_ops):
-        return KEEP_PIVOT
+        return None
     if any(op in REF_PRODUCING_OPS for op in producer_ops):
         return KEEP_REF
     has_control = node.op == "NoOp" or any(names.is_control(name) for name in node.input)

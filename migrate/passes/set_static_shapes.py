@@ -26,7 +26,7 @@ def run(graph_def, context, in_place=False):
 def _set_shapes(graph_def, context, record):
     options = context.options
     if not options.get("static"):
-        record.skip("static shapes not requested (options static is False): dynamic shapes kept")
+        record.skip("options static is False: dynamic shapes kept")
         return
     given = _given_shapes(graph_def, options.get("input_shapes") or {})
     for node in graph_def.node:

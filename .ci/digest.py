@@ -1,0 +1,24 @@
+"""Print, per tox env, the TF it ran, the TF-TRT generation chosen and pytest's summary; then one total line."""
+import glob
+import os
+import re
+import sys
+
+root = sys.argv[1]
+totals = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
+for env in sorted(os.listdir(root)):
+    logs = sorted(glob.glob(os.path.join(root, env, "log", "*commands*.log")))
+    if not logs:
+        continue
+    text = "\n".join(open(path, errors="replace").read() for path in logs)
+    tf = re.search(r"^tensorflow\s+(\S+)", text, re.M)
+    gen = re.search(r"^tf_trt_generation\s+(\S+)", text, re.M)
+    reason = re.search(r"^tensorrt_reason\s+(.*)$", text, re.M)
+    summary = re.findall(r"^=*\s*(\d+ (?:passed|failed|skipped|error).*?)\s*=*$", text, re.M)
+    print("{:14} TF {:8} TF-TRT {:13} | {}".format(env, tf.group(1) if tf else "?", gen.group(1) if gen else "?",
+                                                   summary[-1] if summary else "(no pytest run: zoo builder)"))
+    if reason:
+        print("{:14} TensorRT: {}".format("", reason.group(1)))
+    for count, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?)", summary[-1] if summary else ""):
+        totals["error" if kind.startswith("error") else kind] += int(count)
+print("{passed} passed, {failed} failed, {skipped} skipped".format(**totals))
