@@ -69,3 +69,75 @@ def demo(workdir, progress=_quiet):
         actual = verify.run_model(artifacts.load(frozen_path), entry["outputs"], feeds)
         rows = verify.compare(dict((name, golden[name]) for name in entry["outputs"]), actual)
     return dict(result, golden_comparisons=rows, frozen_path=frozen_path, golden_tf=manifest["tf_version"])
+
+
+def _frozen_source(source, outputs, tag, signature, checkpoint, progress):
+    """A frozen Model from any source: frozen graphs load as they are, everything else is frozen first."""
+    from migrate import model as m
+    from migrate import outputs as output_discovery
+    model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
+    if model.kind != m.FROZEN_GRAPH:
+        progress("{} is a {}: freezing it first".format(source, model.kind))
+        model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature)
+        return model, record.outputs
+    if outputs:
+        known = dict((node.name, node) for node in model.graph_def.node)
+        return model, [freeze_mod._checked_tensor(name, known, source) for name in outputs]
+    chosen, ranked = output_discovery.infer_outputs(model.graph_def)
+    if not chosen:
+        listing = ", ".join("{} [{}]".format(c.name, c.op) for c in ranked[:8]) or "none"
+        from migrate.errors import BadInput
+        raise BadInput("cannot tell the outputs apart; candidates, best first: " + listing, source,
+                       "pass --outputs NAME[,NAME]")
+    return model, [name + ":0" for name in chosen]
+
+
+def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
+             tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
+             seed=0, rtol=1e-4, atol=1e-5, force=False, progress=_quiet):
+    """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically."""
+    import time
+    from migrate import passes as passes_mod
+    from migrate.passes import set_static_shapes
+    io.check_output_path(output, [source], force)
+    model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress)
+    inputs = sorted(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder")
+    names = passes_mod.parse_pass_list(passes) if passes else list(passes_mod.DEFAULT_PASSES)
+    if static and set_static_shapes.NAME not in names:
+        names.insert(0, set_static_shapes.NAME)
+    options = {"static": static, "max_batch": max_batch, "input_shapes": input_shapes or {}}
+    from migrate.session import TABLE_INIT_NODE
+    keep = [TABLE_INIT_NODE] if any(n.name == TABLE_INIT_NODE for n in model.graph_def.node) else []
+    context = passes_mod.PassContext(outputs=output_tensors + keep, inputs=inputs, options=options)
+    graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context)
+    for record in records:
+        progress(_pass_line(record))
+    optimized = model.derive(graph_def=graph_def, outputs=output_tensors, inputs=inputs,
+                             note="optimized with passes " + ",".join(names))
+    trt_outcome = None
+    if trt is not None:
+        from migrate import tftrt
+        started = time.time()
+        converted, trt_outcome = tftrt.convert(optimized.graph_def, output_tensors, trt)
+        optimized = optimized.derive(graph_def=converted, note="TF-TRT: " + trt_outcome.reason)
+        progress("TF-TRT ({}, {}): {} TRTEngineOp(s); {} [{:.1f}s]".format(
+            trt_outcome.generation, trt_outcome.api_call, trt_outcome.engines, trt_outcome.reason,
+            time.time() - started))
+    comparisons = None
+    if verify_result:
+        feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
+        comparisons = verify.check_pair(model, optimized, output_tensors, feeds, rtol, atol)
+    if comparisons is None or all(row.ok for row in comparisons):
+        io.write_graph(optimized.graph_def, output)
+    return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
+            "outputs": output_tensors, "nodes_before": len(model.graph_def.node),
+            "nodes": len(optimized.graph_def.node), "passes": names}
+
+
+def _pass_line(record):
+    changes = ", ".join("-{} {}".format(n, op) for op, n in sorted(record.removed.items()))
+    added = ", ".join("+{} {}".format(n, op) for op, n in sorted(record.added.items()))
+    notes = "; ".join(record.notes[:3]) + (" ..." if len(record.notes) > 3 else "")
+    detail = "; ".join(part for part in (changes, added) if part) or notes or record.reason or "no change"
+    return "  {:18} {:>6} -> {:<6} nodes  {:.3f}s  {}".format(record.name, record.nodes_before, record.nodes_after,
+                                                             record.seconds, detail)

@@ -113,6 +113,54 @@ def freeze(source, output, outputs, checkpoint, tag, signature, set_values, allo
     click.echo("wrote {} ({} nodes, outputs {})".format(output, result["nodes"], ", ".join(result["outputs"])))
 
 
+def _input_shapes(values):
+    """['x:1,224,224,3'] -> {'x': [1, 224, 224, 3]} (-1 or ? keeps the graph's dim)."""
+    from migrate.errors import BadInput
+    shapes = {}
+    for value in values or ():
+        name, _, dims = value.rpartition(":")
+        try:
+            shapes[name.split(":")[0]] = [None if d.strip() in ("-1", "?") else int(d) for d in dims.split(",")]
+        except ValueError:
+            raise BadInput("--input-shape takes name:d1,d2,..., got '{}'".format(value), None,
+                           "e.g. --input-shape input:1,224,224,3")
+    return shapes
+
+
+@cli.command()
+@click.argument("source")
+@click.option("-o", "--output", "output", required=True, help="Optimized graph path (.pb / .pbtxt).")
+@click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
+@click.option("--passes", default=None, help="Comma-separated pass names (default: all, in the standard order).")
+@click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch).")
+@click.option("--max-batch", type=int, default=None, help="Batch size for --static and TF-TRT.")
+@click.option("--input-shape", "input_shape", multiple=True, help="name:1,224,224,3 for --static.")
+@click.option("--no-verify", is_flag=True, help="Skip running the input and the optimized graph.")
+@click.option("--report", "report_path", default=None, help="Write the JSON report here.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@_verification_options
+def optimize(source, output, outputs, passes, static, max_batch, input_shape, no_verify, report_path, force,
+             inputs_npz, batch, seed, rtol, atol):
+    """Graph surgery for inference: strip debug ops, identities, fold constants and batch norms, static shapes.
+
+    Example: migrate optimize frozen.pb -o optimized.pb --static --max-batch 1
+    """
+    from migrate import api
+    if static and max_batch is None:
+        max_batch = 1
+    result = api.optimize(source, output, passes=passes, static=static, max_batch=max_batch,
+                          input_shapes=_input_shapes(input_shape), outputs=_split(outputs),
+                          verify_result=not no_verify, inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol,
+                          atol=atol, force=force, progress=click.echo)
+    if report_path:
+        from migrate import report
+        report.write_json(report.optimize_report(source, output, result), report_path)
+    if result["comparisons"] is not None:
+        click.echo("optimized vs input, same inputs:")
+        _print_rows(result["comparisons"])
+    click.echo("wrote {} ({} -> {} nodes)".format(output, result["nodes_before"], result["nodes"]))
+
+
 @cli.command()
 @click.option("--workdir", default=None, help="Keep the demo's files here (default: a temp dir, removed).")
 def demo(workdir):

@@ -79,12 +79,46 @@ def has_estimator():
 
 
 def unregistered_ops(op_names):
-    """The op names this TF build does not know (a graph holding them cannot be imported here)."""
+    """The op names this TF build does not know (a graph holding them cannot be imported here).
+
+    TF 1.x registers contrib ops (DecodeWav/Mfcc in TF < 1.8, ...) only when their python module is imported,
+    so an unknown op there first triggers loading contrib's op modules."""
+    unknown = _unknown_now(op_names)
+    if unknown and not is_tf2() and _load_contrib_ops():
+        unknown = _unknown_now(unknown)
+    return unknown
+
+
+def _unknown_now(op_names):
     from tensorflow.python.framework import op_def_registry
     if hasattr(op_def_registry, "get_registered_ops"):  # TF 1.x
         known = op_def_registry.get_registered_ops()
         return sorted(name for name in set(op_names) if name not in known)
     return sorted(name for name in set(op_names) if op_def_registry.get(name) is None)
+
+
+_contrib_loaded = []
+
+
+def _load_contrib_ops():
+    """Import every tensorflow.contrib.*.python.ops module once (TF 1.x only). True if anything loaded."""
+    if _contrib_loaded:
+        return False
+    _contrib_loaded.append(True)
+    import pkgutil
+    try:
+        contrib = importlib.import_module("tensorflow.contrib")
+    except Exception:
+        return False
+    loaded = False
+    for info in pkgutil.walk_packages(contrib.__path__, "tensorflow.contrib.", onerror=lambda name: None):
+        if ".python.ops." in info[1] and info[1].endswith("_ops") and "test" not in info[1]:
+            try:
+                importlib.import_module(info[1])
+                loaded = True
+            except Exception:  # some contrib modules need extras (e.g. ffmpeg, cloud); skip them
+                continue
+    return loaded
 
 
 def op_def(op_type):

@@ -46,12 +46,16 @@ def tensor_specs(model, tensors):
 def load_npz(path, specs):
     """Feeds from an .npz whose keys are tensor ('x:0') or node ('x') names."""
     try:
-        data = np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False)  # pickles run code: never from a user's file
     except (IOError, OSError, ValueError) as exc:
         raise BadInput("cannot read inputs: {}".format(exc), path, "pass an .npz written by numpy.savez")
     feeds = {}
     for key in data.files:
-        feeds[tensor_name(key)] = data[key]
+        try:
+            feeds[tensor_name(key)] = data[key]
+        except ValueError:
+            raise BadInput("array '{}' is an object array (needs pickle, which migrate never loads)".format(key),
+                           path, "save strings as bytes: np.array([b'...'], dtype='S')")
     missing = sorted(set(specs) - set(feeds))
     if missing:
         raise BadInput("inputs missing from npz: {} (has: {})".format(", ".join(missing), ", ".join(sorted(feeds))),

@@ -59,10 +59,12 @@ def forwarding_splice(node):
 
 
 class _Resolver(object):
-    """Follows chains of spliced nodes (Identity of Identity ...) to what survives."""
+    """Follows chains of spliced nodes (Identity of Identity ...) to what survives. Iterative, memoized:
+    chains of thousands of nodes must neither recurse deeply nor be walked once per reader."""
 
     def __init__(self, splices):
         self.splices = splices
+        self.memo = {}
 
     def data(self, tensor):
         """(surviving tensor, control deps the reader inherits on the way)."""
@@ -79,11 +81,31 @@ class _Resolver(object):
     def controls(self, nodes):
         result = []
         for name in nodes:
-            if name in self.splices:
-                result += self.controls(self.splices[name].controls)
-            else:
-                result.append(name)
+            result += self._control(name)
         return result
+
+    def _control(self, name):
+        """What a control input on name becomes: name itself, or what the removed name waited on."""
+        if name not in self.splices:
+            return [name]
+        stack = [name]
+        while stack:  # post-order over spliced nodes not resolved yet
+            current = stack[-1]
+            pending = [c for c in self.splices[current].controls if c in self.splices and c not in self.memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            resolved = []
+            for waited in self.splices[current].controls:
+                resolved += self.memo[waited] if waited in self.splices else [waited]
+            self.memo[current] = _unique(resolved)
+        return self.memo[name]
+
+
+def _unique(items):
+    seen = set()
+    return [item for item in items if not (item in seen or seen.add(item))]
 
 
 def splice_out(graph_def, splices):

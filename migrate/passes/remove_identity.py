@@ -66,7 +66,7 @@ def _reason_to_keep(node, graph, protected):
     producer_ops = [graph.nodes[names.node_name(name)]["op"] for name in node.input
                     if not names.is_control(name) and names.node_name(name) in graph]
     if any(op in SWITCH_OPS for op in producer_ops):
-        return None
+        return KEEP_PIVOT
     if any(op in REF_PRODUCING_OPS for op in producer_ops):
         return KEEP_REF
     has_control = node.op == "NoOp" or any(names.is_control(name) for name in node.input)
