@@ -1,5 +1,7 @@
 """The library entry points the CLI calls: load -> stage -> verify -> write, one function per verb."""
-from migrate import artifacts, freeze as freeze_mod, io, verify
+import os
+
+from migrate import artifacts, freeze as freeze_mod, io, safety, verify
 from migrate.graph.names import node_name
 
 
@@ -9,7 +11,7 @@ def _quiet(message):
 
 def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=None, set_values=None, allow=None,
            deny=None, clear_devices=True, verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
-           atol=1e-5, force=False, progress=_quiet, **kwargs):
+           atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, **kwargs):
     """Freeze `source` into `output`; the frozen graph is verified against the original before it is written."""
     verify_result = kwargs.pop("verify", verify_result)
     io.check_output_path(output, [source], force)
@@ -18,6 +20,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
         if not note.startswith("loaded"):
             progress("note: " + note)
     progress("freezing {} ({})".format(model.path, model.kind))
+    safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
     frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
                                        allow=allow, deny=deny, clear_devices=clear_devices)
     progress("outputs ({}): {}; {} variables -> constants; nodes {} -> {}{}".format(
@@ -71,13 +74,14 @@ def demo(workdir, progress=_quiet):
     return dict(result, golden_comparisons=rows, frozen_path=frozen_path, golden_tf=manifest["tf_version"])
 
 
-def _frozen_source(source, outputs, tag, signature, checkpoint, progress):
+def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False):
     """A frozen Model from any source: frozen graphs load as they are, everything else is frozen first."""
     from migrate import model as m
     from migrate import outputs as output_discovery
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     if model.kind != m.FROZEN_GRAPH:
         progress("{} is a {}: freezing it first".format(source, model.kind))
+        safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
         model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature)
         return model, record.outputs
     if outputs:
@@ -94,13 +98,15 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress):
 
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
-             seed=0, rtol=1e-4, atol=1e-5, force=False, progress=_quiet):
+             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
     """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically."""
     import time
     from migrate import passes as passes_mod
     from migrate.passes import set_static_shapes
     io.check_output_path(output, [source], force)
-    model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress)
+    model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe)
+    if verify_result or trt is not None:
+        safety.check(model, output_tensors, allow_unsafe)
     inputs = sorted(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder")
     names = passes_mod.parse_pass_list(passes) if passes else list(passes_mod.DEFAULT_PASSES)
     if static and set_static_shapes.NAME not in names:
@@ -141,3 +147,59 @@ def _pass_line(record):
     detail = "; ".join(part for part in (changes, added) if part) or notes or record.reason or "no change"
     return "  {:18} {:>6} -> {:<6} nodes  {:.3f}s  {}".format(record.name, record.nodes_before, record.nodes_after,
                                                              record.seconds, detail)
+
+
+def export(source, output, fmt=None, outputs=None, tag=None, signature=None, checkpoint=None,
+           verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, force=False,
+           allow_unsafe=False, progress=_quiet):
+    """Write a SavedModel (format tf2 or tf1, see savedmodel.py); reload it and compare every signature."""
+    from migrate import model as m
+    from migrate import savedmodel
+    fmt = fmt or savedmodel.default_format()
+    savedmodel.check_format(fmt)
+    io.check_output_path(output, [source], force)
+    model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
+    signatures = savedmodel.export_signatures(model, outputs)
+    if signature:
+        signatures = {signature: signatures[signature]} if signature in signatures else signatures
+    for sig in signatures.values():
+        safety.check(model, list(sig.outputs.values()), allow_unsafe)
+    frozen = model
+    if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
+        progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
+        all_outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
+        frozen, _ = freeze_mod.freeze(model, outputs=all_outputs)
+    with io.atomic_dir(output) as temp:
+        target = os.path.join(temp, "model")
+        if fmt == "tf2":
+            savedmodel.write_tf2(frozen, target, signatures)
+        else:
+            savedmodel.write_tf1(model, target, signatures)
+        progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
+        comparisons = {}
+        if verify_result:
+            for name, sig in sorted(signatures.items()):
+                feeds = verify.feeds_for(model, list(sig.outputs.values()), inputs_npz, batch, seed,
+                                         signature=name if name in model.signatures else None)
+                if name not in model.signatures:
+                    feeds = dict((t, v) for t, v in feeds.items() if t in set(sig.inputs.values()))
+                expected = verify.run_model(model, sorted(sig.outputs.values()), feeds)
+                actual = savedmodel.run_signature(target, sig, feeds)
+                comparisons[name] = verify.compare(expected, actual, rtol, atol)
+            for name, rows in sorted(comparisons.items()):
+                progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
+                progress(verify.format_rows(rows))
+            bad = [name for name, rows in comparisons.items() if not all(row.ok for row in rows)]
+            if bad:
+                from migrate.errors import VerificationFailed
+                raise VerificationFailed("reloaded SavedModel differs from the source in signature(s) " +
+                                         ", ".join(sorted(bad)), output, "nothing was written; see the errors above")
+        _move_contents(target, temp)
+    return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
+
+
+def _move_contents(source_dir, target_dir):
+    import shutil
+    for name in os.listdir(source_dir):
+        shutil.move(os.path.join(source_dir, name), os.path.join(target_dir, name))
+    os.rmdir(source_dir)

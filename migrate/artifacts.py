@@ -31,17 +31,20 @@ def parse_proto(path, message):
     """Parse a binary or text protobuf file into `message`; BadInput on empty/corrupt/truncated files."""
     from google.protobuf import message as pb_message
     from google.protobuf import text_format
+    if os.path.isdir(path):
+        raise BadInput("is a directory, not a {} file".format(type(message).__name__), path,
+                       "pass the file itself, or the directory as the model path")
     try:
         size = os.path.getsize(path)
+        if size > PROTOBUF_LIMIT:  # before reading: never pull gigabytes into memory to refuse them
+            raise BadInput("file is {:.2f} GiB, over protobuf's 2 GiB limit".format(size / 2.0 ** 30), path,
+                           "models this large must stay a checkpoint or SavedModel with variables")
         with open(path, "rb") as handle:
             data = handle.read()
     except (IOError, OSError) as exc:
         raise BadInput("cannot read file: {}".format(exc.strerror or exc), path, "check the path and permissions")
-    if size == 0:
+    if not data:
         raise BadInput("file is empty", path, "re-export or re-copy the model file")
-    if size > PROTOBUF_LIMIT:
-        raise BadInput("file is {:.2f} GiB, over protobuf's 2 GiB limit".format(size / 2.0 ** 30), path,
-                       "models this large must stay a checkpoint or SavedModel with variables")
     name = type(message).__name__
     if path.endswith(TEXT_SUFFIXES) or _looks_like_text(data):
         try:
@@ -123,12 +126,19 @@ def _state_file_prefixes(directory):
                                                                                                       "replace"))
     prefixes = []
     for name in names:
-        # Absolute paths from the training machine rarely exist here: fall back to the basename.
-        candidates = [name if os.path.isabs(name) else os.path.join(directory, name),
-                      os.path.join(directory, os.path.basename(name))]
-        prefixes.append(next((c for c in candidates if checkpoint_exists(c)), candidates[-1]))
+        # The files beside the state file come first: an absolute path written on the training machine rarely
+        # exists here, and when it does (a copied model_dir) it is another model than the one given.
+        local = os.path.join(directory, os.path.basename(name))
+        candidates = [local, name] if os.path.isabs(name) else [os.path.join(directory, name), local]
+        prefixes.append(next((c for c in candidates if checkpoint_exists(c)), local))
     # model_checkpoint_path is the first line, all_model_checkpoint_paths follow oldest to newest.
     return prefixes[1:] + prefixes[:1] if prefixes else []
+
+
+def _present_parts(prefix):
+    """Basenames of the files of checkpoint `prefix` that are there (to say what is missing)."""
+    return sorted(os.path.basename(p) for p in glob.glob(glob.escape(prefix) + ".*") + glob.glob(
+        glob.escape(prefix) + "-?????-of-?????") if os.path.isfile(p))
 
 
 def _present_prefixes(directory):
@@ -162,8 +172,11 @@ def latest_checkpoint(directory, notes):
     present = _present_prefixes(directory)
     if not present:
         if named:
-            raise BadInput("the `checkpoint` file names {} but no checkpoint files are there".format(
-                os.path.basename(named[-1])), directory, "copy the .index/.data files or pass a prefix")
+            partial = _present_parts(named[-1])
+            raise BadInput("the `checkpoint` file names {} but {}".format(
+                os.path.basename(named[-1]), "its .index is missing (present: {})".format(", ".join(partial))
+                if partial else "no checkpoint files are there"), directory,
+                "copy the .index/.data files or pass a prefix")
         return None
     if named:
         notes.append("checkpoint file names {} which is missing; using the newest present: {}".format(
@@ -178,9 +191,27 @@ def _v1_sharded_pattern(prefix):
     return prefix
 
 
+def missing_data_shards(prefix):
+    """Names of the .data-NNNNN-of-NNNNN files a V2 checkpoint lacks ([] when complete or not V2). The
+    reader opens the .index alone and fails only when a variable is read: check before anything runs."""
+    if not os.path.isfile(prefix + ".index"):
+        return []
+    shards = glob.glob(glob.escape(prefix) + ".data-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]")
+    if not shards:
+        return [os.path.basename(prefix) + ".data-00000-of-NNNNN"]
+    total = max(int(shard[-5:]) for shard in shards)
+    expected = ["{}.data-{:05d}-of-{:05d}".format(prefix, index, total) for index in range(total)]
+    return [os.path.basename(name) for name in expected if name not in shards]
+
+
 def open_checkpoint(prefix):
     """A checkpoint reader; BadInput when files are missing or corrupt."""
     prefix = _v1_sharded_pattern(prefix)
+    missing = missing_data_shards(prefix)
+    if missing:
+        raise BadInput("checkpoint data shard(s) missing: {}".format(", ".join(missing[:3]) + (
+            " and {} more".format(len(missing) - 3) if len(missing) > 3 else "")), prefix,
+            "copy every .index and .data-NNNNN-of-NNNNN file of this checkpoint")
     try:
         return tfcompat.checkpoint_reader(prefix)
     except Exception as exc:  # NotFoundError / DataLossError / OpError depending on the TF version
@@ -296,8 +327,10 @@ def load_checkpoint(path, notes):
         raise BadInput("checkpoint has no meta graph ({} is missing)".format(os.path.basename(meta_path)), prefix,
                        "pass the graph with `GRAPH.pbtxt --checkpoint PREFIX`")
     if not checkpoint_exists(prefix):
-        raise BadInput("meta graph found but checkpoint data is missing (no .index or data file)", prefix,
-                       "copy the .index and .data files beside the .meta")
+        partial = [name for name in _present_parts(prefix) if not name.endswith(".meta")]
+        raise BadInput("meta graph found but checkpoint data is missing ({})".format(
+            "no .index file; present: " + ", ".join(partial) if partial else "no .index or data file"), prefix,
+            "copy the .index and .data files beside the .meta")
     meta = read_meta_graph(meta_path)
     open_checkpoint(prefix)
     return m.Model(m.CHECKPOINT, prefix, meta.graph_def, meta_graph=meta, checkpoint=prefix,

@@ -61,6 +61,8 @@ def _verification_options(function):
         click.option("--seed", default=0, show_default=True, help="Seed for generated inputs."),
         click.option("--rtol", default=1e-5, show_default=True, help="Relative tolerance."),
         click.option("--atol", default=1e-5, show_default=True, help="Absolute tolerance."),
+        click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
+                     help="Run graphs whose ops read/write files, use the network or run Python."),
     ]):
         function = option(function)
     return function
@@ -95,7 +97,7 @@ def _print_rows(rows):
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @_verification_options
 def freeze(source, output, outputs, checkpoint, tag, signature, set_values, allow, deny, keep_devices, no_verify,
-           force, inputs_npz, batch, seed, rtol, atol):
+           force, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Turn a checkpoint / SavedModel / session bundle into a frozen graph and verify it.
 
     Example: migrate freeze model_dir -o frozen.pb --outputs probabilities
@@ -106,7 +108,8 @@ def freeze(source, output, outputs, checkpoint, tag, signature, set_values, allo
     result = api.freeze(source, output, outputs=_split(outputs), checkpoint=checkpoint, tag=tag,
                         signature=signature, set_values=list(set_values), allow=_split(allow), deny=_split(deny),
                         clear_devices=not keep_devices, verify=not no_verify, inputs_npz=inputs_npz, batch=batch,
-                        seed=seed, rtol=rtol, atol=atol, force=force, progress=click.echo)
+                        seed=seed, rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
+                        progress=click.echo)
     if result["comparisons"] is not None:
         click.echo("frozen graph vs original, same inputs:")
         _print_rows(result["comparisons"])
@@ -140,7 +143,7 @@ def _input_shapes(values):
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @_verification_options
 def optimize(source, output, outputs, passes, static, max_batch, input_shape, no_verify, report_path, force,
-             inputs_npz, batch, seed, rtol, atol):
+             inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Graph surgery for inference: strip debug ops, identities, fold constants and batch norms, static shapes.
 
     Example: migrate optimize frozen.pb -o optimized.pb --static --max-batch 1
@@ -151,7 +154,7 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
     result = api.optimize(source, output, passes=passes, static=static, max_batch=max_batch,
                           input_shapes=_input_shapes(input_shape), outputs=_split(outputs),
                           verify_result=not no_verify, inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol,
-                          atol=atol, force=force, progress=click.echo)
+                          atol=atol, force=force, allow_unsafe=allow_unsafe, progress=click.echo)
     if report_path:
         from migrate import report
         report.write_json(report.optimize_report(source, output, result), report_path)
@@ -159,6 +162,34 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
         click.echo("optimized vs input, same inputs:")
         _print_rows(result["comparisons"])
     click.echo("wrote {} ({} -> {} nodes)".format(output, result["nodes_before"], result["nodes"]))
+
+
+@cli.command()
+@click.argument("source")
+@click.option("-o", "--output", "output", required=True, help="SavedModel directory to write.")
+@click.option("--format", "fmt", type=click.Choice(["tf2", "tf1"]), default=None,
+              help="tf2: object-graph SavedModel from the frozen graph (default on TF 2.x); tf1: graph + "
+                   "variables as they are (default on TF 1.x; TF 2.x loads it too).")
+@click.option("--outputs", multiple=True, help="Outputs for the signature when the source has none.")
+@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
+@click.option("--tag", default=None, help="SavedModel tag set of the source (default: serve).")
+@click.option("--signature", default=None, help="Export only this signature.")
+@click.option("--no-verify", is_flag=True, help="Skip reloading and comparing the SavedModel.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@_verification_options
+def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, force, inputs_npz, batch, seed,
+           rtol, atol, allow_unsafe):
+    """Export to a SavedModel TF 2.x and TF Serving load; every signature is reloaded and compared.
+
+    Example: migrate export frozen.pb -o saved_model/1
+    """
+    from migrate import api
+    result = api.export(source, output, fmt=fmt, outputs=_split(outputs), tag=tag, signature=signature,
+                        checkpoint=checkpoint, verify_result=not no_verify, inputs_npz=inputs_npz, batch=batch,
+                        seed=seed, rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
+                        progress=click.echo)
+    click.echo("wrote {} ({} SavedModel; signatures {})".format(output, result["format"],
+                                                               ", ".join(result["signatures"])))
 
 
 @cli.command()

@@ -1,5 +1,6 @@
 """Writing outputs atomically: a temp file beside the target, renamed into place once complete."""
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -8,20 +9,68 @@ from contextlib import contextmanager
 from migrate.errors import BadInput
 
 
-def check_output_path(path, inputs=(), force=False):
-    """Refuse outputs that would clobber a file or land inside an input directory."""
-    target = os.path.abspath(path)
+# Files that make up one checkpoint prefix: PREFIX.meta, PREFIX.index, PREFIX.data-NNNNN-of-NNNNN, V1 PREFIX and
+# PREFIX-NNNNN-of-NNNNN.
+_CHECKPOINT_PART = re.compile(r"(\.meta|\.index|\.data-\d{5}-of-\d{5}|-\d{5}-of-\d{5})$")
+
+
+def _landing_path(path):
+    """Where a file written to `path` really lands: symlinked parent directories resolved."""
+    path = os.path.abspath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+
+
+def _input_clash(target, source):
+    """Why writing `target` would overwrite part of input `source`, or None."""
+    real = os.path.realpath(os.path.abspath(source))
+    if os.path.isdir(real):
+        if target == real or target.startswith(real.rstrip(os.sep) + os.sep):
+            return "inside the input directory " + real
+        return None
+    if target == real:
+        return "the input file itself"
+    # A checkpoint prefix, or one of its files: every file of that checkpoint is input.
+    prefix = _CHECKPOINT_PART.sub("", real)
+    if target == prefix or (target.startswith(prefix) and _CHECKPOINT_PART.match(target[len(prefix):])):
+        return "a file of the input checkpoint " + prefix
+    # saved_model.pb given as the path: its directory is the SavedModel.
+    if os.path.basename(real) in ("saved_model.pb", "saved_model.pbtxt") and \
+            target.startswith(os.path.dirname(real) + os.sep):
+        return "inside the input SavedModel " + os.path.dirname(real)
+    return None
+
+
+FILE_SUFFIXES = (".pb", ".pbtxt", ".txt", ".prototxt", ".graphdef", ".json", ".npz")
+
+
+def check_output_path(path, inputs=(), force=False, directory=None):
+    """Refuse outputs that would clobber an input, an existing file (unless force), a directory where a file
+    goes, or that cannot be written; checked before any work is done. `directory`: True when the output is a
+    directory (SavedModel export), False for a file, None to tell from the name (a file suffix)."""
+    target = _landing_path(path)
     for source in inputs:
-        source = os.path.abspath(source)
-        if target == source or (os.path.isdir(source) and target.startswith(source.rstrip(os.sep) + os.sep)):
-            raise BadInput("output would be written inside the input", path, "choose an output outside " + source)
-    if os.path.exists(target) and not force:
+        clash = _input_clash(target, source) if source else None
+        if clash:
+            raise BadInput("output would overwrite " + clash, path, "choose an output outside the input")
+    if directory is None:
+        directory = not target.endswith(FILE_SUFFIXES)
+    if not directory and os.path.isdir(target):
+        raise BadInput("output is a directory, not a file", path,
+                       "name a file, e.g. " + os.path.join(path, "frozen.pb"))
+    if os.path.lexists(target) and not force:
         raise BadInput("output already exists", path, "remove it or pass --force")
-    parent = os.path.dirname(target) or "."
-    if not os.path.isdir(parent):
+    parent = os.path.dirname(target)
+    if not os.path.exists(parent):
         raise BadInput("output directory does not exist", parent, "create it first")
-    if not os.access(parent, os.W_OK):
-        raise BadInput("output directory is not writable", parent, "choose a writable location")
+    if not os.path.isdir(parent):
+        raise BadInput("output directory is a file, not a directory", parent, "choose an output in a directory")
+    try:  # os.access says yes to root everywhere (and to read-only mounts): try it for real
+        fd, probe = tempfile.mkstemp(prefix=".migrate-probe.", suffix=".tmp", dir=parent)
+        os.close(fd)
+        os.remove(probe)
+    except (IOError, OSError) as exc:
+        raise BadInput("output directory is not writable ({})".format(exc.strerror or exc), parent,
+                       "choose a writable location")
 
 
 @contextmanager
@@ -46,36 +95,74 @@ def _signals_deferred():
             os.kill(os.getpid(), signum)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while an output is being written: unwinds like Ctrl-C, so the temp file is removed."""
+
+
+@contextmanager
+def _terminate_unwinds():
+    """SIGTERM's default action kills the process on the spot and would leave the temp file behind:
+    while one exists, turn SIGTERM into an exception that unwinds through the cleanup."""
+    def unwind(signum, frame):
+        raise Terminated("terminated (signal {})".format(signum))
+    try:
+        previous = signal.signal(signal.SIGTERM, unwind)
+    except ValueError:  # not the main thread: signals go to the main thread anyway
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _write_error(exc, path):
+    return BadInput("cannot write output: {}".format(exc.strerror or exc), path,
+                    "check free space and permissions of the output directory")
+
+
 @contextmanager
 def atomic_file(path):
-    """Yield a temp path; on success it replaces `path`, on any error it is removed."""
+    """Yield a temp path; on success it replaces `path`, on any error or interrupt it is removed."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        yield temp
-        with _signals_deferred():
-            os.rename(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+    if os.path.isdir(path):
+        raise BadInput("output is a directory, not a file", path, "name a file inside it")
+    with _terminate_unwinds():
+        try:
+            fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+            os.close(fd)
+        except (IOError, OSError) as exc:
+            raise _write_error(exc, path)
+        try:
+            yield temp
+            with _signals_deferred():
+                os.rename(temp, path)
+        except BaseException as exc:
+            if os.path.exists(temp):
+                os.remove(temp)
+            if isinstance(exc, (IOError, OSError)):
+                raise _write_error(exc, path)
+            raise
 
 
 @contextmanager
 def atomic_dir(path):
     """Yield a temp directory; on success it becomes `path` (replacing it), on any error it is removed."""
     directory = os.path.dirname(os.path.abspath(path))
-    temp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        yield temp
-        with _signals_deferred():
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            os.rename(temp, path)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+    with _terminate_unwinds():
+        try:
+            temp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+        except (IOError, OSError) as exc:
+            raise _write_error(exc, path)
+        try:
+            yield temp
+            with _signals_deferred():
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                os.rename(temp, path)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
 
 
 def write_graph(graph_def, path):

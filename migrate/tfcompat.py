@@ -405,10 +405,15 @@ def v1_saved_model_api():
 
 
 def load_saved_function(path, signature_key):
-    """TF 2.x: the signature's ConcreteFunction of a SavedModel (TF1 or TF2 format), variables frozen."""
+    """TF 2.x: (loaded object, signature ConcreteFunction, the same with variables frozen to constants).
+
+    Keep the loaded object alive while using the functions: it owns their resources. The frozen function
+    loses the dict structure of the outputs (TF 2.21 gives a list): map keys through the signature's.
+    """
     from tensorflow.python.framework import convert_to_constants
     loaded = tf().saved_model.load(path)
-    return loaded, convert_to_constants.convert_variables_to_constants_v2(loaded.signatures[signature_key])
+    signature = loaded.signatures[signature_key]
+    return loaded, signature, convert_to_constants.convert_variables_to_constants_v2(signature)
 
 
 def python_version():
@@ -435,3 +440,27 @@ def describe():
         "gpus": gpus(),
         "estimator": has_estimator(),
     }
+
+
+def saved_model_builder_kwargs(init_op, asset_tensors):
+    """Keyword arguments for SavedModelBuilder.add_meta_graph_and_variables naming the init op and assets the
+    way this TF's builder takes them: main_op (TF >= 1.5ish, v1 builder) or legacy_init_op; assets_collection.
+
+    asset_tensors: [(string Const tensor, file path)]: each Const is pointed at the file so the builder
+    copies it into assets/ (a SavedModel loader feeds asset paths only while its init op runs)."""
+    import inspect as _inspect
+    from tensorflow.core.framework import attr_value_pb2
+    builder = v1().saved_model.builder.SavedModelBuilder
+    try:
+        params = _inspect.signature(builder.add_meta_graph_and_variables).parameters
+    except AttributeError:  # Python 2 era inspect; not reached on 3.6+
+        params = _inspect.getargspec(builder.add_meta_graph_and_variables).args
+    kwargs = {}
+    if init_op is not None:
+        kwargs["main_op" if "main_op" in params else "legacy_init_op"] = init_op
+    if asset_tensors:
+        for tensor, path in asset_tensors:
+            tensor.op._set_attr("value", attr_value_pb2.AttrValue(
+                tensor=v1().make_tensor_proto(path.encode("utf-8"))))
+        kwargs["assets_collection"] = [tensor for tensor, _ in asset_tensors]
+    return kwargs

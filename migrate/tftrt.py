@@ -101,14 +101,14 @@ def _validate(opts):
 def _generation(opts):
     api = opts["api"]
     if not tfcompat.trt_api_in_this_tf(api):
-        raise BadInput("api {!r} (trt_convert's converter classes) needs TF >= {}; TF {} has only {}".format(
-            api, tfcompat.format_version(tfcompat.trt_api_since(api)), tfcompat.version_string(),
-            tfcompat.CONTRIB_MODULE), WHERE, "use api 'auto' with this TF, or TF >= 1.14")
+        since = tfcompat.format_version(tfcompat.trt_api_since(api))
+        raise BadInput("api {!r} (trt_convert's converter classes) needs TF >= {}; this is TF {}".format(
+            api, since, tfcompat.version_string()), WHERE, "use api 'auto' with this TF, or TF >= " + since)
     return tfcompat.trt_generation(prefer=None if api == "auto" else api)
 
 
 def _outputs(graph_def, outputs):
-    """Output node names, in order, without repeats; BadInput for a name the graph lacks."""
+    """Output tensors ('y:0'), in order, without repeats; BadInput for a name the graph lacks."""
     if isinstance(outputs, str):
         outputs = [outputs]
     known = set(node.name for node in graph_def.node)
@@ -116,10 +116,20 @@ def _outputs(graph_def, outputs):
     for name in outputs or []:
         if node_name(name) not in known:
             raise BadInput("output '{}' is not a node of the graph".format(name), WHERE, "name an existing node")
-        if node_name(name) not in result:
-            result.append(node_name(name))
+        if tensor_name(name) not in result:
+            result.append(tensor_name(name))
     if not result:
         raise BadInput("no outputs given", WHERE, "name the output nodes to keep")
+    return result
+
+
+def _nodes(tensors):
+    """Node names of tensors, in order, without repeats: what create_inference_graph and the
+    converters' nodes_blacklist/denylist take."""
+    result = []
+    for tensor in tensors:
+        if node_name(tensor) not in result:
+            result.append(node_name(tensor))
     return result
 
 
@@ -320,8 +330,8 @@ def _convert_contrib(module, graph_def, outputs, opts, feeds, record):
     if module is None:
         return record.not_attempted(graph_def, tfcompat.trt_status().reason)
     try:
-        record.calling("create_inference_graph", dict(kwargs, input_graph_def=graph_def, outputs=outputs))
-        result = create(graph_def, outputs, **kwargs)
+        record.calling("create_inference_graph", dict(kwargs, input_graph_def=graph_def, outputs=_nodes(outputs)))
+        result = create(graph_def, _nodes(outputs), **kwargs)
         if feeds is None:
             return _ran(record, graph_def, result, opts)
         return _contrib_calibrate(infer, infer_kwargs, graph_def, result, outputs, opts, feeds, record)
@@ -348,10 +358,15 @@ def _contrib_calibrate(infer, infer_kwargs, source, calib_graph, outputs, opts, 
         result = infer(calib_graph, **infer_kwargs)
     finally:
         session.close()
-    if result is None:  # TF logs "Not a calib graph" and returns None when there was nothing to calibrate
+    if result is not None:
+        return _ran(record, source, result, opts)
+    # TF logs "Not a calib graph" and returns None when no engine awaits calibration.
+    if count_engines(calib_graph) == 0:
         return _ran(record, source, calib_graph, opts,
                     "; calib_graph_to_infer_graph found no calibration nodes and returned None")
-    return _ran(record, source, result, opts)
+    # Engines that were never calibrated are not an INT8 result: hand back the input instead.
+    return source, record.outcome(source, source, "calib_graph_to_infer_graph returned None for a calibration "
+                                  "graph with {} TRTEngineOps".format(count_engines(calib_graph)))
 
 
 def _run_feeds(graph_def, outputs, feeds):
@@ -360,10 +375,9 @@ def _run_feeds(graph_def, outputs, feeds):
     with graph.as_default():
         v1.import_graph_def(graph_def, name="")
     session = v1.Session(graph=graph)
-    fetches = [tensor_name(name) for name in outputs]
     try:
         for feed in feeds:
-            session.run(fetches, feed)
+            session.run(outputs, feed)
     except Exception:
         session.close()
         raise
@@ -385,7 +399,7 @@ def _convert_v1(module, graph_def, outputs, opts, feeds, record):
     # Keep the outputs out of engines so they can still be fetched by name (1.x: blacklist, 2.x: denylist).
     for keyword in ("nodes_denylist", "nodes_blacklist"):
         if api.has(keyword):
-            kwargs[keyword] = list(outputs)
+            kwargs[keyword] = _nodes(outputs)
             break
     try:
         # A fresh graph context is graph mode: TF 2.x's TrtGraphConverter refuses to run eagerly.
@@ -403,16 +417,17 @@ def _convert_v1(module, graph_def, outputs, opts, feeds, record):
 
 def _v1_calibrate(converter, outputs, feeds, record):
     remaining = iter(feeds)
-    fetch_names = [tensor_name(name) for name in outputs]
-    record.calling("TrtGraphConverter.calibrate", {"fetch_names": fetch_names, "num_runs": len(feeds),
+    record.calling("TrtGraphConverter.calibrate", {"fetch_names": list(outputs), "num_runs": len(feeds),
                                                    "feed_dict_fn": "<next of {} calib_feeds>".format(len(feeds))})
-    return converter.calibrate(fetch_names=fetch_names, num_runs=len(feeds),
-                               feed_dict_fn=lambda: next(remaining))
+    return converter.calibrate(fetch_names=list(outputs), num_runs=len(feeds), feed_dict_fn=lambda: next(remaining))
 
 
 # -------------------------------------------------------------------------- TrtGraphConverterV2 (TF 2.x)
 
 def _convert_v2(module, graph_def, outputs, opts, feeds, record):
+    """GraphDef -> temporary TF1 SavedModel -> converter (convert, build, save) -> the saved serving function,
+    frozen, with the original input/output names. Engines prebuilt by build() are stored as SavedModel
+    assets, which a GraphDef cannot carry: the TRTEngineOps in the returned graph rebuild them on first run."""
     cls = getattr(module, "TrtGraphConverterV2", None) if module is not None else None
     record.api_call = "TrtGraphConverterV2.convert" + ("+build" if opts["static"] else "")
     if module is None:
@@ -430,9 +445,10 @@ def _convert_v2(module, graph_def, outputs, opts, feeds, record):
         write_saved_model(graph_def, plan.inputs, plan.outputs, source_dir)
         try:
             _run_v2(cls, plan, source_dir, converted_dir, record)
+            record.step = "reading back the converted SavedModel"
+            result = saved_function_graph(converted_dir, plan.inputs, plan.outputs)
         except Exception as exc:
             return record.failed(graph_def, exc)
-        result = saved_function_graph(converted_dir, plan.inputs, plan.outputs)
         return _ran(record, graph_def, result, opts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -486,8 +502,9 @@ def _zeros_at_static_shapes(graph_def, outputs, opts, specs, inputs):
     context = base.PassContext(outputs=outputs, options={"static": True, "max_batch": opts["max_batch"],
                                                           "input_shapes": opts["input_shapes"] or {}})
     fixed, _ = set_static_shapes.run(graph_def, context)
-    shapes = dict((node.name, [d.size for d in node.attr["shape"].shape.dim])
-                  for node in fixed.node if node.name in set(node_name(t) for t in specs))
+    wanted = set(node_name(tensor) for tensor in specs)
+    shapes = dict((node.name, [dim.size for dim in node.attr["shape"].shape.dim])
+                  for node in fixed.node if node.name in wanted)
     return dict((key, np.zeros(shapes[node_name(tensor)], dtype=specs[tensor][0]))
                 for key, tensor in inputs.items())
 
@@ -557,15 +574,21 @@ def write_saved_model(graph_def, inputs, outputs, path):
 def saved_function_graph(path, inputs, outputs):
     """TF 2.x: the serving function of a SavedModel as a frozen GraphDef that keeps the original input and
     output names (TF2-format SavedModels rename them after the signature keys)."""
-    loaded, function = tfcompat.load_saved_function(path, SIGNATURE_KEY)
-    graph_def = function.graph.as_graph_def()
+    loaded, signature, frozen = tfcompat.load_saved_function(path, SIGNATURE_KEY)
+    graph_def = frozen.graph.as_graph_def()
     for key, tensor in inputs.items():
         _restore_input(graph_def, key, node_name(tensor))
-    structured = function.structured_outputs
+    produced = _outputs_by_key(signature, frozen)
     for key, tensor in outputs.items():
-        _restore_output(graph_def, structured[key], tensor)
+        _restore_output(graph_def, produced[key], tensor)
     del loaded
     return graph_def
+
+
+def _outputs_by_key(signature, frozen):
+    """{output key: tensor of the frozen function}. Function outputs are the signature's dict flattened,
+    i.e. in sorted key order (tf.nest), and freezing keeps that order."""
+    return dict(zip(sorted(signature.structured_outputs), frozen.outputs))
 
 
 def _restore_input(graph_def, key, wanted):

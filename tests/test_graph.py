@@ -143,3 +143,24 @@ def test_attr_falls_back_to_op_default_without_inserting():
     assert attr(bn, "is_training").b is True
     assert abs(attr(bn, "epsilon").f - 1e-4) < 1e-9
     assert "is_training" not in bn.attr and "epsilon" not in bn.attr
+
+
+def test_splice_out_handles_long_chains_without_recursion():
+    count = 5000
+    specs = [("x", "Placeholder", []), ("n0", "NoOp", ["^x"]), ("i0", "Identity", ["x"])]
+    for i in range(1, count):
+        specs += [("n{}".format(i), "NoOp", ["^n{}".format(i - 1)]),
+                  ("i{}".format(i), "Identity", ["i{}".format(i - 1)])]
+    specs += [("user", "Neg", ["i{}".format(count - 1), "^n{}".format(count - 1)])]
+    graph_def = hand_made(*specs)
+    splices = dict((n.name, forwarding_splice(n)) for n in graph_def.node if n.op in ("NoOp", "Identity"))
+    splice_out(graph_def, splices)
+    assert [n.name for n in graph_def.node] == ["x", "user"]
+    assert list(node(graph_def, "user").input) == ["x"]  # '^x' is implied by the data input
+
+
+def test_splice_out_refuses_a_cycle_of_removed_nodes():
+    graph_def = hand_made(("a", "Identity", ["b"]), ("b", "Identity", ["a"]), ("user", "Neg", ["a"]))
+    splices = dict((name, forwarding_splice(node(graph_def, name))) for name in ("a", "b"))
+    with pytest.raises(BadInput):
+        splice_out(graph_def, splices)

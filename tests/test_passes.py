@@ -187,6 +187,7 @@ def test_strip_debug_removes_debug_ops_their_guards_and_control_edges():
     assert ops(before)["PrintV2"] == (1 if hasattr(api, "print") else 0)
     assert "^plain/Assert" in node(before, "out").input and node(before, "plain/Assert").op == "Assert"
     after, record = run_pass("strip_debug", before, ["out:0"], ["x:0"])
+    assert ops(before)["Assert"] == 3  # the caller's GraphDef is left alone
     assert not DEBUG_OPS & set(ops(after))
     assert ops(after)["Switch"] == 0 and ops(after)["Merge"] == 0  # the AssertGuard conds went with them
     assert record.removed["Assert"] == 3 and record.removed["CheckNumerics"] == 1 and record.removed["Print"] == 1
@@ -267,6 +268,19 @@ def test_fold_constants_respects_the_byte_cap():
     after, record = run_pass("fold_constants", before, ["y:0", "w:0"], ["x:0", "wide:0"], fold_max_bytes=8)
     assert node(after, "folded").op in ("Add", "AddV2")
     assert not record.applied and "size limits" in record.reason
+
+
+def test_fold_constants_keeps_a_failing_constant_subgraph_and_folds_the_rest():
+    def body():
+        x = api.placeholder(api.float32, [None, 3], name="x")
+        values = api.constant([1.0, 2.0, 3.0])
+        api.add(x, api.gather(values, [10, 0, 1], name="broken"), name="bad")  # index 10: fails when run
+        api.add(x, api.gather(values, [2, 0, 1], name="fine"), name="good")
+    before = build(body)
+    after, record = run_pass("fold_constants", before, ["good:0", "bad:0"], ["x:0"])
+    assert node(after, "fine").op == "Const" and node(after, "broken").op != "Const"
+    assert any("broken:0" in note and "failed" in note for note in record.notes), record.notes
+    assert_same_numbers(before, after, {"x:0": seeded([2, 3])}, ["good:0"])
 
 
 def test_fold_constants_folds_shapes_of_static_placeholders():

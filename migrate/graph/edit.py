@@ -10,6 +10,7 @@ We never keep NodeDef references across a removal; callers hold names.
 from collections import namedtuple
 
 from migrate import tfcompat
+from migrate.errors import BadInput
 from migrate.graph import names
 from migrate.graph.view import needed_nodes
 
@@ -68,8 +69,9 @@ class _Resolver(object):
 
     def data(self, tensor):
         """(surviving tensor, control deps the reader inherits on the way)."""
-        inherited = []
+        inherited, seen = [], set()
         while names.node_name(tensor) in self.splices:
+            _refuse_cycle(tensor, seen)
             splice = self.splices[names.node_name(tensor)]
             index = names.output_index(tensor)
             if index not in splice.outputs:
@@ -85,22 +87,33 @@ class _Resolver(object):
         return result
 
     def _control(self, name):
-        """What a control input on name becomes: name itself, or what the removed name waited on."""
+        """What a control input on name becomes: name itself, or what the removed name waited on
+        (depth-first over removed nodes, each resolved once)."""
         if name not in self.splices:
             return [name]
-        stack = [name]
-        while stack:  # post-order over spliced nodes not resolved yet
-            current = stack[-1]
-            pending = [c for c in self.splices[current].controls if c in self.splices and c not in self.memo]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
-            resolved = []
-            for waited in self.splices[current].controls:
-                resolved += self.memo[waited] if waited in self.splices else [waited]
-            self.memo[current] = _unique(resolved)
+        path, stack = set([name]), [(name, iter(self.splices[name].controls))]
+        while stack and name not in self.memo:
+            current, waited_on = stack[-1]
+            for waited in waited_on:
+                if waited in self.splices and waited not in self.memo:
+                    _refuse_cycle(waited, path)
+                    stack.append((waited, iter(self.splices[waited].controls)))
+                    break
+            else:
+                stack.pop()
+                path.discard(current)
+                resolved = []
+                for waited in self.splices[current].controls:
+                    resolved += self.memo[waited] if waited in self.splices else [waited]
+                self.memo[current] = _unique(resolved)
         return self.memo[name]
+
+
+def _refuse_cycle(name, seen):
+    if name in seen:
+        raise BadInput("the nodes to remove form a cycle through '{}'".format(name),
+                       fix="the GraphDef is malformed; re-export it from TensorFlow")
+    seen.add(name)
 
 
 def _unique(items):
@@ -136,10 +149,12 @@ def splice_out(graph_def, splices):
 
 
 def set_inputs(node, data, controls):
-    """Rewrite node.input: data inputs, then unique control inputs (none on the node itself)."""
+    """Rewrite node.input: data inputs, then unique control inputs, leaving out the node itself and nodes
+    it already reads data from (that wait is implied)."""
+    implied = set(names.node_name(name) for name in data) | set([node.name])
     unique = []
     for name in controls:
-        if name != node.name and name not in unique:
+        if name not in implied and name not in unique:
             unique.append(name)
     del node.input[:]
     node.input.extend(list(data) + ["^" + name for name in unique])

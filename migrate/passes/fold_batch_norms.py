@@ -43,8 +43,8 @@ class _Layout(object):
 class _Step(object):
     """One link of a chain: output = input * scale + bias, per channel."""
 
-    def __init__(self, node, scale, bias, scales):
-        self.node, self.scale, self.bias, self.scales = node, scale, bias, scales
+    def __init__(self, node, scale, bias, is_scaling):
+        self.node, self.scale, self.bias, self.is_scaling = node, scale, bias, is_scaling
 
 
 def _fold_all(graph_def, context, record):
@@ -55,6 +55,7 @@ def _fold_all(graph_def, context, record):
     why_not = {}  # batch norm name -> why it was not folded
     reachability = base.Reachability(graph_def)
     folded = []
+    taken = set(nodes)  # names in use: new constants get fresh ones
     for linear in [node for node in graph_def.node if node.op in LINEAR_OPS]:
         problem = _linear_problem(linear, nodes, protected)
         if problem:
@@ -63,8 +64,8 @@ def _fold_all(graph_def, context, record):
         chain, stop = _chain(linear, graph, nodes, protected, read_indices)
         if stop:
             why_not.update(stop)
-        if any(step.scales for step in chain):
-            _fold_chain(graph_def, nodes, linear, chain, graph, protected)
+        if any(step.is_scaling for step in chain):
+            _fold_chain(graph_def, nodes, linear, chain, graph, protected, taken)
             folded.append((linear.name, chain[-1].node.name))
     for node in graph_def.node:
         if node.op in BATCH_NORM_OPS:
@@ -112,9 +113,11 @@ def _chain(linear, graph, nodes, protected, read_indices):
         batch_norms = [r for r in readers if graph.nodes[r]["op"] in BATCH_NORM_OPS]
         if chain and tail in protected:
             return chain, _stop(batch_norms, "'{}' before it is a requested output".format(tail))
-        if len(readers) != 1 or graph[tail][readers[0]]["kind"] != "data":
+        if len(readers) != 1:
             return chain, _stop(batch_norms, "'{}' also feeds {} other node(s), which need its unscaled "
                                              "values".format(tail, len(readers) - 1))
+        if graph[tail][readers[0]]["kind"] != "data":  # only waited on: nothing to fold into
+            return chain, {}
         step = _step(nodes[readers[0]], tail, layout, nodes, read_indices)
         if isinstance(step, str):
             return chain, _stop(batch_norms, step)
@@ -180,7 +183,7 @@ def _channel_vector(value, layout, node):
     return np.broadcast_to(value.astype(np.float64).reshape(-1), (layout.channels,)).copy()
 
 
-def _fold_chain(graph_def, nodes, linear, chain, graph, protected):
+def _fold_chain(graph_def, nodes, linear, chain, graph, protected, taken):
     scale, bias = np.ones_like(chain[0].scale), np.zeros_like(chain[0].bias)
     for step in chain:
         scale, bias = scale * step.scale, bias * step.scale + step.bias
@@ -189,10 +192,11 @@ def _fold_chain(graph_def, nodes, linear, chain, graph, protected):
     layout = _layout(linear, weights.shape)
     new_weights = (weights.astype(np.float64) * _weight_multiplier(linear, scale, weights.shape)).astype(
         weights.dtype)
-    _write_weights(graph_def, linear, weights_node, new_weights, graph, protected)
+    _write_weights(graph_def, linear, weights_node, new_weights, graph, protected, taken)
     last = chain[-1].node
     controls = [name for step in chain for name in step.node.input if names.is_control(name)]
-    bias_name = unique_name(graph_def, last.name + "/folded_bias")
+    bias_name = unique_name(graph_def, last.name + "/folded_bias", taken)
+    taken.add(bias_name)
     dtype = weights.dtype
     add_const(graph_def, bias_name, bias.astype(dtype), dtype, device=last.device)
     _become_bias_add(last, linear, bias_name, controls, layout)
@@ -207,12 +211,13 @@ def _weight_multiplier(linear, scale, shape):
     return scale[:, None] if attr(linear, "transpose_b").b else scale   # MatMul: [K, N] or [N, K]
 
 
-def _write_weights(graph_def, linear, weights_node, new_weights, graph, protected):
+def _write_weights(graph_def, linear, weights_node, new_weights, graph, protected, taken):
     """Overwrite the weights Const when only this op reads it; shared or requested weights get a new Const."""
     if graph.out_degree(weights_node.name) == 1 and weights_node.name not in protected:
         make_const(weights_node, new_weights, new_weights.dtype)
         return
-    name = unique_name(graph_def, linear.name + "/folded_weights")
+    name = unique_name(graph_def, linear.name + "/folded_weights", taken)
+    taken.add(name)
     add_const(graph_def, name, new_weights, new_weights.dtype, device=weights_node.device)
     linear.input[1] = name
 

@@ -8,7 +8,8 @@ and it cannot tell us why something was not folded. Ours behaves the same on TF 
   control) are all foldable. Placeholders, v1 control flow and stateful ops stop it; a Const inside a cond
   branch or while frame hangs on its pivot by a control edge, so it is not foldable and frames stay intact.
 - evaluated: only the frontier (foldable tensors read by non-foldable nodes or requested as outputs), in
-  ONE session.run over an isolated tf.Graph that holds only the foldable subgraph, not the whole model.
+  ONE session.run over an isolated tf.Graph that holds only the foldable subgraph, not the whole model
+  (one run per tensor only when that run fails, so a subgraph that errors is kept and the rest folds).
 - size: a result above options fold_max_bytes, or above 1 MiB and 4x its largest constant source
   (zeros/ones/Fill of big shapes), stays computed at run time: folding it would bloat the model file.
 - names: a node whose readers all read output 0 becomes a Const under its own name (outputs survive);
@@ -52,13 +53,11 @@ def _fold(graph_def, context, record):
     graph = to_digraph(graph_def)
     foldable = _foldable_nodes(graph)
     wanted = _frontier(graph_def, foldable, context, record)
-    if not wanted:
-        if not shapes:
-            record.skip("no non-Const node computes from constants only")
-        return
-    values = _evaluate(graph_def, graph, nodes, foldable, wanted, context, record)
+    values = _evaluate(graph_def, graph, nodes, foldable, wanted, context, record) if wanted else {}
     if not values:
-        record.skip(record.reason or "nothing foldable within the size limits (see notes)")
+        if not shapes and not record.reason:  # _evaluate gives its own reason when it fails
+            record.skip("nothing within the size limits; see notes" if wanted else
+                        "no non-Const node computes from constants only")
         return
     reachability = base.Reachability(graph_def)
     _replace(graph_def, nodes, values)
@@ -141,18 +140,33 @@ def _evaluate(graph_def, graph, nodes, foldable, wanted, context, record):
         if not chosen:
             return {}
         with api.Session(graph=tf_graph) as session:
-            try:
-                results = session.run([tensors[t] for t in chosen])
-            except Exception as exc:
-                record.skip("evaluating the constant subgraph failed: {}".format(_first_line(exc)))
-                return {}
+            results = _run(session, [tensors[t] for t in chosen], record)
     values = {}
     for tensor, value in zip(chosen, results):
+        if value is None:
+            continue
         dtype = tensors[tensor].dtype.base_dtype
         if _static_bytes(tensors[tensor]) is not None or _fits(tensor, dtype, _value_bytes(value, dtype),
                                                                source_bytes, context, record):
             values[tensor] = (value, dtype)
     return values
+
+
+def _run(session, fetches, record):
+    """All fetches in one run; if that fails (a constant subgraph that errors, e.g. an index out of
+    range), each one alone, so one bad subgraph does not stop the others. None where it failed."""
+    try:
+        return session.run(fetches)
+    except Exception:
+        pass
+    results = []
+    for fetch in fetches:
+        try:
+            results.append(session.run(fetch))
+        except Exception as exc:
+            record.note("kept '{}': evaluating it failed: {}".format(fetch.name, _first_line(exc)))
+            results.append(None)
+    return results
 
 
 def _static_bytes(tensor):

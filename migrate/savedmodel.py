@@ -1,0 +1,211 @@
+"""Export a Model to a SavedModel that TF 2.x `tf.saved_model.load` and TF Serving load.
+
+Two formats:
+  tf2 (default on TF >= 2): a TF2 object-graph SavedModel. The model is frozen (weights become constants)
+       and every signature is a concrete function pruned from the frozen graph (`wrap_function` + `prune`);
+       lookup tables are re-initialized on load by the saved `_initializer` (from `migrate_init_tables`).
+  tf1 (default on TF 1.x, `--format tf1` anywhere): the graph + variables as they are, written with TF's own
+       SavedModelBuilder from the restored session: variables stay variables (so models past the 2 GiB
+       protobuf limit export too), every signature, assets and the table initializer (main_op) are kept.
+       TF 2.x loads it with `tf.saved_model.load` (the v1 loading path) and TF Serving serves it.
+"""
+import os
+
+from migrate import freeze as freeze_mod
+from migrate import model as m
+from migrate import tfcompat
+from migrate.errors import BadInput
+from migrate.graph.names import node_name, tensor_name
+from migrate.session import TABLE_INIT_NODE, Restored
+
+PREDICT = "tensorflow/serving/predict"
+FORMATS = ("tf1", "tf2")
+
+
+def default_format():
+    return "tf2" if tfcompat.is_tf2() else "tf1"
+
+
+def export_signatures(model, outputs=None, signature_name="serving_default"):
+    """{name: Signature} to export: the model's own (all of them), else one built from inputs/outputs."""
+    if model.signatures and not outputs:
+        return dict((name, sig) for name, sig in model.signatures.items() if sig.outputs)
+    outputs = outputs or model.outputs
+    if not outputs:
+        outputs, _ = freeze_mod.resolve_outputs(model)
+    from migrate import verify
+    inputs = model.inputs or sorted(verify.input_specs(model.graph_def, outputs))  # only what outputs need
+    return {signature_name: m.Signature(signature_name, dict((_key(t), t) for t in inputs),
+                                        dict((_key(t), t) for t in outputs), PREDICT)}
+
+
+def _key(tensor):
+    """Signature key from a tensor name: 'scope/probabilities:0' -> 'probabilities' (':1' kept as '_1')."""
+    name = node_name(tensor).split("/")[-1]
+    index = tensor.split(":")[-1] if ":" in tensor else "0"
+    return name if index == "0" else "{}_{}".format(name, index)
+
+
+# ------------------------------------------------------------------------------------------ tf1 format
+
+def write_tf1(model, directory, signatures):
+    """SavedModelBuilder from the restored session: variables, signatures, assets, table init."""
+    v1 = tfcompat.v1()
+    with Restored(model) as restored:
+        graph = restored.graph
+        with graph.as_default():
+            defs = {}
+            for name, sig in signatures.items():
+                defs[name] = v1.saved_model.signature_def_utils.build_signature_def(
+                    inputs=dict((k, v1.saved_model.utils.build_tensor_info(graph.get_tensor_by_name(t)))
+                                for k, t in sig.inputs.items()),
+                    outputs=dict((k, v1.saved_model.utils.build_tensor_info(graph.get_tensor_by_name(t)))
+                                 for k, t in sig.outputs.items()),
+                    method_name=sig.method or PREDICT)
+            init = _table_init_op(restored)
+            for key in ("saved_model_main_op", "legacy_init_op", "saved_model_train_op"):
+                graph.clear_collection(key)  # the source's own; the builder writes ours
+            builder = v1.saved_model.builder.SavedModelBuilder(directory)
+            kwargs = tfcompat.saved_model_builder_kwargs(init, _asset_tensors(restored))
+            builder.add_meta_graph_and_variables(restored.session, [v1.saved_model.tag_constants.SERVING],
+                                                 signature_def_map=defs, clear_devices=True, **kwargs)
+            builder.save()
+
+
+def _table_init_op(restored):
+    v1 = tfcompat.v1()
+    names = [op.name for op in restored.graph.get_operations()]
+    if TABLE_INIT_NODE in names:
+        return restored.graph.get_operation_by_name(TABLE_INIT_NODE)
+    initializers = restored.graph.get_collection(v1.GraphKeys.TABLE_INITIALIZERS)
+    if initializers:
+        return v1.group(*initializers, name="migrate_main_op")
+    return None
+
+
+def _asset_tensors(restored):
+    """Asset filename tensors, pointed at the files in the source SavedModel's assets/ (TF copies them)."""
+    tensors = []
+    for name, path in sorted(restored.model.assets.items()):
+        if path and os.path.isfile(path):
+            tensor = restored.graph.get_tensor_by_name(name)
+            tensors.append((tensor, path))
+    return tensors
+
+
+# ------------------------------------------------------------------------------------------ tf2 format
+
+def write_tf2(frozen, directory, signatures):
+    """TF2 SavedModel: each signature a tf.function over a function pruned from the frozen graph.
+
+    Tables (the frozen graph's HashTableV2 nodes initialized by `migrate_init_tables`) become tracked
+    tf.lookup.StaticHashTable objects, initialized once at load; their handles are fed into the pruned
+    graph where the HashTableV2 node was."""
+    tf = tfcompat.tf()
+    v1 = tfcompat.v1()
+    graph_def = frozen.graph_def
+
+    def import_graph():
+        v1.import_graph_def(graph_def, name="")
+
+    wrapped = v1.wrap_function(import_graph, [])
+    module = tf.Module()
+    module.tables = _tables(graph_def)
+    functions = {}
+    for name, sig in sorted(signatures.items()):
+        functions[name] = _signature_function(wrapped, module, sig)
+    module.signature_functions = list(functions.values())
+    tf.saved_model.save(module, directory, signatures=functions)
+
+
+def _tables(graph_def):
+    """{table node: StaticHashTable} rebuilt from the constants freeze stored for each table."""
+    tf = tfcompat.tf()
+    from migrate.graph import edit
+    nodes = edit.node_map(graph_def)
+    tables = {}
+    for node in graph_def.node:
+        if node.op == "InitializeTableV2" and node_name(node.input[0]) in nodes:
+            table = nodes[node_name(node.input[0])]
+            keys = edit.const_value(nodes[node_name(node.input[1])])
+            values = edit.const_value(nodes[node_name(node.input[2])])
+            initializer = tf.lookup.KeyValueTensorInitializer(keys, values)
+            default = tf.zeros([], dtype=tf.as_dtype(table.attr["value_dtype"].type))
+            tables[table.name] = tf.lookup.StaticHashTable(initializer, default_value=default)
+        elif node.op == "InitializeTable":
+            raise BadInput("reference-type lookup table '{}' cannot live in a TF2 SavedModel".format(
+                node_name(node.input[0])), None, "use --format tf1")
+    return tables
+
+
+def _signature_function(wrapped, module, sig):
+    """A tf.function taking the signature's inputs by key, returning its outputs by key."""
+    tf = tfcompat.tf()
+    keys = sorted(sig.inputs)
+    table_names = sorted(module.tables)
+    graph = wrapped.graph
+    feeds = [graph.get_tensor_by_name(sig.inputs[k]) for k in keys]
+    used_tables = [t for t in table_names if _reachable(graph, sig.outputs.values(), t)]
+    feeds += [graph.get_tensor_by_name(t + ":0") for t in used_tables]
+    out_keys = sorted(sig.outputs)
+    fetches = [graph.get_tensor_by_name(sig.outputs[k]) for k in out_keys]
+    pruned = wrapped.prune(feeds=feeds, fetches=fetches)
+    specs = [tf.TensorSpec(graph.get_tensor_by_name(sig.inputs[k]).shape,
+                           graph.get_tensor_by_name(sig.inputs[k]).dtype, name=k) for k in keys]
+    tables = module.tables
+
+    @tf.function(input_signature=specs)
+    def serve(*args):
+        handles = [tables[t].resource_handle for t in used_tables]
+        results = pruned(*(list(args) + handles))
+        return dict(zip(out_keys, results))
+    return serve
+
+
+def _reachable(graph, outputs, node):
+    """True if any output tensor depends on `node` (walks the wrapped graph's ops)."""
+    seen, stack = set(), [graph.get_tensor_by_name(t).op for t in outputs]
+    while stack:
+        op = stack.pop()
+        if op.name == node:
+            return True
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return False
+
+
+def check_format(fmt):
+    if fmt not in FORMATS:
+        raise BadInput("unknown format '{}'".format(fmt), None, "use tf1 or tf2")
+    if fmt == "tf2" and not tfcompat.is_tf2():
+        raise BadInput("a TF2 object-graph SavedModel needs TF >= 2.0 (this is TF {})".format(
+            tfcompat.version_string()), None,
+            "use --format tf1 here (TF 2.x loads it with tf.saved_model.load), or run export under TF 2.x")
+
+
+def run_signature(directory, sig, feeds):
+    """{output tensor name: array} from the SavedModel at `directory`, fed by the signature's input keys.
+
+    TF 2.x: tf.saved_model.load (the way users and TF Serving's Python clients load it); TF 1.x: the v1
+    loader in a fresh Graph + Session."""
+    import numpy as np
+    by_tensor = dict((tensor, key) for key, tensor in sig.inputs.items())
+    if tfcompat.is_tf2():
+        tf = tfcompat.tf()
+        loaded = tf.saved_model.load(directory)
+        function = loaded.signatures[sig.name]
+        kwargs = dict((by_tensor[t], tf.constant(v)) for t, v in feeds.items() if t in by_tensor)
+        results = function(**kwargs)
+        return dict((sig.outputs[key], np.asarray(value)) for key, value in results.items())
+    v1 = tfcompat.v1()
+    graph = v1.Graph()
+    with v1.Session(graph=graph) as session:
+        meta = v1.saved_model.loader.load(session, [v1.saved_model.tag_constants.SERVING], directory)
+        saved = meta.signature_def[sig.name]
+        feed_dict = dict((saved.inputs[by_tensor[t]].name, v) for t, v in feeds.items() if t in by_tensor)
+        keys = sorted(sig.outputs)
+        values = session.run([saved.outputs[k].name for k in keys], feed_dict)
+    return dict((sig.outputs[k], v) for k, v in zip(keys, values))
