@@ -100,7 +100,6 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
              seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
     """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically."""
-    import time
     from migrate import passes as passes_mod
     from migrate.passes import set_static_shapes
     io.check_output_path(output, [source], force)
@@ -122,13 +121,7 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
                              note="optimized with passes " + ",".join(names))
     trt_outcome = None
     if trt is not None:
-        from migrate import tftrt
-        started = time.time()
-        converted, trt_outcome = tftrt.convert(optimized.graph_def, output_tensors, trt)
-        optimized = optimized.derive(graph_def=converted, note="TF-TRT: " + trt_outcome.reason)
-        progress("TF-TRT ({}, {}): {} TRTEngineOp(s); {} [{:.1f}s]".format(
-            trt_outcome.generation, trt_outcome.api_call, trt_outcome.engines, trt_outcome.reason,
-            time.time() - started))
+        trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
     comparisons = None
     if verify_result:
         feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
@@ -138,6 +131,45 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
             "outputs": output_tensors, "nodes_before": len(model.graph_def.node),
             "nodes": len(optimized.graph_def.node), "passes": names}
+
+
+def _run_tftrt(model, output_tensors, trt, progress):
+    """TF-TRT on the surgery result; with require_trt, no engines is TensorRTUnavailable (exit 3)."""
+    from migrate import tftrt
+    from migrate.errors import TensorRTUnavailable
+    options = dict(trt)
+    require = options.pop("require_trt", False)
+    options["calib_feeds"] = _calibration_feeds(options.pop("calib_data", None))
+    converted, outcome = tftrt.convert(model.graph_def, output_tensors, options)
+    progress("TF-TRT [{} via {}]: {} TRTEngineOp(s); {} ({:.1f}s)".format(
+        outcome.generation, outcome.api_call, outcome.engines, outcome.reason, outcome.seconds))
+    if require and not outcome.converted:
+        raise TensorRTUnavailable("--require-trt: no TensorRT engines were built: " + outcome.reason, model.path,
+                                  "run on a machine with a GPU, TensorRT and a TF built with TensorRT")
+    if not outcome.converted:
+        progress("writing the graph-surgery result without TensorRT engines")
+        return outcome, model
+    return outcome, model.derive(graph_def=converted, note="TF-TRT: {} engines".format(outcome.engines))
+
+
+def _calibration_feeds(path):
+    """[{tensor: array}] from an .npz or a folder of .npz files (one batch each), or None."""
+    if not path:
+        return None
+    import glob
+    import numpy as np
+    from migrate.errors import BadInput
+    files = sorted(glob.glob(os.path.join(path, "*.npz"))) if os.path.isdir(path) else [path]
+    if not files:
+        raise BadInput("no .npz files in calibration folder", path, "put one .npz per calibration batch there")
+    feeds = []
+    for name in files:
+        try:
+            with np.load(name, allow_pickle=False) as data:
+                feeds.append(dict((key if ":" in key else key + ":0", data[key]) for key in data.files))
+        except (IOError, OSError, ValueError) as exc:
+            raise BadInput("cannot read calibration batch: {}".format(exc), name, "write it with numpy.savez")
+    return feeds
 
 
 def _pass_line(record):

@@ -126,10 +126,10 @@ def _state_file_prefixes(directory):
                                                                                                       "replace"))
     prefixes = []
     for name in names:
-        # The files beside the state file come first: an absolute path written on the training machine rarely
-        # exists here, and when it does (a copied model_dir) it is another model than the one given.
+        # Only files in this directory count: an absolute path written on the training machine rarely exists
+        # here, and when it does (a copied model_dir) it is another model than the one given.
         local = os.path.join(directory, os.path.basename(name))
-        candidates = [local, name] if os.path.isabs(name) else [os.path.join(directory, name), local]
+        candidates = [local] if os.path.isabs(name) else [os.path.join(directory, name), local]
         prefixes.append(next((c for c in candidates if checkpoint_exists(c)), local))
     # model_checkpoint_path is the first line, all_model_checkpoint_paths follow oldest to newest.
     return prefixes[1:] + prefixes[:1] if prefixes else []
@@ -282,6 +282,9 @@ def _detect_dir(path):
 def load(path, tag=None, signature=None, checkpoint=None):
     """Load any supported artifact into a Model (no TF session is created)."""
     kind, resolved = detect(path)
+    if checkpoint and kind != m.FROZEN_GRAPH:
+        raise BadInput("--checkpoint applies to a graph .pb/.pbtxt only; this {} names its own weights".format(
+            kind.replace("_", " ")), path, "drop --checkpoint, or pass the checkpoint prefix itself as the model")
     notes = []
     if resolved != path and kind == m.SAVED_MODEL and os.path.dirname(resolved) == path.rstrip(os.sep):
         notes.append("using the newest version directory {}".format(os.path.basename(resolved)))

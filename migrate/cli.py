@@ -138,23 +138,40 @@ def _input_shapes(values):
 @click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch).")
 @click.option("--max-batch", type=int, default=None, help="Batch size for --static and TF-TRT.")
 @click.option("--input-shape", "input_shape", multiple=True, help="name:1,224,224,3 for --static.")
+@click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
+@click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
+@click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
+@click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files.")
+@click.option("--minimum-segment-size", type=int, default=3, show_default=True)
+@click.option("--max-workspace-size", type=int, default=1 << 30, show_default=True, help="Bytes.")
+@click.option("--maximum-cached-engines", type=int, default=None)
+@click.option("--dynamic", is_flag=True, help="Build engines at run time for the shapes seen (is_dynamic_op).")
+@click.option("--api", type=click.Choice(["auto", "v1", "v2"]), default="auto", show_default=True,
+              help="TF-TRT converter: auto picks by TF version.")
 @click.option("--no-verify", is_flag=True, help="Skip running the input and the optimized graph.")
 @click.option("--report", "report_path", default=None, help="Write the JSON report here.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @_verification_options
-def optimize(source, output, outputs, passes, static, max_batch, input_shape, no_verify, report_path, force,
-             inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+def optimize(source, output, outputs, passes, static, max_batch, input_shape, no_trt, require_trt, precision,
+             calib_data, minimum_segment_size, max_workspace_size, maximum_cached_engines, dynamic, api, no_verify,
+             report_path, force, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Graph surgery for inference: strip debug ops, identities, fold constants and batch norms, static shapes.
 
     Example: migrate optimize frozen.pb -o optimized.pb --static --max-batch 1
     """
-    from migrate import api
+    from migrate import api as api_mod
     if static and max_batch is None:
         max_batch = 1
-    result = api.optimize(source, output, passes=passes, static=static, max_batch=max_batch,
-                          input_shapes=_input_shapes(input_shape), outputs=_split(outputs),
-                          verify_result=not no_verify, inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol,
-                          atol=atol, force=force, allow_unsafe=allow_unsafe, progress=click.echo)
+    shapes = _input_shapes(input_shape)
+    trt = None if no_trt else {
+        "precision": precision, "calib_data": calib_data, "minimum_segment_size": minimum_segment_size,
+        "max_workspace_size": max_workspace_size, "maximum_cached_engines": maximum_cached_engines,
+        "max_batch": max_batch, "dynamic": dynamic, "static": static, "api": api, "input_shapes": shapes,
+        "require_trt": require_trt}
+    result = api_mod.optimize(source, output, passes=passes, static=static, max_batch=max_batch,
+                              input_shapes=shapes, outputs=_split(outputs), trt=trt, verify_result=not no_verify,
+                              inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
+                              allow_unsafe=allow_unsafe, progress=click.echo)
     if report_path:
         from migrate import report
         report.write_json(report.optimize_report(source, output, result), report_path)

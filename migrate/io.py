@@ -25,18 +25,18 @@ def _input_clash(target, source):
     real = os.path.realpath(os.path.abspath(source))
     if os.path.isdir(real):
         if target == real or target.startswith(real.rstrip(os.sep) + os.sep):
-            return "inside the input directory " + real
+            return "output would land inside the input directory " + real
         return None
     if target == real:
-        return "the input file itself"
+        return "output is the input file itself"
     # A checkpoint prefix, or one of its files: every file of that checkpoint is input.
     prefix = _CHECKPOINT_PART.sub("", real)
     if target == prefix or (target.startswith(prefix) and _CHECKPOINT_PART.match(target[len(prefix):])):
-        return "a file of the input checkpoint " + prefix
+        return "output would overwrite a file of the input checkpoint " + prefix
     # saved_model.pb given as the path: its directory is the SavedModel.
     if os.path.basename(real) in ("saved_model.pb", "saved_model.pbtxt") and \
             target.startswith(os.path.dirname(real) + os.sep):
-        return "inside the input SavedModel " + os.path.dirname(real)
+        return "output would land inside the input SavedModel " + os.path.dirname(real)
     return None
 
 
@@ -51,7 +51,7 @@ def check_output_path(path, inputs=(), force=False, directory=None):
     for source in inputs:
         clash = _input_clash(target, source) if source else None
         if clash:
-            raise BadInput("output would overwrite " + clash, path, "choose an output outside the input")
+            raise BadInput(clash, path, "choose an output outside the input")
     if directory is None:
         directory = not target.endswith(FILE_SUFFIXES)
     if not directory and os.path.isdir(target):
@@ -59,7 +59,7 @@ def check_output_path(path, inputs=(), force=False, directory=None):
                        "name a file, e.g. " + os.path.join(path, "frozen.pb"))
     if os.path.lexists(target) and not force:
         raise BadInput("output already exists", path, "remove it or pass --force")
-    parent = os.path.dirname(target)
+    parent = os.path.dirname(os.path.abspath(path))
     if not os.path.exists(parent):
         raise BadInput("output directory does not exist", parent, "create it first")
     if not os.path.isdir(parent):
@@ -166,8 +166,12 @@ def atomic_dir(path):
 
 
 def write_graph(graph_def, path):
-    """Binary for .pb, text for .pbtxt/.txt; atomically."""
+    """Binary for .pb, text for .pbtxt/.txt; atomically. Attrs equal to their op's default are dropped first
+    (in place): newer TF adds them (FusedBatchNormV3.exponential_avg_factor) and import_graph_def writes them
+    into the caller's GraphDef, but older TF and TF Serving builds refuse attrs they do not know."""
     from google.protobuf import text_format
+    from migrate.graph.edit import strip_default_attrs
+    strip_default_attrs(graph_def)
     with atomic_file(path) as temp:
         if path.endswith((".pbtxt", ".txt", ".prototxt")):
             with open(temp, "w") as handle:

@@ -29,6 +29,32 @@ def check_ops_known(graph_def, where):
                        where, "use a TensorFlow build that has them (e.g. the TF the model was written with)")
 
 
+def check_graph_structure(graph_def, where):
+    """BadInput, naming `where`, for a GraphDef TF would choke on with a less clear message: an input naming
+    a node that is not there, or a cycle that is not a v1 while loop."""
+    from migrate.graph.view import acyclic, dangling_inputs
+    dangling = dangling_inputs(graph_def)
+    if dangling:
+        node, input_name = dangling[0]
+        raise BadInput("node '{}' reads '{}', which is not in the graph ({} such input(s))".format(
+            node, input_name, len(dangling)), where, "the GraphDef is incomplete; re-export it")
+    try:
+        acyclic(graph_def)
+    except BadInput as exc:
+        raise BadInput(exc.what, where, exc.fix)
+
+
+def _importing(where, call, *args, **kwargs):
+    """Run a TF import (import_graph_def / import_meta_graph); its errors become one BadInput line."""
+    try:
+        return call(*args, **kwargs)
+    except Exception as exc:
+        if not isinstance(exc, (tfcompat.tf().errors.OpError, ValueError, KeyError, TypeError)):
+            raise
+        raise BadInput("TF {} cannot import the graph: {}".format(tfcompat.version_string(), tf_error_line(exc)),
+                       where, "re-export the graph, or use the TensorFlow it was written with")
+
+
 class Restored(object):
     """A model live in its own graph and session. Use as a context manager."""
 
@@ -67,7 +93,15 @@ class Restored(object):
     def run(self, outputs, feeds):
         fetches = [self.tensor(name) for name in outputs]
         feed_dict = {self.tensor(name): value for name, value in feeds.items()}
-        return dict(zip(outputs, self.session.run(fetches, feed_dict)))
+        try:
+            values = self.session.run(fetches, feed_dict)
+        except (ValueError, TypeError) as exc:  # raised before running: a feed of the wrong shape or dtype
+            raise BadInput("cannot feed the inputs: {}".format(tf_error_line(exc)), self.model.path,
+                           "give --inputs-npz arrays with the dtypes and shapes of the model's inputs")
+        except tfcompat.tf().errors.OpError as exc:
+            raise BadInput("running the model failed: {}".format(tf_error_line(exc)), self.model.path,
+                           "check that the inputs (--inputs-npz, --batch, --set) fit the model")
+        return dict(zip(outputs, values))
 
 
 def _session_config():
@@ -78,7 +112,8 @@ def _session_config():
 
 def _import_graph(restored, graph_def):
     check_ops_known(graph_def, restored.model.path)
-    tfcompat.v1().import_graph_def(graph_def, name="")
+    check_graph_structure(graph_def, restored.model.path)
+    _importing(restored.model.path, tfcompat.v1().import_graph_def, graph_def, name="")
 
 
 def _load_frozen(restored):
@@ -127,9 +162,10 @@ def _load_checkpoint(restored):
     model = restored.model
     meta = _meta_for_import(model.meta_graph)
     check_ops_known(meta.graph_def, model.path)
+    check_graph_structure(meta.graph_def, model.path)
     artifacts.check_checkpoint_matches(model)
     v1 = tfcompat.v1()
-    saver = v1.train.import_meta_graph(meta, clear_devices=True)
+    saver = _importing(model.path, v1.train.import_meta_graph, meta, clear_devices=True)
     if saver is None:  # no saver_def and no variables collection: restore with the graph's own restore op
         _run_graph_restore(restored)
     else:
@@ -182,6 +218,7 @@ def _init_tables(restored):
 def _load_saved_model(restored):
     model = restored.model
     check_ops_known(model.graph_def, model.path)
+    check_graph_structure(model.graph_def, model.path)
     v1 = tfcompat.v1()
     try:
         v1.saved_model.loader.load(restored.session, model.tags, model.saved_model_dir, clear_devices=True)

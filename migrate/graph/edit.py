@@ -197,3 +197,22 @@ def unique_name(graph_def, wanted, taken=None):
         suffix += 1
         candidate = "{}_{}".format(wanted, suffix)
     return candidate
+
+
+def strip_default_attrs(graph_def):
+    """Remove attrs whose value equals the op's registered default, in place; returns how many went.
+
+    TF adds new attrs with defaults as it evolves (FusedBatchNormV3.exponential_avg_factor in 2.x): a graph
+    written without them still imports into older TF (the SavedModel builder's strip_default_attrs idea)."""
+    removed = 0
+    defaults = {}
+    for node in graph_def.node:
+        if node.op not in defaults:
+            op_def = tfcompat.op_def(node.op)
+            defaults[node.op] = dict((a.name, a.default_value) for a in op_def.attr if a.HasField("default_value")) \
+                if op_def is not None else {}
+        for name, default in defaults[node.op].items():
+            if name in node.attr and node.attr[name] == default:
+                del node.attr[name]
+                removed += 1
+    return removed
