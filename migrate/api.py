@@ -98,15 +98,16 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
 
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
-             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
-    """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically."""
+             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet):
+    """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically.
+    keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders)."""
     from migrate import passes as passes_mod
     from migrate.passes import set_static_shapes
     io.check_output_path(output, [source], force)
     model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe)
     if verify_result or trt is not None:
         safety.check(model, output_tensors, allow_unsafe)
-    inputs = sorted(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder")
+    inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") | set(keep_inputs))
     names = passes_mod.parse_pass_list(passes) if passes else list(passes_mod.DEFAULT_PASSES)
     if static and set_static_shapes.NAME not in names:
         names.insert(0, set_static_shapes.NAME)
@@ -183,7 +184,7 @@ def _pass_line(record):
 
 def export(source, output, fmt=None, outputs=None, tag=None, signature=None, checkpoint=None,
            verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, force=False,
-           allow_unsafe=False, progress=_quiet):
+           allow_unsafe=False, signatures=None, progress=_quiet):
     """Write a SavedModel (format tf2 or tf1, see savedmodel.py); reload it and compare every signature."""
     from migrate import model as m
     from migrate import savedmodel
@@ -191,7 +192,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     savedmodel.check_format(fmt)
     io.check_output_path(output, [source], force)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
-    signatures = savedmodel.export_signatures(model, outputs)
+    signatures = signatures or savedmodel.export_signatures(model, outputs)
     if signature:
         signatures = {signature: signatures[signature]} if signature in signatures else signatures
     for sig in signatures.values():
@@ -235,3 +236,107 @@ def _move_contents(source_dir, target_dir):
     for name in os.listdir(source_dir):
         shutil.move(os.path.join(source_dir, name), os.path.join(target_dir, name))
     os.rmdir(source_dir)
+
+
+def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
+                     atol=1e-5, allow_unsafe=False):
+    """Run two artifacts of any kinds on the same inputs: ([Comparison], notes)."""
+    a = verify.endpoint(artifacts.load(a_path, signature=None), outputs, signature)
+    b = verify.endpoint(artifacts.load(b_path, signature=None), outputs, signature)
+    for end in (a, b):
+        safety.check(end.model, list(end.outputs.values()), allow_unsafe)
+    return verify.verify_pair(a, b, inputs_npz, batch, seed, rtol, atol)
+
+
+def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
+            max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
+            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
+    """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
+    import time
+    from migrate import model as m
+    from migrate import report
+    io.check_output_path(out_dir, [source], force)
+    started = time.time()
+    source_model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
+    sigs = dict((n, s) for n, s in source_model.signatures.items() if s.outputs and s.inputs)
+    if signature:
+        sigs = dict((n, s) for n, s in sigs.items() if n == signature)
+    if outputs:
+        sigs = {}
+    keep_outputs = sorted(set(t for s in sigs.values() for t in s.outputs.values())) or outputs
+    keep_inputs = sorted(set(t for s in sigs.values() for t in s.inputs.values()))
+    steps = {}
+    with io.atomic_dir(out_dir) as temp:
+        frozen_path = os.path.join(temp, "frozen.pb")
+        if source_model.kind == m.FROZEN_GRAPH:
+            progress("[1/4] {} is already frozen".format(source))
+            import shutil
+            shutil.copyfile(source_model.path, frozen_path)
+            steps["freeze"] = {"skipped": "already a frozen graph"}
+        else:
+            progress("[1/4] freeze: restore {} and turn variables into constants".format(source_model.kind))
+            result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
+                            inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
+                            allow_unsafe=allow_unsafe, progress=_indent(progress))
+            _require_ok(result["comparisons"], "freeze", source)
+            steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
+                               "how_outputs": result["record"].how_outputs,
+                               "verification": report.comparisons_dict(result["comparisons"])}
+            keep_outputs = result["outputs"]
+        progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
+        optimized_path = os.path.join(temp, "optimized.pb")
+        result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
+                          input_shapes=input_shapes, outputs=keep_outputs, trt=trt, inputs_npz=inputs_npz,
+                          batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
+                          keep_inputs=keep_inputs, progress=_indent(progress))
+        _require_ok(result["comparisons"], "optimize", frozen_path)
+        steps["optimize"] = report.optimize_report(frozen_path, optimized_path, result)
+        progress("[3/4] export: SavedModel")
+        saved_path = os.path.join(temp, "saved_model")
+        exported = export(optimized_path, saved_path, fmt=fmt, outputs=result["outputs"],
+                          signatures=sigs or None, verify_result=False, allow_unsafe=allow_unsafe,
+                          progress=_indent(progress))
+        steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
+        progress("[4/4] verify: source vs exported SavedModel, same inputs")
+        final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
+                             atol)
+        for name, rows in sorted(final.items()):
+            progress("  signature {}:".format(name))
+            progress(verify.format_rows(rows))
+        steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
+        summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
+        report.write_json(summary, os.path.join(temp, "report.json"))
+        bad = [name for name, rows in final.items() if not all(row.ok for row in rows)]
+        if bad:
+            from migrate.errors import VerificationFailed
+            raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
+                                     "nothing was written; see the errors above")
+    return summary
+
+
+def _indent(progress):
+    return lambda message: progress("  " + message.replace("\n", "\n  "))
+
+
+def _require_ok(rows, step, where):
+    if rows is not None and not all(row.ok for row in rows):
+        from migrate.errors import VerificationFailed
+        raise VerificationFailed("{} changed the outputs: {}".format(step, ", ".join(r.output for r in rows
+                                                                                    if not r.ok)), where,
+                                 "see the errors above; nothing was written")
+
+
+def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, seed, rtol, atol):
+    from migrate import savedmodel
+    exported_sigs = sigs or savedmodel.export_signatures(source_model, outputs)
+    if not sigs:  # a graph source: the export names the signature after the outputs
+        exported_sigs = savedmodel.export_signatures(
+            source_model.derive(inputs=sorted(verify.input_specs(source_model.graph_def, outputs))), outputs)
+    results = {}
+    for name, sig in sorted(exported_sigs.items()):
+        feeds = verify.feeds_for(source_model, list(sig.outputs.values()), inputs_npz, batch, seed,
+                                 signature=name if name in source_model.signatures else None)
+        expected = verify.run_model(source_model, sorted(sig.outputs.values()), feeds)
+        actual = savedmodel.run_signature(saved_path, sig, feeds)
+        results[name] = verify.compare(expected, actual, rtol, atol)
+    return results

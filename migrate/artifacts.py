@@ -20,6 +20,7 @@ PROTOBUF_LIMIT = 2 ** 31 - 1
 
 
 def _protos():
+    tfcompat.tf()  # the first TF import goes through tfcompat, which quiets TF's logging before it loads
     from tensorflow.core.framework import graph_pb2
     from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
     return graph_pb2, meta_graph_pb2, saved_model_pb2
@@ -107,6 +108,21 @@ def read_saved_model(directory):
                 raise BadInput("SavedModel has no meta graphs", path, "re-export the SavedModel")
             return saved, path
     raise BadInput("no saved_model.pb in directory", directory, "pass the SavedModel's version directory")
+
+
+def check_graph_structure(graph_def, where):
+    """BadInput naming `where` for a GraphDef nothing can run: an input naming a node that is not there, or a
+    cycle that is not a v1 while loop (TF itself would fail later, with a less clear message)."""
+    from migrate.graph.view import acyclic, dangling_inputs
+    dangling = dangling_inputs(graph_def)
+    if dangling:
+        node, input_name = dangling[0]
+        raise BadInput("node '{}' reads '{}', which is not in the graph ({} such input(s))".format(
+            node, input_name, len(dangling)), where, "the GraphDef is incomplete; re-export it")
+    try:
+        acyclic(graph_def)
+    except BadInput as exc:
+        raise BadInput(exc.what, where, exc.fix)
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
@@ -296,6 +312,7 @@ def load(path, tag=None, signature=None, checkpoint=None):
         model = load_checkpoint(resolved, notes)
     else:
         model = load_graph(resolved, checkpoint)
+    check_graph_structure(model.graph_def, model.path)
     model.provenance = notes + model.provenance
     return model
 

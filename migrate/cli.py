@@ -209,6 +209,64 @@ def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, 
                                                                ", ".join(result["signatures"])))
 
 
+@cli.command(name="verify")
+@click.argument("a")
+@click.argument("b")
+@click.option("--outputs", multiple=True, help="Outputs to compare (default: A's signature or inferred).")
+@click.option("--signature", default=None, help="Signature to use for SavedModels (default: serving_default).")
+@_verification_options
+def verify_command(a, b, outputs, signature, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+    """Run two artifacts (any kinds) on the same inputs and compare outputs matched by name; exit 1 on mismatch.
+
+    Example: migrate verify model_dir frozen.pb --inputs-npz inputs.npz
+    """
+    from migrate import api
+    rows, notes = api.verify_artifacts(a, b, outputs=_split(outputs), signature=signature, inputs_npz=inputs_npz,
+                                       batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe)
+    click.echo("A: {}\nB: {}".format(a, b))
+    for note in notes:
+        click.echo("  note: " + note)
+    _print_rows(rows)
+    click.echo("outputs match (rtol={}, atol={})".format(rtol, atol))
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("out_dir")
+@click.option("--outputs", multiple=True, help="Output nodes or tensors (default: signature or inferred).")
+@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
+@click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
+@click.option("--signature", default=None, help="Only this signature of a SavedModel source.")
+@click.option("--passes", default=None, help="Comma-separated pass names (default: all).")
+@click.option("--static", is_flag=True, help="Fully defined input shapes (batch = --max-batch).")
+@click.option("--max-batch", type=int, default=None)
+@click.option("--input-shape", "input_shape", multiple=True, help="name:1,224,224,3 for --static.")
+@click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
+@click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
+@click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
+@click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files.")
+@click.option("--format", "fmt", type=click.Choice(["tf2", "tf1"]), default=None, help="SavedModel format.")
+@click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
+@_verification_options
+def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static, max_batch, input_shape, no_trt,
+            require_trt, precision, calib_data, fmt, force, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+    """freeze -> optimize -> export -> verify in one go; writes OUT_DIR with report.json.
+
+    Example: migrate convert model_dir out/ --static --max-batch 1
+    """
+    from migrate import api, report
+    if static and max_batch is None:
+        max_batch = 1
+    shapes = _input_shapes(input_shape)
+    trt = None if no_trt else {"precision": precision, "calib_data": calib_data, "max_batch": max_batch,
+                               "static": static, "input_shapes": shapes, "require_trt": require_trt}
+    summary = api.convert(source, out_dir, outputs=_split(outputs), tag=tag, signature=signature,
+                          checkpoint=checkpoint, passes=passes, static=static, max_batch=max_batch,
+                          input_shapes=shapes, trt=trt, fmt=fmt, inputs_npz=inputs_npz, batch=batch, seed=seed,
+                          rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe, progress=click.echo)
+    click.echo(report.convert_text(summary))
+
+
 @cli.command()
 @click.option("--workdir", default=None, help="Keep the demo's files here (default: a temp dir, removed).")
 def demo(workdir):

@@ -29,3 +29,40 @@ def write_json(data, path):
         with open(temp, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=True, default=str)
             handle.write("\n")
+
+
+def convert_summary(source, out_dir, source_model, steps, optimize_result, seconds):
+    trt = optimize_result.get("trt")
+    return {
+        "source": {"path": source, "kind": source_model.kind, "written_by_tf": source_model.producer,
+                   "signatures": sorted(source_model.signatures)},
+        "output": {"dir": out_dir, "frozen": "frozen.pb", "optimized": "optimized.pb", "saved_model": "saved_model",
+                   "format": steps["export"]["format"]},
+        "nodes": {"source": len(source_model.graph_def.node), "frozen": steps["freeze"].get("nodes"),
+                  "optimized": optimize_result["nodes"]},
+        "tf_trt": dict(trt._asdict()) if trt is not None else "not requested (--no-trt)",
+        "steps": steps,
+        "seconds": round(seconds, 2),
+    }
+
+
+def convert_text(summary):
+    """The short human summary `migrate convert` ends with."""
+    trt = summary["tf_trt"]
+    trt_line = trt if isinstance(trt, str) else "{} TRTEngineOp(s) via {} ({})".format(
+        trt["engines"], trt["api_call"], trt["reason"])
+    worst = []
+    for name, rows in sorted(summary["steps"]["verify"].items()):
+        for row in rows:
+            worst.append("{}/{} max_abs_err={}".format(name, row["output"], row["max_abs_err"]))
+    nodes = summary["nodes"]
+    return "\n".join([
+        "in:  {} ({}, written by TF {})".format(summary["source"]["path"], summary["source"]["kind"],
+                                                summary["source"]["written_by_tf"] or "unknown"),
+        "out: {}/{{frozen.pb, optimized.pb, saved_model/ ({}), report.json}}".format(
+            summary["output"]["dir"], summary["output"]["format"]),
+        "nodes: {} -> frozen {} -> optimized {}".format(nodes["source"], nodes["frozen"], nodes["optimized"]),
+        "TF-TRT: " + trt_line,
+        "max error vs source: " + "; ".join(worst),
+        "took {:.1f}s".format(summary["seconds"]),
+    ])

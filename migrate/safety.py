@@ -1,29 +1,96 @@
 """Nothing from a model runs unasked: refuse to execute graphs whose needed part touches files, the network
 or Python (opsets.UNSAFE_OPS) unless the user passed --allow-unsafe-ops.
 
-What is checked is what migrate would execute: the nodes the requested outputs need, plus the table
-initializers it runs. The checkpoint restore itself is ours (saver restore ops reading the checkpoint the user
-named), and vocabulary files a SavedModel ships as assets are read only from its assets/ directory.
+What is checked is everything migrate would execute, not just what the outputs need: the model's own restore
+op (a Saver's `save/restore_all` runs whatever it waits on), the table initializers, a SavedModel's main /
+legacy init op, a frozen graph's `migrate_init_tables`, and the bodies of the library functions any of
+those call. Exempt: checkpoint reads (Restore*) whose file name is the tensor migrate feeds with the
+checkpoint the user named, and vocabulary files a SavedModel ships as assets (read only from its assets/).
 """
 from migrate import opsets
 from migrate.errors import BadInput
 from migrate.graph import needed_nodes, node_name
 
 FILE_TABLE_INITIALIZERS = frozenset(["InitializeTableFromTextFile", "InitializeTableFromTextFileV2"])
+CHECKPOINT_READ_OPS = frozenset(["RestoreV2", "Restore", "RestoreSlice"])
+TABLE_INIT_NODE = "migrate_init_tables"  # session.TABLE_INIT_NODE (not imported: session imports TF pieces)
+# Collections / signatures whose ops the loaders run: tf.train.Saver + _init_tables (session.py) and
+# tf.saved_model.loader.load (main_op, legacy_init_op, TF2's init signature).
+INIT_COLLECTIONS = ("table_initializer", "saved_model_main_op", "legacy_init_op", "main_op")
+INIT_SIGNATURE = "__saved_model_init_op"
+
+
+def _loader_roots(model):
+    """(nodes the loader runs, checkpoint file-name nodes it feeds) for this model."""
+    graph_def = model.graph_def
+    roots, fed = [], set()
+    meta = model.meta_graph
+    if meta is not None:
+        for key in INIT_COLLECTIONS:
+            if key in meta.collection_def:
+                roots.extend(node_name(name) for name in meta.collection_def[key].node_list.value)
+        if INIT_SIGNATURE in meta.signature_def:
+            roots.extend(node_name(info.name) for info in meta.signature_def[INIT_SIGNATURE].outputs.values())
+    if meta is not None and meta.HasField("saver_def") and meta.saver_def.restore_op_name:
+        roots.append(node_name(meta.saver_def.restore_op_name))
+        fed.add(node_name(meta.saver_def.filename_tensor_name))
+    elif model.checkpoint:  # session._run_graph_restore: the graph's own restore_all, fed the prefix
+        restore = [n.name for n in graph_def.node if n.name.endswith("restore_all") and n.op == "NoOp"]
+        readers = [n for n in graph_def.node if n.op in CHECKPOINT_READ_OPS and n.input]
+        roots.extend(restore[:1])
+        if readers:
+            fed.add(node_name(readers[0].input[0]))
+    roots.extend(n.name for n in graph_def.node if n.op in FILE_TABLE_INITIALIZERS or n.name == TABLE_INIT_NODE)
+    return roots, fed
+
+
+def _function_calls(node, functions):
+    """Names of library functions a node calls: by op name (Defun) or through func attrs (PartitionedCall,
+    If, While, ...)."""
+    called = [node.op] if node.op in functions else []
+    for value in node.attr.values():
+        if value.HasField("func"):
+            called.append(value.func.name)
+        called.extend(func.name for func in value.list.func)
+    return [name for name in called if name in functions]
+
+
+def _unsafe_in_functions(start, functions):
+    """Unsafe ops inside the functions `start` names and every function those call."""
+    found, seen, todo = [], set(), list(start)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for inner in functions[name].node_def:
+            if inner.op in opsets.UNSAFE_OPS:
+                found.append("{}/{}".format(name, inner.op))
+            todo.extend(_function_calls(inner, functions))
+    return found
 
 
 def unsafe_nodes(model, outputs):
-    """[(node, op)] of unsafe ops among the nodes running `outputs` (and table initializers) would execute."""
+    """[(node, op)] of unsafe ops among the nodes migrate would execute for `outputs`."""
     graph_def = model.graph_def
-    roots = [node_name(o) for o in outputs]
-    roots += [n.name for n in graph_def.node if n.op in FILE_TABLE_INITIALIZERS]
+    existing = set(node.name for node in graph_def.node)
+    loader_roots, fed = _loader_roots(model)
+    roots = [node_name(o) for o in outputs] + [name for name in loader_roots if name in existing]
     needed = needed_nodes(graph_def, roots)
     assets = set(node_name(name) for name in model.assets)
+    functions = dict((f.signature.name, f) for f in graph_def.library.function)
     found = []
     for node in graph_def.node:
-        if node.name not in needed or node.op not in opsets.UNSAFE_OPS:
+        if node.name not in needed:
             continue
-        if node.op in FILE_TABLE_INITIALIZERS and node_name(node.input[1]) in assets:
+        inside = _unsafe_in_functions(_function_calls(node, functions), functions) if functions else []
+        if inside:
+            found.append((node.name, "{} calling {}".format(node.op, ", ".join(sorted(set(inside))))))
+        if node.op not in opsets.UNSAFE_OPS:
+            continue
+        if node.op in CHECKPOINT_READ_OPS and node.input and node_name(node.input[0]) in fed:
+            continue  # reads the checkpoint the user named: migrate feeds that file name
+        if node.op in FILE_TABLE_INITIALIZERS and len(node.input) > 1 and node_name(node.input[1]) in assets:
             continue  # reads the SavedModel's own asset file
         found.append((node.name, node.op))
     return found

@@ -29,21 +29,6 @@ def check_ops_known(graph_def, where):
                        where, "use a TensorFlow build that has them (e.g. the TF the model was written with)")
 
 
-def check_graph_structure(graph_def, where):
-    """BadInput, naming `where`, for a GraphDef TF would choke on with a less clear message: an input naming
-    a node that is not there, or a cycle that is not a v1 while loop."""
-    from migrate.graph.view import acyclic, dangling_inputs
-    dangling = dangling_inputs(graph_def)
-    if dangling:
-        node, input_name = dangling[0]
-        raise BadInput("node '{}' reads '{}', which is not in the graph ({} such input(s))".format(
-            node, input_name, len(dangling)), where, "the GraphDef is incomplete; re-export it")
-    try:
-        acyclic(graph_def)
-    except BadInput as exc:
-        raise BadInput(exc.what, where, exc.fix)
-
-
 def _importing(where, call, *args, **kwargs):
     """Run a TF import (import_graph_def / import_meta_graph); its errors become one BadInput line."""
     try:
@@ -112,7 +97,6 @@ def _session_config():
 
 def _import_graph(restored, graph_def):
     check_ops_known(graph_def, restored.model.path)
-    check_graph_structure(graph_def, restored.model.path)
     _importing(restored.model.path, tfcompat.v1().import_graph_def, graph_def, name="")
 
 
@@ -162,7 +146,6 @@ def _load_checkpoint(restored):
     model = restored.model
     meta = _meta_for_import(model.meta_graph)
     check_ops_known(meta.graph_def, model.path)
-    check_graph_structure(meta.graph_def, model.path)
     artifacts.check_checkpoint_matches(model)
     v1 = tfcompat.v1()
     saver = _importing(model.path, v1.train.import_meta_graph, meta, clear_devices=True)
@@ -218,7 +201,6 @@ def _init_tables(restored):
 def _load_saved_model(restored):
     model = restored.model
     check_ops_known(model.graph_def, model.path)
-    check_graph_structure(model.graph_def, model.path)
     v1 = tfcompat.v1()
     try:
         v1.saved_model.loader.load(restored.session, model.tags, model.saved_model_dir, clear_devices=True)

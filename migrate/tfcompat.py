@@ -38,10 +38,12 @@ def tf():
 
 
 def _quiet_tf_logging(tf_module):
+    # migrate reports outcomes itself (TF-TRT's "needs to be built with TensorRT" arrives as our reason line);
+    # TF's own Python log lines would say the same thing twice, out of order.
     try:
-        tf_module.get_logger().setLevel("ERROR")
+        tf_module.get_logger().setLevel("CRITICAL")
     except AttributeError:  # TF < 1.14
-        tf_module.logging.set_verbosity(tf_module.logging.ERROR)
+        tf_module.logging.set_verbosity(tf_module.logging.FATAL)
 
 
 def version_string():

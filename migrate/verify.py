@@ -163,3 +163,89 @@ def check_pair(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
     expected = run_model(reference, outputs, feeds)
     actual = run_model(candidate, outputs, feeds)
     return compare(expected, actual, rtol, atol)
+
+
+# ------------------------------------------------------------------------------------------ two artifacts
+
+class Endpoint(object):
+    """A model with named inputs and outputs: signature keys for SavedModels, tensor names otherwise."""
+
+    def __init__(self, model, inputs, outputs, specs):
+        self.model = model
+        self.inputs = inputs     # {name: tensor}
+        self.outputs = outputs   # {name: tensor}
+        self.specs = specs       # {tensor: (dtype, dims)}
+
+
+def endpoint(model, outputs=None, signature=None):
+    from migrate import freeze as freeze_mod
+    sig_name = signature or ("serving_default" if "serving_default" in model.signatures else
+                             (sorted(model.signatures)[0] if len(model.signatures) == 1 else None))
+    if sig_name and not outputs:
+        from migrate import artifacts
+        sig = artifacts.choose_signature(model, sig_name)
+        specs = dict(sig.specs) if sig.specs else tensor_specs(model, sorted(sig.inputs.values()))
+        return Endpoint(model, dict(sig.inputs), dict(sig.outputs), specs)
+    tensors, _ = freeze_mod.resolve_outputs(model, outputs)
+    specs = input_specs(model.graph_def, tensors)
+    return Endpoint(model, dict((t, t) for t in specs), dict((t, t) for t in tensors), specs)
+
+
+def _aliases(name):
+    """Names one output may go by: 'scope/probs:0' -> {'scope/probs:0', 'scope/probs', 'probs'}."""
+    node = node_name(name)
+    aliases = {name, node, node.split("/")[-1]}
+    if ":" in name and not name.endswith(":0"):
+        aliases.add("{}_{}".format(node.split("/")[-1], name.split(":")[-1]))
+    return aliases
+
+
+def match_names(left, right):
+    """[(left name, right name)] pairing names that share an alias; unmatched left names are left out."""
+    pairs, used = [], set()
+    for name in sorted(left):
+        for other in sorted(right):
+            if other not in used and _aliases(name) & _aliases(other):
+                pairs.append((name, other))
+                used.add(other)
+                break
+    return pairs
+
+
+def run_endpoint(end, feeds_by_name):
+    """{output name: array}, feeding {input name: array}."""
+    feeds = dict((end.inputs[name], value) for name, value in feeds_by_name.items() if name in end.inputs)
+    results = run_model(end.model, sorted(set(end.outputs.values())), feeds)
+    return dict((name, results[tensor]) for name, tensor in end.outputs.items())
+
+
+def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
+    """([Comparison], notes) for endpoints a and b on the same inputs; outputs matched by name."""
+    output_pairs = match_names(a.outputs, b.outputs)
+    if not output_pairs:
+        raise BadInput("no output names in common: {} vs {}".format(sorted(a.outputs), sorted(b.outputs)),
+                       b.model.path, "pass --outputs naming the same outputs for both")
+    input_pairs = match_names(a.inputs, b.inputs)
+    specs = dict((name, a.specs[a.inputs[name]]) for name in a.inputs if a.inputs[name] in a.specs)
+    feeds = load_npz_named(inputs_npz, specs) if inputs_npz else _generated(specs, batch, seed)
+    expected = run_endpoint(a, feeds)
+    b_feeds = dict((b_name, feeds[a_name]) for a_name, b_name in input_pairs)
+    actual = run_endpoint(b, b_feeds)
+    rows = compare(dict((a_name, expected[a_name]) for a_name, _ in output_pairs),
+                   dict((a_name, actual[b_name]) for a_name, b_name in output_pairs), rtol, atol)
+    notes = ["{} <-> {}".format(x, y) for x, y in output_pairs if x != y]
+    missing = sorted(set(a.outputs) - set(x for x, _ in output_pairs))
+    if missing:
+        notes.append("outputs only in A (not compared): " + ", ".join(missing))
+    return rows, notes
+
+
+def _generated(specs, batch, seed):
+    by_tensor = generate_feeds(dict((tensor_name(name), spec) for name, spec in specs.items()), batch, seed)
+    return dict((name, by_tensor[tensor_name(name)]) for name in specs)
+
+
+def load_npz_named(path, specs):
+    """Feeds keyed like specs (signature keys or tensor names) from an npz keyed by either spelling."""
+    by_tensor = load_npz(path, dict((tensor_name(name), spec) for name, spec in specs.items()))
+    return dict((name, by_tensor[tensor_name(name)]) for name in specs)

@@ -7,18 +7,21 @@ from collections import OrderedDict
 
 from migrate.errors import BadInput
 from migrate.graph import dangling_inputs, names
-from migrate.passes import (fold_batch_norms, fold_constants, prune_unused, remove_identity, set_static_shapes,
-                            strip_debug, topo_sort)
+from migrate.passes import (fold_batch_norms, fold_constants, prune_unused, remove_identity, resolve_switches,
+                            set_static_shapes, strip_debug, topo_sort)
 from migrate.passes.base import PassContext, PassRecord, copy_graph_def
 
 REGISTRY = OrderedDict((module.NAME, module) for module in [
-    strip_debug, remove_identity, set_static_shapes, fold_constants, fold_batch_norms, prune_unused, topo_sort,
+    strip_debug, remove_identity, set_static_shapes, fold_constants, resolve_switches, fold_batch_norms,
+    prune_unused, topo_sort,
 ])
 
 # The order matters: debug nodes and identities hide constants and patterns from folding; static shapes
-# come before folding; batch norms fold once their parameters are constants; prune and sort clean up.
-DEFAULT_PASSES = ("strip_debug", "remove_identity", "set_static_shapes", "fold_constants", "fold_batch_norms",
-                  "prune_unused", "topo_sort")
+# come before folding; a cond on a folded predicate (is_training) then collapses to its taken branch, whose
+# Identity plumbing goes in a second remove_identity; batch norms fold once their parameters are constants;
+# prune and sort clean up.
+DEFAULT_PASSES = ("strip_debug", "remove_identity", "set_static_shapes", "fold_constants", "resolve_switches",
+                  "remove_identity", "fold_batch_norms", "prune_unused", "topo_sort")
 
 __all__ = ["REGISTRY", "DEFAULT_PASSES", "PassContext", "PassRecord", "parse_pass_list", "run_pipeline",
            "known_passes"]
