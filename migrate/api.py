@@ -1,7 +1,7 @@
 """The library entry points the CLI calls: load -> stage -> verify -> write, one function per verb."""
 import os
 
-from migrate import artifacts, freeze as freeze_mod, io, safety, verify
+from migrate import artifacts, freeze as freeze_mod, io, safety, tfcompat, verify
 from migrate.graph.names import node_name
 
 
@@ -53,25 +53,29 @@ DEMO_MODEL = "cnn_bn"
 
 
 def demo(workdir, progress=_quiet):
-    """Build a zoo model with the running TF, then inspect and freeze it and check it against its goldens."""
-    import os
+    """Build a zoo model with the running TF, then `convert` it (freeze -> optimize -> export -> verify) and
+    check the exported SavedModel against the outputs TF computed when it wrote the checkpoint."""
     import numpy as np
     from legacy_models import zoo
-    from migrate import inspect_model
+    from migrate import inspect_model, savedmodel
     zoo_dir = os.path.join(workdir, "zoo")
     progress("building zoo model '{}' with this TensorFlow into {}".format(DEMO_MODEL, zoo_dir))
     manifest = zoo.build(zoo_dir, only=[DEMO_MODEL], log=lambda message: progress("  " + message))
     entry = manifest["models"][0]
     source = os.path.join(zoo_dir, entry["path"])
-    progress(inspect_model.to_text(inspect_model.inspect(source)))
-    frozen_path = os.path.join(workdir, "frozen.pb")
     golden_path = os.path.join(zoo_dir, entry["golden"])
-    result = freeze(source, frozen_path, outputs=entry["outputs"], inputs_npz=golden_path, progress=progress)
+    progress(inspect_model.to_text(inspect_model.inspect(source)))
+    out_dir = os.path.join(workdir, "converted")
+    summary = convert(source, out_dir, outputs=entry["outputs"], inputs_npz=golden_path, static=True,
+                      max_batch=5, trt={"max_batch": 5}, progress=progress)
+    model = artifacts.load(source).derive(inputs=list(entry["inputs"]))
+    rows = []
     with np.load(golden_path) as golden:
         feeds = dict((name, golden[name]) for name in entry["inputs"])
-        actual = verify.run_model(artifacts.load(frozen_path), entry["outputs"], feeds)
-        rows = verify.compare(dict((name, golden[name]) for name in entry["outputs"]), actual)
-    return dict(result, golden_comparisons=rows, frozen_path=frozen_path, golden_tf=manifest["tf_version"])
+        for sig in savedmodel.export_signatures(model, entry["outputs"]).values():
+            actual = savedmodel.run_signature(os.path.join(out_dir, "saved_model"), sig, feeds)
+            rows += verify.compare(dict((t, golden[t]) for t in sig.outputs.values()), actual)
+    return {"summary": summary, "golden_comparisons": rows, "out_dir": out_dir, "golden_tf": manifest["tf_version"]}
 
 
 def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False):
@@ -207,15 +211,21 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         if fmt == "tf2":
             savedmodel.write_tf2(frozen, target, signatures)
         else:
-            savedmodel.write_tf1(model, target, signatures)
+            try:
+                savedmodel.write_tf1(model, target, signatures)
+            except savedmodel.SaverUnsupported as exc:
+                progress("note: TF {}'s SavedModel builder cannot save these variables ({}); exporting the "
+                         "frozen graph instead".format(tfcompat.version_string(), exc))
+                import shutil
+                shutil.rmtree(target, ignore_errors=True)
+                outputs_needed = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
+                frozen, _ = freeze_mod.freeze(model, outputs=outputs_needed)
+                savedmodel.write_tf1(frozen, target, signatures)
         progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
         comparisons = {}
         if verify_result:
             for name, sig in sorted(signatures.items()):
-                feeds = verify.feeds_for(model, list(sig.outputs.values()), inputs_npz, batch, seed,
-                                         signature=name if name in model.signatures else None)
-                if name not in model.signatures:
-                    feeds = dict((t, v) for t, v in feeds.items() if t in set(sig.inputs.values()))
+                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed)
                 expected = verify.run_model(model, sorted(sig.outputs.values()), feeds)
                 actual = savedmodel.run_signature(target, sig, feeds)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
@@ -334,8 +344,7 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
             source_model.derive(inputs=sorted(verify.input_specs(source_model.graph_def, outputs))), outputs)
     results = {}
     for name, sig in sorted(exported_sigs.items()):
-        feeds = verify.feeds_for(source_model, list(sig.outputs.values()), inputs_npz, batch, seed,
-                                 signature=name if name in source_model.signatures else None)
+        feeds = verify.feeds_for_signature(source_model, sig, inputs_npz, batch, seed)
         expected = verify.run_model(source_model, sorted(sig.outputs.values()), feeds)
         actual = savedmodel.run_signature(saved_path, sig, feeds)
         results[name] = verify.compare(expected, actual, rtol, atol)

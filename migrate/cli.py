@@ -281,13 +281,12 @@ def demo(workdir):
     workdir = workdir or tempfile.mkdtemp(prefix="migrate-demo-")
     try:
         result = api.demo(workdir, progress=click.echo)
-        click.echo("frozen graph vs the restored checkpoint, same inputs:")
-        _print_rows(result["comparisons"])
-        click.echo("frozen graph vs the outputs TF {} computed when it wrote the checkpoint:".format(
+        from migrate import report
+        click.echo(report.convert_text(result["summary"]))
+        click.echo("exported SavedModel vs the outputs TF {} computed when it wrote the checkpoint:".format(
             result["golden_tf"]))
         _print_rows(result["golden_comparisons"])
-        click.echo("demo OK: {} nodes in the frozen graph{}".format(
-            result["nodes"], " at " + result["frozen_path"] if keep else ""))
+        click.echo("demo OK{}".format(": outputs in " + result["out_dir"] if keep else ""))
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -54,7 +54,8 @@ def convert_text(summary):
     worst = []
     for name, rows in sorted(summary["steps"]["verify"].items()):
         for row in rows:
-            worst.append("{}/{} max_abs_err={}".format(name, row["output"], row["max_abs_err"]))
+            worst.append("{}/{} max_abs_err={}".format(
+                name, row["output"], "n/a" if row["max_abs_err"] is None else "{:.3g}".format(row["max_abs_err"])))
     nodes = summary["nodes"]
     return "\n".join([
         "in:  {} ({}, written by TF {})".format(summary["source"]["path"], summary["source"]["kind"],

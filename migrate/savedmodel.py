@@ -30,7 +30,7 @@ def export_signatures(model, outputs=None, signature_name="serving_default"):
     """{name: Signature} to export: the model's own (all of them), else one built from inputs/outputs."""
     if model.signatures and not outputs:
         return dict((name, sig) for name, sig in model.signatures.items() if sig.outputs)
-    outputs = outputs or model.outputs
+    outputs = [tensor_name(o) for o in (outputs or model.outputs)]
     if not outputs:
         outputs, _ = freeze_mod.resolve_outputs(model)
     from migrate import verify
@@ -66,10 +66,32 @@ def write_tf1(model, directory, signatures):
             for key in ("saved_model_main_op", "legacy_init_op", "saved_model_train_op"):
                 graph.clear_collection(key)  # the source's own; the builder writes ours
             builder = v1.saved_model.builder.SavedModelBuilder(directory)
-            kwargs = tfcompat.saved_model_builder_kwargs(init, _asset_tensors(restored))
-            builder.add_meta_graph_and_variables(restored.session, [v1.saved_model.tag_constants.SERVING],
-                                                 signature_def_map=defs, clear_devices=True, **kwargs)
+            kwargs = tfcompat.saved_model_builder_kwargs(init, _asset_tensors(restored), _saver(graph))
+            try:
+                builder.add_meta_graph_and_variables(restored.session, [v1.saved_model.tag_constants.SERVING],
+                                                     signature_def_map=defs, clear_devices=True, **kwargs)
+            except ValueError as exc:
+                if "same name" not in str(exc) or "saver" in kwargs:
+                    raise
+                raise SaverUnsupported(str(exc))
             builder.save()
+
+
+class SaverUnsupported(Exception):
+    """This TF's builder makes its own Saver (no `saver` argument before TF 1.8) and that Saver cannot save
+    the model's variables (TF 1.7 resource variables whose slots share their shared_name)."""
+
+
+def _saver(graph):
+    """A Saver over the global variables keyed by their op names (the checkpoint keys): TF 1.7 gives a resource
+    variable's optimizer slots the variable's own shared_name, so the builder's default Saver sees duplicates."""
+    v1 = tfcompat.v1()
+    unique = {}
+    for variable in graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES):
+        unique.setdefault(variable.op.name, variable)
+    if not unique:
+        return None
+    return v1.train.Saver(var_list=unique, sharded=True, allow_empty=True)
 
 
 def _table_init_op(restored):

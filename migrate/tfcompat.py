@@ -444,7 +444,7 @@ def describe():
     }
 
 
-def saved_model_builder_kwargs(init_op, asset_tensors):
+def saved_model_builder_kwargs(init_op, asset_tensors, saver=None):
     """Keyword arguments for SavedModelBuilder.add_meta_graph_and_variables naming the init op and assets the
     way this TF's builder takes them: main_op (TF >= 1.5ish, v1 builder) or legacy_init_op; assets_collection.
 
@@ -465,4 +465,6 @@ def saved_model_builder_kwargs(init_op, asset_tensors):
             tensor.op._set_attr("value", attr_value_pb2.AttrValue(
                 tensor=v1().make_tensor_proto(path.encode("utf-8"))))
         kwargs["assets_collection"] = [tensor for tensor, _ in asset_tensors]
+    if saver is not None and "saver" in params:
+        kwargs["saver"] = saver
     return kwargs

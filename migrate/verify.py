@@ -249,3 +249,9 @@ def load_npz_named(path, specs):
     """Feeds keyed like specs (signature keys or tensor names) from an npz keyed by either spelling."""
     by_tensor = load_npz(path, dict((tensor_name(name), spec) for name, spec in specs.items()))
     return dict((name, by_tensor[tensor_name(name)]) for name in specs)
+
+
+def feeds_for_signature(model, sig, inputs_npz=None, batch=1, seed=0):
+    """Feeds for a signature's input tensors (placeholders or not), from an npz or generated."""
+    specs = dict(sig.specs) if sig.specs else tensor_specs(model, sorted(sig.inputs.values()))
+    return load_npz(inputs_npz, specs) if inputs_npz else generate_feeds(specs, batch, seed)
