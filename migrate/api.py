@@ -31,6 +31,11 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
         if not note.startswith("loaded"):
             progress("note: " + note)
     comparisons = None
+    left = sorted(n.name for n in frozen.graph_def.node if n.op in ("VariableV2", "Variable", "VarHandleOp"))
+    if left:  # --allow/--deny kept them: the graph needs their values at run time, so it cannot run alone
+        progress("note: {} variable(s) stay variables (--allow/--deny): {}; verification skipped: the graph "
+                 "needs their values at run time".format(len(left), ", ".join(left[:5])))
+        verify_result = False
     if verify_result:
         values = freeze_mod.parse_set_values(set_values)
         signature_used = record.how_outputs[len("signature "):] if record.how_outputs.startswith("signature") \

@@ -168,3 +168,17 @@ def _write_checkpoint_without(prefix, new_prefix, drop_suffix):
         with v1.Session(graph=graph) as sess:
             sess.run(v1.global_variables_initializer())
             saver.save(sess, new_prefix, write_meta_graph=False)
+
+
+@pytest.mark.zoo("mlp")
+def test_allow_and_deny_lists(zoo_model, tmp_path):
+    model = artifacts.load(zoo_model.path)
+    frozen, record = freeze.freeze(model, outputs=["probabilities"], deny=["hidden/kernel"])
+    kept = sorted(n.name for n in frozen.graph_def.node if n.op == "VariableV2")
+    assert kept == ["hidden/kernel"]
+    frozen, record = freeze.freeze(model, outputs=["probabilities"], allow=["logits_dense/kernel"])
+    kept = sorted(n.name for n in frozen.graph_def.node if n.op == "VariableV2")
+    assert kept == ["hidden/bias", "hidden/kernel", "logits_dense/bias"]
+    out = os.path.join(str(tmp_path), "partly.pb")
+    result = api.freeze(zoo_model.path, out, outputs=["probabilities"], deny=["hidden/kernel"])
+    assert result["comparisons"] is None and os.path.exists(out)
