@@ -182,3 +182,17 @@ def test_allow_and_deny_lists(zoo_model, tmp_path):
     out = os.path.join(str(tmp_path), "partly.pb")
     result = api.freeze(zoo_model.path, out, outputs=["probabilities"], deny=["hidden/kernel"])
     assert result["comparisons"] is None and os.path.exists(out)
+
+
+@pytest.mark.zoo("mlp")
+def test_isolated_graphs_and_default_graph_untouched(zoo_model, artifact, tmp_path):
+    from migrate import tfcompat
+    v1 = tfcompat.v1()
+    default_before = len(v1.get_default_graph().get_operations())
+    first, _ = freeze.freeze(artifacts.load(zoo_model.path), outputs=["probabilities"])
+    second, _ = freeze.freeze(artifacts.load(artifact("tf2onnx_regression_3formats/checkpoint")), outputs=["pred"])
+    assert len(v1.get_default_graph().get_operations()) == default_before
+    first_names = set(n.name for n in first.graph_def.node)
+    second_names = set(n.name for n in second.graph_def.node)
+    assert "probabilities" in first_names and "pred" not in first_names
+    assert "pred" in second_names and "probabilities" not in second_names
