@@ -114,8 +114,10 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     from migrate.passes import set_static_shapes
     io.check_output_path(output, [source], force)
     model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe)
+    safety.check(model, output_tensors, allow_unsafe)  # fold_constants runs constant subgraphs even unverified
     if verify_result or trt is not None:
-        safety.check(model, output_tensors, allow_unsafe)
+        from migrate.session import check_ops_known
+        check_ops_known(model.graph_def, model.path)
     inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") | set(keep_inputs))
     names = passes_mod.parse_pass_list(passes) if passes else list(passes_mod.DEFAULT_PASSES)
     if static and set_static_shapes.NAME not in names:

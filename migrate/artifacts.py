@@ -110,15 +110,82 @@ def read_saved_model(directory):
     raise BadInput("no saved_model.pb in directory", directory, "pass the SavedModel's version directory")
 
 
+def _fixed(args):
+    """How many tensors a list of OpDef args stands for, or None when one is variadic (N, list(type))."""
+    if any(arg.number_attr or arg.type_list_attr for arg in args):
+        return None
+    return len(args)
+
+
+def _arity_problem(graph_def):
+    """The first node whose data inputs do not fit its op (count, or an output index its producer lacks), as
+    text, or None. Ops this TF does not know, and variadic inputs/outputs, are not judged."""
+    op_defs = {}
+
+    def definition(op):
+        if op not in op_defs:
+            op_defs[op] = tfcompat.op_def(op)
+        return op_defs[op]
+    from tensorflow.core.framework import types_pb2
+    valid_types = set(types_pb2.DataType.values()) - set([types_pb2.DT_INVALID])
+    producers = dict((node.name, node.op) for node in graph_def.node)
+    for node in graph_def.node:
+        data = [name for name in node.input if not name.startswith("^")]
+        op_def = definition(node.op)
+        wanted = _fixed(op_def.input_arg) if op_def is not None else None
+        if wanted is not None and len(data) != wanted:
+            return "node '{}' ({}) has {} data input(s), {} takes {}".format(node.name, node.op, len(data),
+                                                                           node.op, wanted)
+        for attr_def in (op_def.attr if op_def is not None else []):
+            if attr_def.name not in node.attr:
+                if not attr_def.HasField("default_value"):
+                    return "node '{}' ({}) lacks attr '{}'".format(node.name, node.op, attr_def.name)
+                continue
+            value = node.attr[attr_def.name]
+            kind = "list" if attr_def.type.startswith("list(") else _ATTR_FIELDS.get(attr_def.type)
+            if kind and value.WhichOneof("value") not in (kind, "placeholder"):
+                return "node '{}' ({}) has attr '{}' of the wrong kind (want {})".format(
+                    node.name, node.op, attr_def.name, attr_def.type)
+            types = [value.type] if attr_def.type == "type" else list(value.list.type) \
+                if attr_def.type == "list(type)" else [value.tensor.dtype] if attr_def.type == "tensor" else []
+            if any(dtype not in valid_types for dtype in types):
+                return "node '{}' ({}) has an invalid dtype in attr '{}'".format(node.name, node.op, attr_def.name)
+        for name in data:
+            producer, _, index = name.partition(":")
+            if index and not index.isdigit():
+                return "node '{}' has a malformed input name '{}'".format(node.name, name)
+            producer_def = definition(producers.get(producer, ""))
+            count = _fixed(producer_def.output_arg) if producer_def is not None else None
+            if count is not None and int(index or 0) >= count:
+                return "node '{}' reads '{}', but {} ({}) has {} output(s)".format(
+                    node.name, name, producer, producers[producer], count)
+    return None
+
+
+# AttrValue field holding each OpDef attr type (list(...) types: `list`).
+_ATTR_FIELDS = {"tensor": "tensor", "type": "type", "shape": "shape", "int": "i", "float": "f", "bool": "b",
+                "string": "s", "func": "func"}
+
+
 def check_graph_structure(graph_def, where):
-    """BadInput naming `where` for a GraphDef nothing can run: an input naming a node that is not there, or a
-    cycle that is not a v1 while loop (TF itself would fail later, with a less clear message)."""
+    """BadInput naming `where` for a GraphDef nothing can run (TF itself would fail later, with a less clear
+    message): two nodes of one name, an input naming a node that is not there, an input count or output
+    index its op does not have, a cycle that is not a v1 while loop."""
     from migrate.graph.view import acyclic, dangling_inputs
+    seen = set()
+    for node in graph_def.node:
+        if node.name in seen:
+            raise BadInput("two nodes are named '{}'".format(node.name), where,
+                           "the GraphDef is malformed; re-export it")
+        seen.add(node.name)
     dangling = dangling_inputs(graph_def)
     if dangling:
         node, input_name = dangling[0]
         raise BadInput("node '{}' reads '{}', which is not in the graph ({} such input(s))".format(
             node, input_name, len(dangling)), where, "the GraphDef is incomplete; re-export it")
+    problem = _arity_problem(graph_def)
+    if problem:
+        raise BadInput(problem, where, "the GraphDef is malformed; re-export it")
     try:
         acyclic(graph_def)
     except BadInput as exc:
@@ -145,10 +212,18 @@ def _state_file_prefixes(directory):
         # Only files in this directory count: an absolute path written on the training machine rarely exists
         # here, and when it does (a copied model_dir) it is another model than the one given.
         local = os.path.join(directory, os.path.basename(name))
-        candidates = [local] if os.path.isabs(name) else [os.path.join(directory, name), local]
+        candidates = [local] if os.path.isabs(name) or not _inside(directory, name) else [
+            os.path.join(directory, name), local]
         prefixes.append(next((c for c in candidates if checkpoint_exists(c)), local))
     # model_checkpoint_path is the first line, all_model_checkpoint_paths follow oldest to newest.
     return prefixes[1:] + prefixes[:1] if prefixes else []
+
+
+def _inside(directory, relative):
+    """True when `relative` joined to `directory` stays inside it (no absolute path, no ../ escape)."""
+    base = os.path.normpath(os.path.abspath(directory))
+    joined = os.path.normpath(os.path.join(base, relative))
+    return not os.path.isabs(relative) and joined.startswith(base + os.sep)
 
 
 def _present_parts(prefix):
@@ -327,7 +402,9 @@ def load_graph(path, checkpoint=None):
         raise BadInput("graph holds variables but no checkpoint was found beside it", path,
                        "pass --checkpoint PREFIX")
     if os.path.isdir(prefix):
-        prefix = latest_checkpoint(prefix, [])
+        directory, prefix = prefix, latest_checkpoint(prefix, [])
+        if not prefix:
+            raise BadInput("no checkpoint in directory", directory, "pass a checkpoint prefix with --checkpoint")
     open_checkpoint(prefix)
     return m.Model(m.GRAPH_WITH_CHECKPOINT, path, graph_def, checkpoint=prefix,
                    provenance=["loaded graph {} with checkpoint {}".format(path, prefix)])
@@ -401,6 +478,10 @@ def _assets(directory, meta):
             asset = meta_graph_pb2.AssetFileDef()
             asset.ParseFromString(packed.value)
             defs.append(asset)
+    for asset in defs:  # TF's loader feeds join(assets/, filename): an absolute or ../ name reads any file
+        if not _inside(asset_dir, asset.filename):
+            raise BadInput("asset '{}' points outside the SavedModel's assets/ directory".format(asset.filename),
+                           directory, "re-export the SavedModel with its asset files inside assets/")
     return {asset.tensor_info.name: os.path.join(asset_dir, asset.filename) for asset in defs}
 
 

@@ -72,13 +72,13 @@ def _split(values):
     return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
 
 
-def _print_rows(rows):
+def _print_rows(rows, where=None):
     from migrate import verify as verify_mod
     click.echo(verify_mod.format_rows(rows))
     if not all(row.ok for row in rows):
         from migrate.errors import VerificationFailed
         bad = [row.output for row in rows if not row.ok]
-        raise VerificationFailed("outputs differ beyond tolerance: " + ", ".join(bad), None,
+        raise VerificationFailed("outputs differ beyond tolerance: " + ", ".join(bad) + "; nothing written", where,
                                  "inspect the per-output errors above; loosen --rtol/--atol only if expected")
 
 
@@ -112,7 +112,7 @@ def freeze(source, output, outputs, checkpoint, tag, signature, set_values, allo
                         progress=click.echo)
     if result["comparisons"] is not None:
         click.echo("frozen graph vs original, same inputs:")
-        _print_rows(result["comparisons"])
+        _print_rows(result["comparisons"], source)
     click.echo("wrote {} ({} nodes, outputs {})".format(output, result["nodes"], ", ".join(result["outputs"])))
 
 
@@ -177,7 +177,7 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
         report.write_json(report.optimize_report(source, output, result), report_path)
     if result["comparisons"] is not None:
         click.echo("optimized vs input, same inputs:")
-        _print_rows(result["comparisons"])
+        _print_rows(result["comparisons"], source)
     click.echo("wrote {} ({} -> {} nodes)".format(output, result["nodes_before"], result["nodes"]))
 
 

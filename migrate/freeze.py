@@ -245,8 +245,23 @@ def _clear_devices(graph_def):
 
 # ------------------------------------------------------------------------------------------ freeze
 
-def freeze(model, outputs=None, signature=None, set_values=None, allow=None, deny=None, clear_devices=True):
-    """(frozen Model, FreezeRecord). The input model is not modified."""
+def freeze(model, outputs=None, signature=None, set_values=None, allow=None, deny=None, clear_devices=True,
+           stream_to=None):
+    """(frozen Model, FreezeRecord). The input model is not modified.
+
+    stream_to (a path or stream.Target): write the frozen graph there by streaming weights from the checkpoint
+    one tensor at a time (stream.py) when that path applies; the Model returned then reads its GraphDef from
+    that file. Otherwise (a note says why) the session path below runs and nothing is written."""
+    # --- streaming hook (migrate/stream.py) ------------------------------------------------------------------
+    fallback = None
+    if stream_to is not None:
+        from migrate import stream
+        try:
+            return stream.freeze_to_file(model, stream_to, outputs, signature, set_values, allow, deny,
+                                         clear_devices)
+        except stream.Unsupported as why:
+            fallback = "in-memory freeze: streaming does not apply ({})".format(why)
+    # --- end of streaming hook -------------------------------------------------------------------------------
     started = time.time()
     if model.kind == m.FROZEN_GRAPH:
         raise BadInput("already a frozen graph (no variables)", model.path, "use `migrate optimize` or `export`")
@@ -268,7 +283,7 @@ def freeze(model, outputs=None, signature=None, set_values=None, allow=None, den
     edit.drop_unreachable(frozen, [node_name(t) for t in output_tensors] + ([TABLE_INIT_NODE] if imported else []))
     _check_size(frozen, model.path)
     inputs = sorted(tensor_name(n.name) for n in frozen.node if n.op == "Placeholder")
-    notes = list(model.provenance)
+    notes = list(model.provenance) + ([fallback] if fallback else [])  # streaming hook: why it did not apply
     if imported:
         notes.append("lookup tables {} hold their contents as constants; run node '{}' once before inference "
                      "(migrate verify/export do it)".format(", ".join(sorted(tables)), TABLE_INIT_NODE))

@@ -6,7 +6,10 @@ from migrate import model as m
 
 
 def _dtype_name(enum_value):
-    return tfcompat.tf().as_dtype(enum_value).name
+    try:
+        return tfcompat.tf().as_dtype(enum_value).name
+    except (TypeError, ValueError):  # DT_INVALID or a number no DataType has (a corrupt graph)
+        return "invalid({})".format(enum_value)
 
 
 def _shape(shape_proto):

@@ -32,9 +32,36 @@ def tf():
     global _tf
     if _tf is None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        _tf = importlib.import_module("tensorflow")
+        with _quiet_import():
+            _tf = importlib.import_module("tensorflow")
         _quiet_tf_logging(_tf)
     return _tf
+
+
+@contextlib.contextmanager
+def _quiet_import():
+    """Importing TF writes to stderr whatever its log level (TF 2.18+: absl INFO lines printed before the
+    level applies; TF 1.x: numpy FutureWarnings). migrate's stderr carries one line per error: silence the
+    import, at the file-descriptor level (C++ writes there), unless MIGRATE_DEBUG=1."""
+    import warnings
+    saved = None
+    if os.environ.get("MIGRATE_DEBUG") != "1":
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:
+            saved = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _quiet_tf_logging(tf_module):

@@ -1,4 +1,5 @@
 """Run two models on the same inputs and compare their outputs, like Polygraphy's `run` comparison."""
+import os
 from collections import namedtuple
 
 import numpy as np
@@ -45,9 +46,13 @@ def tensor_specs(model, tensors):
 
 def load_npz(path, specs):
     """Feeds from an .npz whose keys are tensor ('x:0') or node ('x') names."""
+    import zipfile
+    if not os.path.isfile(path) or not zipfile.is_zipfile(path):
+        raise BadInput("cannot read inputs: not an .npz file (a zip archive of arrays)", path,
+                       "pass an .npz written by numpy.savez")
     try:
         data = np.load(path, allow_pickle=False)  # pickles run code: never from a user's file
-    except (IOError, OSError, ValueError) as exc:
+    except (IOError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise BadInput("cannot read inputs: {}".format(exc), path, "pass an .npz written by numpy.savez")
     feeds = {}
     for key in data.files:

@@ -1,4 +1,4 @@
-"""GraphDef helpers: names, a networkx view (data + control edges), orders, reachability, in-place edits."""
+"""GraphDef helpers: names, a directed-graph view (data + control edges), orders, reachability, in-place edits."""
 from migrate.graph.names import (control_input, data_input, input_key, is_control, node_name, output_index,
                                  tensor_name)
 from migrate.graph.view import (CONTROL, DATA, consumers, dangling_inputs, data_consumers, loop_back_edges,

@@ -12,7 +12,7 @@ from collections import namedtuple
 from migrate import tfcompat
 from migrate.errors import BadInput
 from migrate.graph import names
-from migrate.graph.view import needed_nodes
+from migrate.graph.view import _producer, needed_nodes
 
 
 def node_map(graph_def):
@@ -22,18 +22,26 @@ def node_map(graph_def):
 
 def remove_nodes(graph_def, doomed):
     """Delete the named nodes in place; the others keep their relative order. Returns how many went."""
-    doomed = set(doomed)
-    position = dict((node.name, index) for index, node in enumerate(graph_def.node))
-    count = sum(1 for name in doomed if name in position)
+    doomed = doomed if isinstance(doomed, (set, frozenset)) else set(doomed)
+    if not doomed:
+        return 0
+    flags = [node.name in doomed for node in graph_def.node]
+    count = sum(flags)
     if count:
-        graph_def.node.sort(key=lambda node: (node.name in doomed, position[node.name]))
-        del graph_def.node[len(graph_def.node) - count:]
+        first = flags.index(True)
+        if not any(flags[first + count:]) and all(flags[first:first + count]) and first + count == len(flags):
+            del graph_def.node[first:]  # already at the end
+        else:
+            # list.sort is stable: doomed nodes go to the end, everyone keeps their relative order.
+            graph_def.node.sort(key=lambda node: node.name in doomed)
+            del graph_def.node[len(graph_def.node) - count:]
     return count
 
 
 def keep_only(graph_def, keep):
     """Remove every node not named in keep. Returns the removed names."""
-    doomed = set(node.name for node in graph_def.node) - set(keep)
+    keep = keep if isinstance(keep, (set, frozenset)) else set(keep)
+    doomed = set(node.name for node in graph_def.node if node.name not in keep)
     remove_nodes(graph_def, doomed)
     return doomed
 
@@ -121,16 +129,27 @@ def _unique(items):
     return [item for item in items if not (item in seen or seen.add(item))]
 
 
-def splice_out(graph_def, splices):
+def splice_out(graph_def, splices, readers=None):
     """Remove the nodes in splices ({name: Splice}) and reconnect every reader as the splices say.
 
     Readers keep data inputs first, then control inputs (GraphDef's rule), without duplicates.
-    Returns the number of readers rewritten.
+    readers: the names of the nodes reading a spliced node, when the caller knows them from a view of the
+    graph as it is (then no other node's inputs are looked at). Returns the number of readers rewritten.
     """
     resolver = _Resolver(splices)
     rewritten = 0
+    producer = _producer
     for node in graph_def.node:
-        if node.name in splices or not any(names.node_name(i) in splices for i in node.input):
+        if readers is not None:
+            if node.name not in readers:
+                continue
+        else:
+            for input_name in node.input:
+                if producer(input_name) in splices:
+                    break
+            else:
+                continue
+        if node.name in splices:
             continue
         data, controls = [], []
         for input_name in node.input:
@@ -175,11 +194,39 @@ def make_const(node, value, dtype):
     node.op = "Const"
     del node.input[:]
     node.attr.clear()
-    node.attr["dtype"].type = api.as_dtype(dtype).as_datatype_enum
-    node.attr["value"].tensor.CopyFrom(api.make_tensor_proto(value, dtype=dtype))
+    enum = api.as_dtype(dtype).as_datatype_enum
+    node.attr["dtype"].type = enum
+    if not _fill_tensor(node.attr["value"].tensor, value, enum):
+        node.attr["value"].tensor.CopyFrom(api.make_tensor_proto(value, dtype=dtype))
     if had_shapes:
-        node.attr["_output_shapes"].list.shape.add().CopyFrom(api.TensorShape(value.shape).as_proto())
+        shape = node.attr["_output_shapes"].list.shape.add()
+        for size in getattr(value, "shape", ()):
+            shape.dim.add().size = size
     return node
+
+
+# DataType enum -> (numpy dtype, TensorProto field make_tensor_proto uses for one value)
+_FAST_TENSORS = {1: ("float32", "float_val"), 2: ("float64", "double_val"), 3: ("int32", "int_val"),
+                 9: ("int64", "int64_val"), 10: ("bool", "bool_val")}
+
+
+def _fill_tensor(tensor, value, enum):
+    """Write a numeric numpy value into an empty TensorProto as make_tensor_proto would (tensor_content for
+    more than one element, the typed value field for one); False when the slow path must do it."""
+    import numpy as np
+    spec = _FAST_TENSORS.get(enum)
+    if spec is None or not isinstance(value, np.ndarray) or value.dtype != np.dtype(spec[0]):
+        return False
+    tensor.dtype = enum
+    tensor.tensor_shape.SetInParent()
+    for size in value.shape:
+        tensor.tensor_shape.dim.add().size = size
+    if value.size > 1:
+        tensor.tensor_content = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<"),
+                                                                   copy=False).tobytes()
+    elif value.size == 1:
+        getattr(tensor, spec[1]).append(value.reshape(-1)[0].item())
+    return True
 
 
 def add_const(graph_def, name, value, dtype, device=""):

@@ -6,16 +6,16 @@ A node input is 'y' or 'y:0' (output 0 of node y), 'y:2' (output 2) or '^y' (con
 
 
 def is_control(input_name):
-    return input_name.startswith("^")
+    return input_name[:1] == "^"
 
 
 def node_name(name):
-    """'y:0' -> 'y', '^y' -> 'y', 'y' -> 'y'."""
-    if is_control(name):
+    """'y:0' -> 'y', '^y' -> 'y', 'y' -> 'y'. (Called millions of times on big graphs: kept lean.)"""
+    if name[:1] == "^":
         name = name[1:]
-    base, sep, index = name.rpartition(":")
-    if sep and index.isdigit():
-        return base
+    colon = name.rfind(":")
+    if colon >= 0 and name[colon + 1:].isdigit():
+        return name[:colon]
     return name
 
 

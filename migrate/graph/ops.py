@@ -1,8 +1,6 @@
 """What an op type means for graph rewriting: control flow, state, function calls."""
-import networkx as nx
-
 from migrate import opsets, tfcompat
-from migrate.graph.view import acyclic, as_digraph
+from migrate.graph.view import acyclic, as_digraph, topological_sort
 
 V1_CONTROL_FLOW = opsets.V1_CONTROL_FLOW
 SWITCH_OPS = frozenset(["Switch", "RefSwitch"])
@@ -37,7 +35,7 @@ def pure_nodes(graph):
     graph = as_digraph(graph)
     dag = acyclic(graph)
     pure = set()
-    for name in nx.topological_sort(dag):
+    for name in topological_sort(dag):
         op = graph.nodes[name]["op"]
         if op in WHILE_LOOP_OPS or is_stateful(op):
             continue

@@ -3,6 +3,7 @@
 Each pass is a module with NAME, SUMMARY and run(graph_def, context, in_place=False) ->
 (graph_def, PassRecord). run_pipeline copies the caller's GraphDef once and lets every pass edit that copy.
 """
+import gc
 from collections import OrderedDict
 
 from migrate.errors import BadInput
@@ -48,14 +49,26 @@ def run_pipeline(graph_def, pass_names, context):
     _check_graph(graph_def, context)
     working = copy_graph_def(graph_def)
     records = []
-    for name in chosen:
-        working, record = REGISTRY[name].run(working, context, in_place=True)
-        records.append(record)
-        _check_survivors(working, context, name)
+    # Passes edit `working` only through run_pass: each one's closing (name, op) list is the next one's
+    # opening list (one sweep over the nodes per pass saved).
+    context.snapshot = (working, [(node.name, node.op) for node in working.node])
+    collecting = gc.isenabled()
+    gc.disable()  # passes build millions of small dicts and lists, without cycles: no use scanning them
+    try:
+        for name in chosen:
+            working, record = REGISTRY[name].run(working, context, in_place=True)
+            records.append(record)
+            _check_survivors(set(name for name, _ in context.snapshot[1]), context, name)
+    finally:
+        context.snapshot = None
+        if collecting:
+            gc.enable()
     return working, records
 
 
 def _check_graph(graph_def, context):
+    from migrate.artifacts import check_graph_structure
+    check_graph_structure(graph_def, None)  # arity, output indices, attrs, duplicate names, cycles
     dangling = dangling_inputs(graph_def)
     if dangling:
         node, input_name = dangling[0]
@@ -69,9 +82,8 @@ def _check_graph(graph_def, context):
                     kind, tensor, names.node_name(tensor)), fix="check the {} names".format(kind))
 
 
-def _check_survivors(graph_def, context, pass_name):
+def _check_survivors(existing, context, pass_name):
     """A pass that loses a requested output or input is a bug in that pass, not a user error."""
-    existing = set(node.name for node in graph_def.node)
     lost = sorted(node for node in context.protected_nodes() if node not in existing)
     if lost:
         raise RuntimeError("pass {} removed requested input/output node(s): {}".format(pass_name, lost))

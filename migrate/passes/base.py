@@ -2,7 +2,8 @@
 import time
 from collections import Counter
 
-from migrate.graph import drop_unreachable, names, needed_nodes, sinks
+from migrate.graph import drop_unreachable, names, needed_nodes, remove_nodes, sinks, to_digraph
+from migrate.graph.view import NEXT_ITERATION_OPS, _producer
 
 DEFAULT_OPTIONS = {
     "max_batch": None,          # batch size set_static_shapes gives an unknown dim 0
@@ -16,6 +17,7 @@ class PassContext(object):
     """What passes must respect: the outputs that must survive, the inputs (placeholders), the options."""
 
     def __init__(self, outputs=(), inputs=(), options=None):
+        self.snapshot = None  # run_pipeline: (GraphDef, [(name, op)]) as the last pass left it
         self.outputs = [names.tensor_name(name) for name in outputs]
         self.inputs = [names.tensor_name(name) for name in inputs]
         self.options = dict(DEFAULT_OPTIONS)
@@ -86,11 +88,19 @@ def run_pass(name, body, graph_def, context, in_place=False):
     if not in_place:
         graph_def = copy_graph_def(graph_def)
     record = PassRecord(name)
-    ops_before = dict((node.name, node.op) for node in graph_def.node)
+    snapshot = getattr(context, "snapshot", None)  # left by the previous pass of run_pipeline
+    if snapshot is not None and snapshot[0] is graph_def:
+        ops_before = snapshot[1]
+    else:
+        ops_before = [(node.name, node.op) for node in graph_def.node]
     body(graph_def, context, record)
-    ops_after = dict((node.name, node.op) for node in graph_def.node)
-    record.removed = Counter(op for node, op in ops_before.items() if ops_after.get(node) != op)
-    record.added = Counter(op for node, op in ops_after.items() if ops_before.get(node) != op)
+    ops_after = [(node.name, node.op) for node in graph_def.node]
+    if ops_after != ops_before:
+        before, after = dict(ops_before), dict(ops_after)
+        record.removed = Counter(op for node, op in before.items() if after.get(node) != op)
+        record.added = Counter(op for node, op in after.items() if before.get(node) != op)
+    if snapshot is not None:
+        context.snapshot = (graph_def, ops_after)
     record.nodes_before, record.nodes_after = len(ops_before), len(ops_after)
     if record.removed or record.added:
         record.applied = True
@@ -103,18 +113,53 @@ def run_pass(name, body, graph_def, context, in_place=False):
 class Reachability(object):
     """Which nodes have a reason to exist before a pass edits: they feed a sink (an output, a target op,
     a dead end). After the edit, drop_orphans removes the nodes that lost that reason (what fed only a
-    removed Assert, the old parameters of a folded batch norm), and nothing else."""
+    removed Assert, the old parameters of a folded batch norm), and nothing else.
 
-    def __init__(self, graph_def):
-        self.sinks = sinks(graph_def)
-        self.needed = needed_nodes(graph_def, self.sinks)
+    Without while loops the graph is a DAG: every node feeds some sink, and after the edit the orphans are
+    found by counting readers (nodes nothing reads that are no root, then their producers, ...), one sweep
+    over the graph instead of a full reachability walk. With loops (cycles) the walk is used."""
+
+    def __init__(self, graph_def, graph=None):
+        """graph: the view of graph_def as it is now, when the caller has one (saves building another)."""
+        graph = graph if graph is not None else to_digraph(graph_def)
+        self.sinks = sinks(graph)
+        self.loops = any(attrs.get("op") in NEXT_ITERATION_OPS for attrs in graph.nodes.values())
+        self.needed = needed_nodes(graph, self.sinks) if self.loops else None
 
     def drop_orphans(self, graph_def, context):
-        existing = set(node.name for node in graph_def.node)
-        roots = (self.sinks | context.protected_nodes()) & existing
-        # Nodes no sink needed before (rare: a loop without exit) are not ours to judge: keep them too.
-        roots |= existing - self.needed
-        return drop_unreachable(graph_def, roots)
+        if self.loops:
+            existing = set(node.name for node in graph_def.node)
+            roots = (self.sinks | context.protected_nodes()) & existing
+            # Nodes no sink needed before (rare: a loop without exit) are not ours to judge: keep them too.
+            roots |= existing - self.needed
+            return drop_unreachable(graph_def, roots)
+        return _drop_unread(graph_def, self.sinks | context.protected_nodes())
+
+
+def _drop_unread(graph_def, roots):
+    """Remove nodes nothing reads that are not roots, then whatever only they read, ... (a DAG's
+    unreachable nodes). Returns the removed names."""
+    nodes, readers = {}, {}
+    for node in graph_def.node:
+        nodes[node.name] = node
+        for input_name in node.input:
+            producer = _producer(input_name)
+            readers[producer] = readers.get(producer, 0) + 1
+    doomed = set()
+    todo = [name for name in nodes if name not in readers and name not in roots]
+    while todo:
+        name = todo.pop()
+        if name in doomed:
+            continue
+        doomed.add(name)
+        for input_name in nodes[name].input:
+            producer = _producer(input_name)
+            if producer in readers:
+                readers[producer] -= 1
+                if readers[producer] == 0 and producer in nodes and producer not in roots:
+                    todo.append(producer)
+    remove_nodes(graph_def, doomed)
+    return doomed
 
 
 def short_list(items, limit=5):

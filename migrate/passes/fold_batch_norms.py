@@ -48,15 +48,16 @@ class _Step(object):
 
 
 def _fold_all(graph_def, context, record):
-    graph = to_digraph(graph_def)
+    linears = [node for node in graph_def.node if node.op in LINEAR_OPS]
     nodes = node_map(graph_def)
+    graph = to_digraph(graph_def) if linears else None  # no linear op: nothing to fold, no view needed
     protected = context.protected_nodes()
-    read_indices = _read_indices(graph_def)
+    read_indices = _read_indices(graph_def) if linears else {}
     why_not = {}  # batch norm name -> why it was not folded
-    reachability = base.Reachability(graph_def)
+    reachability = base.Reachability(graph_def, graph) if linears else None
     folded = []
     taken = set(nodes)  # names in use: new constants get fresh ones
-    for linear in [node for node in graph_def.node if node.op in LINEAR_OPS]:
+    for linear in linears:
         problem = _linear_problem(linear, nodes, protected)
         if problem:
             _blame(why_not, graph, nodes, linear.name, problem)
@@ -85,6 +86,11 @@ def _linear_problem(linear, nodes, protected):
     if weights is None or weights.op != "Const":
         return "the weights of {} '{}' come from {}, not a Const".format(
             linear.op, linear.name, "'{}' ({})".format(weights.name, weights.op) if weights else "nowhere")
+    value = attr(weights, "value")
+    rank = len(value.tensor.tensor_shape.dim) if value is not None else -1
+    wanted = 2 if linear.op == "MatMul" else 4
+    if rank != wanted:
+        return "the weights of {} '{}' have rank {}, not {}".format(linear.op, linear.name, rank, wanted)
     if linear.name in protected:
         return "{} '{}' is a requested output: its values must stay".format(linear.op, linear.name)
     if tfcompat.v1().as_dtype(attr(linear, "T").type).name not in FLOAT_TYPES:

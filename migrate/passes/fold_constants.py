@@ -19,21 +19,21 @@ and it cannot tell us why something was not folded. Ours behaves the same on TF 
 """
 from collections import defaultdict
 
-import networkx as nx
 import numpy as np
 
-from migrate import tfcompat
+from migrate import opsets, tfcompat
 from migrate.graph import add_const, make_const, names, needed_nodes, node_map, to_digraph, unique_name
 from migrate.graph.ops import FUNCTION_CALL_OPS, PLACEHOLDER_OPS, V1_CONTROL_FLOW, attr, is_stateful
-from migrate.graph.view import acyclic
-from migrate.passes import base
+from migrate.graph.view import acyclic, topological_sort
+from migrate.passes import base, numpy_eval
 
 NAME = "fold_constants"
 SUMMARY = "evaluate subgraphs fed by constants only (one session run) and replace them by Const nodes"
 
 SHAPE_OPS = frozenset(["Shape", "Size", "Rank"])
 PLACEHOLDERS = frozenset(["Placeholder", "PlaceholderV2"])  # PlaceholderWithDefault may be fed any shape
-NEVER_FOLDED_OPS = V1_CONTROL_FLOW | FUNCTION_CALL_OPS | PLACEHOLDER_OPS | frozenset(["NoOp"])
+# Unsafe ops (ReadFile, ...) never run at optimize time: folding would bake a file's contents into the model.
+NEVER_FOLDED_OPS = V1_CONTROL_FLOW | FUNCTION_CALL_OPS | PLACEHOLDER_OPS | frozenset(["NoOp"]) | opsets.UNSAFE_OPS
 SMALL_BYTES = 1 << 20   # results up to this size are always worth folding
 MAX_GROWTH = 4          # above it, a result may be at most this many times its largest constant source
 
@@ -51,15 +51,15 @@ def _fold(graph_def, context, record):
         record.note("Shape/Size/Rank of fully shaped placeholders made constant: {}".format(
             base.short_list(shapes)))
     graph = to_digraph(graph_def)
-    foldable = _foldable_nodes(graph)
+    foldable, order = _foldable_nodes(graph)
     wanted = _frontier(graph_def, foldable, context, record)
-    values = _evaluate(graph_def, graph, nodes, foldable, wanted, context, record) if wanted else {}
+    values = _evaluate(graph_def, graph, nodes, foldable, order, wanted, context, record) if wanted else {}
     if not values:
         if not shapes and not record.reason:  # _evaluate gives its own reason when it fails
             record.skip("nothing within the size limits; see notes" if wanted else
                         "no non-Const node computes from constants only")
         return
-    reachability = base.Reachability(graph_def)
+    reachability = base.Reachability(graph_def, graph)
     _replace(graph_def, nodes, values)
     reachability.drop_orphans(graph_def, context)
 
@@ -83,15 +83,18 @@ def _static_shape_reads(graph_def, nodes):
 
 
 def _foldable_nodes(graph):
+    """(foldable node names, every node in a topological order)."""
     dag = acyclic(graph)
     foldable = set()
-    for name in nx.topological_sort(dag):
+    order = topological_sort(dag)
+    for name in order:
         op = graph.nodes[name]["op"]
-        inputs = list(dag.predecessors(name))
-        if op == "Const" or (inputs and op not in NEVER_FOLDED_OPS and not is_stateful(op)):
-            if all(producer in foldable for producer in inputs):
+        if op == "Const":
+            foldable.add(name)
+        elif op not in NEVER_FOLDED_OPS and dag.in_degree(name) and not is_stateful(op):
+            if all(producer in foldable for producer in dag.predecessors(name)):
                 foldable.add(name)
-    return foldable
+    return foldable, order
 
 
 def _frontier(graph_def, foldable, context, record):
@@ -118,16 +121,35 @@ def _frontier(graph_def, foldable, context, record):
     return set(tensor for tensor in wanted if names.node_name(tensor) not in excluded)
 
 
-def _evaluate(graph_def, graph, nodes, foldable, wanted, context, record):
-    """{tensor: (value, dtype)} for the wanted tensors within the size limits, from one session.run.
+def _evaluate(graph_def, graph, nodes, foldable, order, wanted, context, record):
+    """{tensor: (value, dtype)} for the wanted tensors within the size limits: what numpy computes exactly
+    as TF would (numpy_eval), the rest from one session.run.
 
     Sizes are checked before running when the static shape is known. Otherwise (TF 1.7 infers fewer
     shapes) after: computing it costs what one run of the model costs anyway.
     """
     api = tfcompat.v1()
+    source_bytes = _largest_source(graph, nodes, foldable, order)
+    computed = numpy_eval.evaluate_all(order, nodes, foldable, context.options["fold_max_bytes"])
+    values = {}
+    for tensor in sorted(wanted):
+        producer = names.node_name(tensor)
+        if producer in computed and names.output_index(tensor) == 0:
+            value = computed[producer]
+            dtype = api.as_dtype(value.dtype)
+            if _fits(tensor, dtype, _value_bytes(value, dtype), source_bytes, context, record):
+                values[tensor] = (value, dtype)
+    left = set(tensor for tensor in wanted if not (names.node_name(tensor) in computed and
+                                                   names.output_index(tensor) == 0))
+    if left:
+        values.update(_evaluate_in_tf(graph_def, graph, nodes, left, source_bytes, context, record))
+    return values
+
+
+def _evaluate_in_tf(graph_def, graph, nodes, wanted, source_bytes, context, record):
+    api = tfcompat.v1()
     producers = set(names.node_name(tensor) for tensor in wanted)
     subgraph = _subgraph_def(graph_def, nodes, needed_nodes(graph, producers))
-    source_bytes = _largest_source(graph, nodes, foldable)
     with api.Graph().as_default() as tf_graph:
         try:
             api.import_graph_def(subgraph, name="")
@@ -194,12 +216,17 @@ def _subgraph_def(graph_def, nodes, keep):
     return subgraph
 
 
-def _largest_source(graph, nodes, foldable):
+def _largest_source(graph, nodes, foldable, order):
     """{node: size in bytes of the largest Const it computes from} (by GraphDef size of the tensor)."""
     largest = {}
-    for name in nx.topological_sort(graph.subgraph(foldable)):
-        own = nodes[name].attr["value"].tensor.ByteSize() if nodes[name].op == "Const" else 0
-        largest[name] = max([own] + [largest[p] for p in graph.predecessors(name) if p in largest])
+    for name in order:
+        if name not in foldable:
+            continue
+        node = nodes[name]
+        if node.op == "Const":
+            largest[name] = node.attr["value"].tensor.ByteSize()
+        else:
+            largest[name] = max([0] + [largest[p] for p in graph.predecessors(name) if p in largest])
     return largest
 
 

@@ -39,12 +39,12 @@ def run(graph_def, context, in_place=False):
 
 
 def _remove(graph_def, context, record):
-    graph = to_digraph(graph_def)
     protected = context.protected_nodes()
+    forwarding = [node for node in graph_def.node if node.op in FORWARDING_OPS]
+    # the view only when some forwarding node is not a requested input/output (big graphs: seconds)
+    graph = to_digraph(graph_def) if any(node.name not in protected for node in forwarding) else None
     splices, kept = {}, OrderedDict()
-    for node in graph_def.node:
-        if node.op not in FORWARDING_OPS:
-            continue
+    for node in forwarding:
         reason = _reason_to_keep(node, graph, protected)
         if reason:
             kept.setdefault(reason, []).append(node.name)
@@ -55,7 +55,7 @@ def _remove(graph_def, context, record):
     if not splices:
         record.skip("no removable forwarding node" + ("; all kept, see notes" if kept else ""))
         return
-    splice_out(graph_def, splices)
+    splice_out(graph_def, splices, set(reader for name in splices for reader in graph.successors(name)))
 
 
 def _reason_to_keep(node, graph, protected):

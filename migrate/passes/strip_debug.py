@@ -36,9 +36,12 @@ def _strip(graph_def, context, record):
         record.skip("no Assert, CheckNumerics, Print or PrintV2 nodes" if not debug else
                     "every debug node is a requested input/output")
         return
-    reachability = base.Reachability(graph_def)
-    downstream = reachable(to_digraph(graph_def), splices) - set(splices)
-    splice_out(graph_def, splices)
+    graph = to_digraph(graph_def)
+    reachability = base.Reachability(graph_def, graph)
+    downstream = reachable(graph, splices) - set(splices)
+    readers = set(reader for name in splices for reader in graph.successors(name))
+    del graph
+    splice_out(graph_def, splices, readers)
     guards = _guards(graph_def, downstream - protected)
     if guards:
         _drop_control_inputs(graph_def, guards)
@@ -55,12 +58,17 @@ def _splice(node):
 def _guards(graph_def, downstream):
     """Nodes downstream of a stripped op that are now only waited on (read through control edges only)
     and whose execution changes nothing: waiting on them is pointless."""
-    graph = to_digraph(graph_def)
-    candidates = [name for name in downstream if name in graph and graph.out_degree(name) > 0 and
-                  all(kind == "control" for _, _, kind in graph.out_edges(name, data="kind"))]
+    waited_on, read = set(), set()
+    for node in graph_def.node:  # one sweep finds the candidates; the full view only when there are some
+        for input_name in node.input:
+            if input_name[:1] == "^":
+                waited_on.add(input_name[1:])
+            else:
+                read.add(names.node_name(input_name))
+    candidates = (waited_on - read) & downstream
     if not candidates:
         return set()
-    return set(candidates) & pure_nodes(graph)
+    return candidates & pure_nodes(to_digraph(graph_def))
 
 
 def _drop_control_inputs(graph_def, doomed):

@@ -1,0 +1,276 @@
+"""Evaluate constant subgraphs with numpy where that gives TensorFlow's CPU result bit for bit; fold_constants
+hands everything else to a TF session.
+
+Why: TF runs a graph of many tiny ops slowly (a 60,000-node constant subgraph: ~2.5 s to import through
+the Python API and ~7 s to run, mostly per-op overhead), numpy does each op in microseconds. Only ops whose
+results cannot differ are evaluated here:
+  data movement      Identity, Snapshot, StopGradient, Reshape, ExpandDims, Squeeze, Pack, ConcatV2,
+                     Transpose, Shape, Size, Rank, Fill, ZerosLike, OnesLike, Cast (int<->int, int->float,
+                     float->float)
+  IEEE arithmetic    Add, AddV2, Sub, Mul, Neg, Abs, Square (+ RealDiv on floats): exactly rounded, so numpy
+                     and Eigen agree (Maximum/Minimum are left out: SIMD max/min and numpy may pick
+                     different zeros of -0.0 and 0.0, and their NaN rules changed across TF versions)
+on float32/float64/int32/int64 (and bool for data movement). TF's CPU kernels flush denormals to zero, numpy
+does not: a float input or result with a denormal goes to TF. Integer arithmetic wraps in both.
+Anything else (an op not listed, another dtype, an error, a result above the size cap) is left to TF.
+"""
+import numpy as np
+
+from migrate import tfcompat
+from migrate.graph import names
+
+FLOATS = frozenset([np.dtype(np.float32), np.dtype(np.float64)])
+INTS = frozenset([np.dtype(np.int32), np.dtype(np.int64)])
+NUMBERS = FLOATS | INTS
+MOVABLE = NUMBERS | frozenset([np.dtype(np.bool_)])
+
+
+def _same(a, b):
+    return a.dtype == b.dtype
+
+
+def _arith(function, floats_only=False):
+    def run(node, args):
+        if len(args) != 2 or not _same(*args) or args[0].dtype not in (FLOATS if floats_only else NUMBERS):
+            return None
+        return function(args[0], args[1])
+    return run
+
+
+def _unary(function, kinds=NUMBERS):
+    def run(node, args):
+        if len(args) != 1 or args[0].dtype not in kinds:
+            return None
+        return function(args[0])
+    return run
+
+
+def _movable(args):
+    return all(a.dtype in MOVABLE for a in args)
+
+
+def _reshape(node, args):
+    if len(args) != 2 or not _movable(args[:1]) or args[1].dtype not in INTS or args[1].ndim != 1:
+        return None
+    shape = [int(d) for d in args[1]]
+    if shape.count(-1) > 1 or any(d < -1 for d in shape):
+        return None
+    return args[0].reshape(shape)
+
+
+def _expand_dims(node, args):
+    if len(args) != 2 or not _movable(args[:1]) or args[1].size != 1 or args[1].dtype not in INTS:
+        return None
+    axis = int(args[1].reshape(-1)[0])
+    if not -args[0].ndim - 1 <= axis <= args[0].ndim:
+        return None
+    return np.expand_dims(args[0], axis)
+
+
+def _squeeze(node, args):
+    if len(args) != 1 or not _movable(args):
+        return None
+    dims = list(node.attr["squeeze_dims"].list.i) if "squeeze_dims" in node.attr else []
+    if not dims:
+        return np.squeeze(args[0])
+    rank = args[0].ndim
+    axes = tuple(sorted(set(d + rank if d < 0 else d for d in dims)))
+    if any(a < 0 or a >= rank or args[0].shape[a] != 1 for a in axes):
+        return None
+    return np.squeeze(args[0], axis=axes)
+
+
+def _pack(node, args):
+    if not args or not _movable(args) or len(set(a.dtype for a in args)) != 1 or \
+            len(set(a.shape for a in args)) != 1:
+        return None
+    axis = node.attr["axis"].i if "axis" in node.attr else 0
+    rank = args[0].ndim + 1
+    if not -rank <= axis < rank:
+        return None
+    return np.stack(args, axis=axis)
+
+
+def _concat(node, args):
+    if len(args) < 2 or args[-1].dtype not in INTS or args[-1].size != 1:
+        return None
+    values = args[:-1]
+    if not _movable(values) or len(set(a.dtype for a in values)) != 1 or len(set(a.ndim for a in values)) != 1:
+        return None
+    rank = values[0].ndim
+    axis = int(args[-1].reshape(-1)[0])
+    if rank == 0 or not -rank <= axis < rank:
+        return None
+    axis %= rank
+    if len(set(a.shape[:axis] + a.shape[axis + 1:] for a in values)) != 1:
+        return None
+    return np.concatenate(values, axis=axis)
+
+
+def _transpose(node, args):
+    if len(args) != 2 or not _movable(args[:1]) or args[1].dtype not in INTS or args[1].ndim != 1:
+        return None
+    perm = [int(p) for p in args[1]]
+    if sorted(perm) != list(range(args[0].ndim)):
+        return None
+    return np.ascontiguousarray(np.transpose(args[0], perm))
+
+
+def _out_type(node, default):
+    return np.dtype(tfcompat.v1().as_dtype(node.attr["out_type"].type).as_numpy_dtype) \
+        if "out_type" in node.attr else default
+
+
+def _shape(node, args):
+    if len(args) != 1:
+        return None
+    return np.array(args[0].shape, dtype=_out_type(node, np.dtype(np.int32)))
+
+
+def _size(node, args):
+    if len(args) != 1:
+        return None
+    return np.array(args[0].size, dtype=_out_type(node, np.dtype(np.int32)))
+
+
+def _rank(node, args):
+    return np.array(args[0].ndim, dtype=np.int32) if len(args) == 1 else None
+
+
+def _fill(node, args):
+    if len(args) != 2 or args[0].dtype not in INTS or args[0].ndim != 1 or args[1].size != 1 or \
+            not _movable(args[1:]) or any(int(d) < 0 for d in args[0]):
+        return None
+    return np.full([int(d) for d in args[0]], args[1].reshape(-1)[0], dtype=args[1].dtype)
+
+
+def _like(fill):
+    def run(node, args):
+        if len(args) != 1 or not _movable(args):
+            return None
+        return np.full(args[0].shape, fill, dtype=args[0].dtype)
+    return run
+
+
+def _cast(node, args):
+    if len(args) != 1 or "DstT" not in node.attr:
+        return None
+    source = args[0].dtype
+    target = np.dtype(tfcompat.v1().as_dtype(node.attr["DstT"].type).as_numpy_dtype)
+    if node.attr["Truncate"].b if "Truncate" in node.attr else False:
+        return None
+    exact = (source in INTS and target in NUMBERS) or (source in FLOATS and target in FLOATS) or source == target
+    return args[0].astype(target) if exact else None
+
+
+def _identity(node, args):
+    return args[0] if len(args) == 1 and _movable(args) else None
+
+
+OPS = {
+    "Identity": _identity, "Snapshot": _identity, "StopGradient": _identity,
+    "Reshape": _reshape, "ExpandDims": _expand_dims, "Squeeze": _squeeze, "Pack": _pack, "ConcatV2": _concat,
+    "Transpose": _transpose, "Shape": _shape, "Size": _size, "Rank": _rank, "Fill": _fill,
+    "ZerosLike": _like(0), "OnesLike": _like(1), "Cast": _cast,
+    "Add": _arith(np.add), "AddV2": _arith(np.add), "Sub": _arith(np.subtract), "Mul": _arith(np.multiply),
+    "RealDiv": _arith(np.true_divide, floats_only=True),
+    "Neg": _unary(np.negative), "Abs": _unary(np.abs), "Square": _unary(np.square),
+}
+
+
+def _has_denormal(value):
+    if value.dtype not in FLOATS or not value.size:
+        return False
+    magnitude = np.abs(value)
+    return bool(np.any((magnitude > 0) & (magnitude < np.finfo(value.dtype).tiny)))
+
+
+def evaluate(node, args, max_bytes):
+    """The node's output 0 as a numpy array, or None when numpy cannot stand in for TF here."""
+    function = OPS.get(node.op)
+    if function is None or any(_has_denormal(a) for a in args):
+        return None
+    if any(a.nbytes > max_bytes for a in args):
+        return None
+    if node.op in ("Fill",) and len(args) == 2 and args[0].ndim == 1 and args[0].dtype in INTS:
+        count = 1
+        for dim in args[0]:
+            count *= max(int(dim), 0)
+        if count * args[1].itemsize > max_bytes:
+            return None
+    with np.errstate(all="ignore"):
+        try:
+            value = function(node, args)
+        except (ValueError, TypeError, IndexError, MemoryError):
+            return None
+    if value is None:
+        return None
+    value = np.asarray(value)
+    if value.nbytes > max_bytes or _has_denormal(value):
+        return None
+    return value
+
+
+def const_array(node):
+    """A Const NodeDef's value (fast paths for tensor_content and one-value scalars of common dtypes)."""
+    tensor = node.attr["value"].tensor
+    dtype = _NUMPY.get(tensor.dtype)
+    if dtype is not None and not tensor.tensor_shape.unknown_rank:
+        dims = [d.size for d in tensor.tensor_shape.dim]
+        count = 1
+        for dim in dims:
+            count *= dim
+        content = tensor.tensor_content
+        if content:
+            if len(content) == count * dtype.itemsize:
+                return np.frombuffer(content, dtype=dtype).reshape(dims)
+        else:
+            field = getattr(tensor, _VALUE_FIELD[dtype])
+            if len(field) == count:
+                return np.array(field, dtype=dtype).reshape(dims)
+            if len(field) == 1 or (not field and count):
+                fill = field[0] if len(field) else 0
+                return np.full(dims, fill, dtype=dtype)
+    return tfcompat.v1().make_ndarray(tensor)
+
+
+_NUMPY = {1: np.dtype(np.float32), 2: np.dtype(np.float64), 3: np.dtype(np.int32), 9: np.dtype(np.int64),
+          10: np.dtype(np.bool_)}
+_VALUE_FIELD = {np.dtype(np.float32): "float_val", np.dtype(np.float64): "double_val",
+                np.dtype(np.int32): "int_val", np.dtype(np.int64): "int64_val", np.dtype(np.bool_): "bool_val"}
+
+
+def evaluate_all(order, nodes, foldable, max_bytes):
+    """{node: output-0 array} for the foldable nodes numpy can evaluate (Consts included when read)."""
+    values = {}
+    for name in order:
+        if name not in foldable:
+            continue
+        node = nodes[name]
+        if node.op == "Const":
+            continue  # parsed when a reader needs it
+        args = []
+        for input_name in node.input:
+            if input_name[:1] == "^":
+                continue
+            producer = names.node_name(input_name)
+            if names.output_index(input_name) != 0:
+                args = None
+                break
+            if producer not in values:
+                source = nodes.get(producer)
+                if source is None or source.op != "Const":
+                    args = None
+                    break
+                try:
+                    values[producer] = const_array(source)
+                except Exception:  # a Const TF itself would reject: TF's evaluation reports it
+                    args = None
+                    break
+            args.append(values[producer])
+        if args is None:
+            continue
+        value = evaluate(node, args, max_bytes)
+        if value is not None:
+            values[name] = value
+    return values
