@@ -119,14 +119,32 @@ def _meta_for_import(meta):
     return copy
 
 
-def normalize_for_import(graph_def):
-    """Make an old graph importable and freezable by the running TF: legacy `Variable` ops become
-    `VariableV2` (same attrs; TF 2.x's convert_variables_to_constants only knows the V2 op), and shape
-    hints are dropped."""
+def normalize_for_import(graph_def, producer_op_list=None):
+    """Make a graph importable and freezable by the running TF: legacy `Variable` ops become `VariableV2`
+    (same attrs; TF 2.x's convert_variables_to_constants only knows the V2 op), shape hints are dropped, and
+    attrs the running TF does not know are dropped where the writer's op list says they hold their default
+    (a newer TF's GatherV2.batch_dims=0 in TF 1.13): what import_meta_graph does with stripped_op_list."""
     for node in graph_def.node:
         if node.op == "Variable":
             node.op = "VariableV2"
     strip_shape_hints(graph_def)
+    if producer_op_list is not None and len(producer_op_list.op):
+        strip_unknown_defaults(graph_def, producer_op_list)
+
+
+def strip_unknown_defaults(graph_def, producer_op_list):
+    producer = dict((op.name, dict((a.name, a.default_value) for a in op.attr if a.HasField("default_value")))
+                    for op in producer_op_list.op)
+    known = {}
+    for node in graph_def.node:
+        if node.op not in known:
+            op_def = tfcompat.op_def(node.op)
+            known[node.op] = set(a.name for a in op_def.attr) if op_def is not None else None
+        if known[node.op] is None:
+            continue
+        for name in [a for a in node.attr if a not in known[node.op] and not a.startswith("_")]:
+            if name in producer.get(node.op, {}) and node.attr[name] == producer[node.op][name]:
+                del node.attr[name]
 
 
 def strip_shape_hints(graph_def):

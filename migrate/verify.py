@@ -32,7 +32,8 @@ def tensor_specs(model, tensors):
     from tensorflow.core.framework import graph_pb2
     graph_def = graph_pb2.GraphDef()
     graph_def.CopyFrom(model.graph_def)
-    session.normalize_for_import(graph_def)
+    session.normalize_for_import(graph_def, model.meta_graph.meta_info_def.stripped_op_list
+                                 if model.meta_graph is not None else None)
     graph = tfcompat.v1().Graph()
     with graph.as_default():
         tfcompat.v1().import_graph_def(graph_def, name="")
