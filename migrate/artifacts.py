@@ -120,46 +120,103 @@ def _fixed(args):
 def _arity_problem(graph_def):
     """The first node whose data inputs do not fit its op (count, or an output index its producer lacks), as
     text, or None. Ops this TF does not know, and variadic inputs/outputs, are not judged."""
-    op_defs = {}
+    return _structure_problems(graph_def)[2]
 
-    def definition(op):
-        if op not in op_defs:
-            op_defs[op] = tfcompat.op_def(op)
-        return op_defs[op]
-    from tensorflow.core.framework import types_pb2
-    valid_types = set(types_pb2.DataType.values()) - set([types_pb2.DT_INVALID])
-    producers = dict((node.name, node.op) for node in graph_def.node)
-    for node in graph_def.node:
-        data = [name for name in node.input if not name.startswith("^")]
-        op_def = definition(node.op)
-        wanted = _fixed(op_def.input_arg) if op_def is not None else None
+
+def _op_specs():
+    """op -> (inputs it takes or None, [(attr, has default, AttrValue field, attr type)], outputs or None),
+    or None for an op this TF does not know; looked up once per op type."""
+    specs = {}
+
+    def spec(op):
+        if op not in specs:
+            op_def = tfcompat.op_def(op)
+            specs[op] = None if op_def is None else (
+                _fixed(op_def.input_arg),
+                [(a.name, a.HasField("default_value"), "list" if a.type.startswith("list(") else
+                  _ATTR_FIELDS.get(a.type), a.type) for a in op_def.attr],
+                _fixed(op_def.output_arg))
+        return specs[op]
+    return spec
+
+
+def _node_problem(node, data, spec, producers, valid_types):
+    """What is wrong with one node's inputs and attrs for its op (see _arity_problem), or None.
+    (Runs once per node on graphs of a million nodes: plain loops, no generators.)"""
+    info = spec(node.op)
+    if info is not None:
+        wanted, attr_specs, _ = info
         if wanted is not None and len(data) != wanted:
-            return "node '{}' ({}) has {} data input(s), {} takes {}".format(node.name, node.op, len(data),
-                                                                           node.op, wanted)
-        for attr_def in (op_def.attr if op_def is not None else []):
-            if attr_def.name not in node.attr:
-                if not attr_def.HasField("default_value"):
-                    return "node '{}' ({}) lacks attr '{}'".format(node.name, node.op, attr_def.name)
+            return "node '{}' ({}) has {} data input(s), {} takes {}".format(node.name, node.op, len(data), node.op,
+                                                                           wanted)
+        attrs = node.attr if attr_specs else None
+        for name, has_default, kind, attr_type in attr_specs:
+            if name not in attrs:
+                if not has_default:
+                    return "node '{}' ({}) lacks attr '{}'".format(node.name, node.op, name)
                 continue
-            value = node.attr[attr_def.name]
-            kind = "list" if attr_def.type.startswith("list(") else _ATTR_FIELDS.get(attr_def.type)
+            value = attrs[name]
             if kind and value.WhichOneof("value") not in (kind, "placeholder"):
                 return "node '{}' ({}) has attr '{}' of the wrong kind (want {})".format(
-                    node.name, node.op, attr_def.name, attr_def.type)
-            types = [value.type] if attr_def.type == "type" else list(value.list.type) \
-                if attr_def.type == "list(type)" else [value.tensor.dtype] if attr_def.type == "tensor" else []
-            if any(dtype not in valid_types for dtype in types):
-                return "node '{}' ({}) has an invalid dtype in attr '{}'".format(node.name, node.op, attr_def.name)
-        for name in data:
+                    node.name, node.op, name, attr_type)
+            if attr_type == "type":
+                bad = value.type not in valid_types
+            elif attr_type == "list(type)":
+                bad = not valid_types.issuperset(value.list.type)
+            elif attr_type == "tensor":
+                bad = value.tensor.dtype not in valid_types
+            else:
+                continue
+            if bad:
+                return "node '{}' ({}) has an invalid dtype in attr '{}'".format(node.name, node.op, name)
+    for name in data:
+        if ":" in name:
             producer, _, index = name.partition(":")
             if index and not index.isdigit():
                 return "node '{}' has a malformed input name '{}'".format(node.name, name)
-            producer_def = definition(producers.get(producer, ""))
-            count = _fixed(producer_def.output_arg) if producer_def is not None else None
-            if count is not None and int(index or 0) >= count:
-                return "node '{}' reads '{}', but {} ({}) has {} output(s)".format(
-                    node.name, name, producer, producers[producer], count)
+        else:
+            producer, index = name, ""
+        producer_info = spec(producers.get(producer, ""))
+        count = producer_info[2] if producer_info is not None else None
+        if count is not None and int(index or 0) >= count:
+            return "node '{}' reads '{}', but {} ({}) has {} output(s)".format(
+                node.name, name, producer, producers[producer], count)
     return None
+
+
+def _structure_problems(graph_def):
+    """One sweep after the name index: (first dangling (node, input) or None, how many dangle, first arity
+    problem or None, whether every input names an earlier node apart from while-loop back edges).
+    Graphs of a million nodes are checked in seconds: what each op wants is looked up once per op type."""
+    from tensorflow.core.framework import types_pb2
+    from migrate.graph.view import MERGE_OPS, NEXT_ITERATION_OPS
+    valid_types = set(types_pb2.DataType.values()) - set([types_pb2.DT_INVALID])
+    spec = _op_specs()
+    position, producers = {}, {}
+    for index, node in enumerate(graph_def.node):
+        position[node.name] = index
+        producers[node.name] = node.op
+    first_dangling, dangling, problem, in_order = None, 0, None, True
+    for index, node in enumerate(graph_def.node):
+        data = []
+        for input_name in node.input:
+            control = input_name[:1] == "^"
+            if not control:
+                data.append(input_name)
+            name = input_name[1:] if control else input_name
+            colon = name.rfind(":")
+            producer = name[:colon] if colon >= 0 and name[colon + 1:].isdigit() else name
+            at = position.get(producer)
+            if at is None:
+                dangling += 1
+                if first_dangling is None:
+                    first_dangling = (node.name, input_name)
+            elif in_order and at >= index and not (node.op in MERGE_OPS and
+                                                   producers[producer] in NEXT_ITERATION_OPS):
+                in_order = False
+        if problem is None:
+            problem = _node_problem(node, data, spec, producers, valid_types)
+    return first_dangling, dangling, problem, in_order
 
 
 # AttrValue field holding each OpDef attr type (list(...) types: `list`).
@@ -171,21 +228,22 @@ def check_graph_structure(graph_def, where):
     """BadInput naming `where` for a GraphDef nothing can run (TF itself would fail later, with a less clear
     message): two nodes of one name, an input naming a node that is not there, an input count or output
     index its op does not have, a cycle that is not a v1 while loop."""
-    from migrate.graph.view import acyclic, dangling_inputs
+    from migrate.graph.view import acyclic
     seen = set()
     for node in graph_def.node:
         if node.name in seen:
             raise BadInput("two nodes are named '{}'".format(node.name), where,
                            "the GraphDef is malformed; re-export it")
         seen.add(node.name)
-    dangling = dangling_inputs(graph_def)
-    if dangling:
-        node, input_name = dangling[0]
+    first_dangling, dangling, problem, in_order = _structure_problems(graph_def)
+    if first_dangling is not None:
+        node, input_name = first_dangling
         raise BadInput("node '{}' reads '{}', which is not in the graph ({} such input(s))".format(
-            node, input_name, len(dangling)), where, "the GraphDef is incomplete; re-export it")
-    problem = _arity_problem(graph_def)
+            node, input_name, dangling), where, "the GraphDef is incomplete; re-export it")
     if problem:
         raise BadInput(problem, where, "the GraphDef is malformed; re-export it")
+    if in_order:
+        return  # producers come first (loop back edges aside): no cycle, without building the full view
     try:
         acyclic(graph_def)
     except BadInput as exc:

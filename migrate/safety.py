@@ -73,7 +73,13 @@ def _unsafe_in_functions(start, functions):
 def unsafe_nodes(model, outputs):
     """[(node, op)] of unsafe ops among the nodes migrate would execute for `outputs`."""
     graph_def = model.graph_def
-    existing = set(node.name for node in graph_def.node)
+    existing, ops = set(), set()
+    for node in graph_def.node:
+        existing.add(node.name)
+        ops.add(node.op)
+    if not (ops & opsets.UNSAFE_OPS) and not len(graph_def.library.function) and \
+            all(node_name(o) in existing for o in outputs):
+        return []  # no unsafe op anywhere (the usual case): no need to work out what would run
     loader_roots, fed = _loader_roots(model)
     roots = [node_name(o) for o in outputs] + [name for name in loader_roots if name in existing]
     needed = needed_nodes(graph_def, roots)

@@ -543,6 +543,7 @@ def _tensor_head(value, dtype):
 def _raw_bytes_ok(value, dtype):
     """True when tensor_content may be the array's own bytes (numbers of the dtype's size, little-endian)."""
     import numpy as np
+    value = np.asarray(value)
     tf = tfcompat.v1()
     tf_dtype = tf.as_dtype(dtype)
     if tf_dtype.name in ("string", "resource", "variant") or value.dtype.kind in "OSU":
@@ -563,7 +564,9 @@ def _write_weight(handle, node, value, dtype):
         handle.write(_NODE_TAG + _varint(len(payload)))
         handle.write(payload)
         return len(payload)
-    value = np.ascontiguousarray(value)
+    value = np.asarray(value)  # the reader gives numpy scalars for 0-d tensors
+    if not value.flags.c_contiguous:
+        value = value.copy(order="C")  # (np.ascontiguousarray would make a 0-d value 1-d)
     content = memoryview(value.reshape(-1).view(np.uint8)) if value.size else b""
     head = node.SerializeToString()
     tensor_head = _tensor_head(value, dtype)
@@ -666,32 +669,25 @@ class Target(object):
                 self._unwind.__exit__(*exc)
         return False
 
-    def commit(self, frozen):
-        """Put the frozen graph at `output`: the streamed file is renamed; an in-memory GraphDef is written
-        (io.write_graph's format rules) into the temp file first."""
-        if not (isinstance(frozen, StreamedModel) and frozen.file_path == self.path):
-            _write_graph_def(frozen.graph_def, self.path, self.text)
-        with io._signals_deferred():
-            os.rename(self.path, self.output)
-        self.committed = True
-        if isinstance(frozen, StreamedModel) and frozen.file_path == self.path:
+    def commit(self, frozen=None):
+        """Put the graph at `output`: the file at `path` (streamed, or written with write_graph_def; frozen
+        None or a StreamedModel of it) is renamed into place; an in-memory GraphDef (the session path ran)
+        is written by io.write_graph, and the unused temp file removed."""
+        if frozen is None:
+            with io._signals_deferred():
+                os.rename(self.path, self.output)
+        elif isinstance(frozen, StreamedModel) and frozen.file_path == self.path:
+            with io._signals_deferred():
+                os.rename(self.path, self.output)
             frozen.file_path = self.output
+        else:
+            io.write_graph(frozen.graph_def, self.output)
+            self.close()
+        self.committed = True
 
     def close(self):
         if not self.committed and os.path.exists(self.path):
             os.remove(self.path)
-
-
-def _write_graph_def(graph_def, path, text):
-    from google.protobuf import text_format
-    edit.strip_default_attrs(graph_def)
-    if text:
-        with open(path, "w") as handle:
-            handle.write(text_format.MessageToString(graph_def))
-    else:
-        with open(path, "wb") as handle:
-            handle.write(graph_def.SerializeToString())
-
 
 
 # ------------------------------------------------------------------------------------------ verification
@@ -717,14 +713,57 @@ def check_pair(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
 
 def run_streamed(candidate, outputs, feeds):
     """{output: array} from the file of a StreamedModel, weights fed (see check_pair)."""
+    return run_file(candidate.file_path, outputs, feeds, candidate.path)
+
+
+def run_file(path, outputs, feeds, where=None):
+    """{output: array} from a binary frozen GraphDef file, its large Consts fed from aligned arrays read
+    from the file (read_back): the weights are in memory once, TF's import never copies them."""
     from migrate.session import Restored
-    structure, weights = read_back(candidate.file_path)
-    light = m.Model(m.FROZEN_GRAPH, candidate.path, structure)
+    structure, weights = read_back(path)
+    light = m.Model(m.FROZEN_GRAPH, where or path, structure)
     with Restored(light) as restored:
         present = set(op.name for op in restored.graph.get_operations())
         fed = dict((name, value) for name, value in feeds.items() if node_name(name) in present)
         fed.update(weights)
         return restored.run(list(outputs), fed)
+
+
+def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5):
+    """verify.check_pair for two binary frozen GraphDef files, each run by run_file, one after the other
+    (the candidate first: its fed weights are freed before the reference is read)."""
+    from migrate import verify
+    actual = run_file(candidate_path, outputs, feeds)
+    expected = run_file(reference_path, outputs, feeds)
+    return verify.compare(expected, actual, rtol, atol)
+
+
+def is_binary_graph_file(path):
+    """True for a GraphDef file run_file can read (binary; text files are parsed whole)."""
+    return bool(path) and os.path.isfile(path) and not path.endswith(TEXT_SUFFIXES) and \
+        not artifacts._looks_like_text(open(path, "rb").read(256))
+
+
+def write_graph_def(graph_def, path, text=None):
+    """io.write_graph for a GraphDef in memory, binary files written node by node: the serialized graph
+    never exists as one bytes object (1 GB more for a 1 GB graph). Attrs equal to their op's default are
+    dropped first, as io.write_graph does. text (default: by the path's suffix): io.write_graph's way."""
+    if text if text is not None else path.endswith(TEXT_SUFFIXES):
+        from google.protobuf import text_format
+        edit.strip_default_attrs(graph_def)
+        with open(path, "w") as handle:
+            handle.write(text_format.MessageToString(graph_def))
+        return
+    edit.strip_default_attrs(graph_def)
+    tail = type(graph_def)()
+    tail.versions.CopyFrom(graph_def.versions)
+    tail.library.CopyFrom(graph_def.library)
+    with open(path, "wb") as handle:
+        for node in graph_def.node:
+            payload = node.SerializeToString()
+            handle.write(_NODE_TAG + _varint(len(payload)))
+            handle.write(payload)
+        handle.write(tail.SerializeToString())
 
 
 def read_back(path, fed_bytes=FED_CONST_BYTES):

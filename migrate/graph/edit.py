@@ -133,13 +133,18 @@ def splice_out(graph_def, splices, readers=None):
     """Remove the nodes in splices ({name: Splice}) and reconnect every reader as the splices say.
 
     Readers keep data inputs first, then control inputs (GraphDef's rule), without duplicates.
-    readers: the names of the nodes reading a spliced node, when the caller knows them from a view of the
-    graph as it is (then no other node's inputs are looked at). Returns the number of readers rewritten.
+    readers: the nodes reading a spliced node, when the caller knows them from a view of the graph as it is
+    (then no other node's inputs are looked at): names, or {name: NodeDef} (then the graph is not swept
+    for them either). Returns the number of readers rewritten.
     """
     resolver = _Resolver(splices)
     rewritten = 0
     producer = _producer
-    for node in graph_def.node:
+    if isinstance(readers, dict):
+        candidates = list(readers.values())
+    else:
+        candidates = graph_def.node
+    for node in candidates:
         if readers is not None:
             if node.name not in readers:
                 continue

@@ -1,6 +1,6 @@
 """What an op type means for graph rewriting: control flow, state, function calls."""
 from migrate import opsets, tfcompat
-from migrate.graph.view import acyclic, as_digraph, topological_sort
+from migrate.graph.view import as_digraph, loop_back_edges, topological_sort
 
 V1_CONTROL_FLOW = opsets.V1_CONTROL_FLOW
 SWITCH_OPS = frozenset(["Switch", "RefSwitch"])
@@ -33,13 +33,13 @@ def pure_nodes(graph):
     While-loop ops count as impure: the loop body is behind a back edge that this walk does not follow.
     """
     graph = as_digraph(graph)
-    dag = acyclic(graph)
+    back = set(loop_back_edges(graph))
     pure = set()
-    for name in topological_sort(dag):
+    for name in topological_sort(graph, back):  # BadInput on a cycle that is not a while loop
         op = graph.nodes[name]["op"]
         if op in WHILE_LOOP_OPS or is_stateful(op):
             continue
-        if all(producer in pure for producer in dag.predecessors(name)):
+        if all(producer in pure for producer in graph.predecessors(name) if (producer, name) not in back):
             pure.add(name)
     return pure
 

@@ -7,7 +7,7 @@ import gc
 from collections import OrderedDict
 
 from migrate.errors import BadInput
-from migrate.graph import dangling_inputs, names
+from migrate.graph import names
 from migrate.passes import (fold_batch_norms, fold_constants, prune_unused, remove_identity, resolve_switches,
                             set_static_shapes, strip_debug, topo_sort)
 from migrate.passes.base import PassContext, PassRecord, copy_graph_def
@@ -43,11 +43,16 @@ def parse_pass_list(spec):
     return chosen
 
 
-def run_pipeline(graph_def, pass_names, context):
-    """Run the passes in order on a copy of graph_def: (new graph_def, [PassRecord])."""
+def run_pipeline(graph_def, pass_names, context, checked=False, in_place=False):
+    """Run the passes in order on a copy of graph_def: (new graph_def, [PassRecord]).
+
+    checked=True: graph_def passed artifacts.check_graph_structure already (artifacts.load does it) and was
+    not changed since: the structural check (seconds on a million nodes) is not repeated.
+    in_place=True: edit graph_def itself, no copy (a copy of a 1 GB graph is 1 GB more); the caller no longer
+    needs the original (e.g. it verifies against the source file)."""
     chosen = parse_pass_list(pass_names)
-    _check_graph(graph_def, context)
-    working = copy_graph_def(graph_def)
+    _check_graph(graph_def, context, checked)
+    working = graph_def if in_place else copy_graph_def(graph_def)
     records = []
     # Passes edit `working` only through run_pass: each one's closing (name, op) list is the next one's
     # opening list (one sweep over the nodes per pass saved).
@@ -66,14 +71,10 @@ def run_pipeline(graph_def, pass_names, context):
     return working, records
 
 
-def _check_graph(graph_def, context):
+def _check_graph(graph_def, context, checked=False):
     from migrate.artifacts import check_graph_structure
-    check_graph_structure(graph_def, None)  # arity, output indices, attrs, duplicate names, cycles
-    dangling = dangling_inputs(graph_def)
-    if dangling:
-        node, input_name = dangling[0]
-        raise BadInput("node '{}' reads '{}', which is not in the graph ({} such input(s))".format(
-            node, input_name, len(dangling)), fix="the GraphDef is incomplete; re-export it")
+    if not checked:
+        check_graph_structure(graph_def, None)  # arity, output indices, attrs, duplicate names, dangling, cycles
     existing = set(node.name for node in graph_def.node)
     for kind, tensors in (("output", context.outputs), ("input", context.inputs)):
         for tensor in tensors:

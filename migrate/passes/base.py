@@ -2,7 +2,7 @@
 import time
 from collections import Counter
 
-from migrate.graph import drop_unreachable, names, needed_nodes, remove_nodes, sinks, to_digraph
+from migrate.graph import Sweep, drop_unreachable, names, needed_nodes, remove_nodes, sinks
 from migrate.graph.view import NEXT_ITERATION_OPS, _producer
 
 DEFAULT_OPTIONS = {
@@ -41,6 +41,7 @@ class PassRecord(object):
     def __init__(self, name):
         self.name = name
         self.applied = False
+        self.untouched = False
         self.reason = ""       # why it could not apply or did nothing
         self.notes = []        # what it left alone and why (a BN not folded, an Identity kept)
         self.removed = Counter()
@@ -49,8 +50,11 @@ class PassRecord(object):
         self.nodes_after = 0
         self.seconds = 0.0
 
-    def skip(self, reason):
+    def skip(self, reason, untouched=False):
+        """Nothing done, and why. untouched=True: the pass has not edited the graph at all (run_pass then
+        skips re-reading every node to count changes; a million-node graph costs a second per sweep)."""
         self.reason = reason
+        self.untouched = untouched
 
     def note(self, text):
         self.notes.append(text)
@@ -94,7 +98,10 @@ def run_pass(name, body, graph_def, context, in_place=False):
     else:
         ops_before = [(node.name, node.op) for node in graph_def.node]
     body(graph_def, context, record)
-    ops_after = [(node.name, node.op) for node in graph_def.node]
+    if record.untouched and record.reason and not record.applied:
+        ops_after = ops_before
+    else:
+        ops_after = [(node.name, node.op) for node in graph_def.node]
     if ops_after != ops_before:
         before, after = dict(ops_before), dict(ops_after)
         record.removed = Counter(op for node, op in before.items() if after.get(node) != op)
@@ -119,12 +126,16 @@ class Reachability(object):
     found by counting readers (nodes nothing reads that are no root, then their producers, ...), one sweep
     over the graph instead of a full reachability walk. With loops (cycles) the walk is used."""
 
-    def __init__(self, graph_def, graph=None):
-        """graph: the view of graph_def as it is now, when the caller has one (saves building another)."""
-        graph = graph if graph is not None else to_digraph(graph_def)
-        self.sinks = sinks(graph)
-        self.loops = any(attrs.get("op") in NEXT_ITERATION_OPS for attrs in graph.nodes.values())
-        self.needed = needed_nodes(graph, self.sinks) if self.loops else None
+    def __init__(self, graph_def, graph=None, sweep=None):
+        """graph (a DiGraph) or sweep (a Sweep) of graph_def as it is now, when the caller has one."""
+        if graph is not None:
+            self.sinks = sinks(graph)
+            self.loops = any(attrs.get("op") in NEXT_ITERATION_OPS for attrs in graph.nodes.values())
+        else:
+            sweep = sweep if sweep is not None else Sweep(graph_def)
+            self.sinks = sweep.sinks()
+            self.loops = any(op in NEXT_ITERATION_OPS for op in sweep.ops.values())
+        self.needed = needed_nodes(graph if graph is not None else graph_def, self.sinks) if self.loops else None
 
     def drop_orphans(self, graph_def, context):
         if self.loops:
@@ -143,7 +154,7 @@ def _drop_unread(graph_def, roots):
     for node in graph_def.node:
         nodes[node.name] = node
         for input_name in node.input:
-            producer = _producer(input_name)
+            producer = input_name if ":" not in input_name and input_name[:1] != "^" else _producer(input_name)
             readers[producer] = readers.get(producer, 0) + 1
     doomed = set()
     todo = [name for name in nodes if name not in readers and name not in roots]

@@ -74,7 +74,7 @@ def _fold_all(graph_def, context, record):
                                                          _input_problem(node, nodes)))
     if not folded:
         record.skip("nothing to fold: no Conv2D/DepthwiseConv2dNative/MatMul followed by a batch norm or "
-                    "a per-channel Mul" + ("; see notes" if record.notes else ""))
+                    "a per-channel Mul" + ("; see notes" if record.notes else ""), untouched=True)
         return
     for linear_name, last in folded:
         record.note("folded into '{}': now BiasAdd '{}'".format(linear_name, last))
@@ -109,7 +109,7 @@ def _layout(linear, weights_shape):
 
 def _chain(linear, graph, nodes, protected, read_indices):
     """([_Step], {batch norm name: why the chain stopped before it})."""
-    weights_shape = const_value(nodes[names.node_name(linear.input[1])]).shape
+    weights_shape = _const_shape(nodes[names.node_name(linear.input[1])])
     layout = _layout(linear, weights_shape)
     chain, tail = [], linear.name
     while True:
@@ -153,6 +153,14 @@ def _step(node, tail, layout, nodes, read_indices):
             return _Step(node, vector, np.zeros_like(vector), True)
         return _Step(node, np.ones_like(vector), -vector if node.op == "Sub" else vector, False)
     return "{} '{}' is not a foldable affine op".format(node.op, node.name)
+
+
+def _const_shape(node):
+    """A Const's shape from its TensorProto, without materializing the values (weights can be 64 MB each)."""
+    shape = node.attr["value"].tensor.tensor_shape
+    if shape.unknown_rank:
+        return const_value(node).shape
+    return tuple(dim.size for dim in shape.dim)
 
 
 def _batch_norm_step(node, tail, layout, nodes, read_indices):

@@ -22,9 +22,10 @@ from collections import defaultdict
 import numpy as np
 
 from migrate import opsets, tfcompat
-from migrate.graph import add_const, make_const, names, needed_nodes, node_map, to_digraph, unique_name
+from migrate.graph import (add_const, make_const, names, needed_nodes, node_map, remove_nodes, to_digraph,
+                           unique_name)
 from migrate.graph.ops import FUNCTION_CALL_OPS, PLACEHOLDER_OPS, V1_CONTROL_FLOW, attr, is_stateful
-from migrate.graph.view import acyclic, topological_sort
+from migrate.graph.view import MERGE_OPS, NEXT_ITERATION_OPS, loop_back_edges, parse_input, topological_sort
 from migrate.passes import base, numpy_eval
 
 NAME = "fold_constants"
@@ -50,18 +51,97 @@ def _fold(graph_def, context, record):
     if shapes:
         record.note("Shape/Size/Rank of fully shaped placeholders made constant: {}".format(
             base.short_list(shapes)))
-    graph = to_digraph(graph_def)
-    foldable, order = _foldable_nodes(graph)
-    wanted = _frontier(graph_def, foldable, context, record)
-    values = _evaluate(graph_def, graph, nodes, foldable, order, wanted, context, record) if wanted else {}
+    # Graphs in topological order (what TF writes) are analysed in one sweep; others through the full view.
+    analysis = _Analysis.in_order(graph_def, nodes) or _Analysis.from_view(graph_def)
+    wanted = _frontier(analysis, context, record)
+    values = _evaluate(graph_def, analysis, nodes, wanted, context, record) if wanted else {}
     if not values:
         if not shapes and not record.reason:  # _evaluate gives its own reason when it fails
             record.skip("nothing within the size limits; see notes" if wanted else
-                        "no non-Const node computes from constants only")
+                        "no non-Const node computes from constants only", untouched=True)
         return
-    reachability = base.Reachability(graph_def, graph)
-    _replace(graph_def, nodes, values)
-    reachability.drop_orphans(graph_def, context)
+    reachability = base.Reachability(graph_def, analysis.graph) if analysis.graph is not None or \
+        analysis.loops else None
+    released = _replace(graph_def, nodes, values, analysis)
+    if reachability is not None:
+        reachability.drop_orphans(graph_def, context)
+    else:
+        _drop_released(graph_def, nodes, analysis.readers, released, context.protected_nodes())
+
+
+class _Analysis(object):
+    """What fold_constants needs to know about a graph before it edits it.
+
+    foldable   names of foldable nodes
+    order      foldable non-Const nodes, producers first (numpy evaluates them in this order)
+    producers  {foldable node: names it reads (data and control)}
+    frontier   tensors of foldable non-Const nodes that non-foldable nodes read ('n:0')
+    indices    {foldable non-Const node: output indices its readers read}
+    readers    {node: how many inputs name it} (None when from_view: Reachability then drops orphans)
+    loops      the graph has while loops (orphans are then found by reachability, cycles included)
+    graph      the DiGraph when from_view, else None
+    """
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    @classmethod
+    def in_order(cls, graph_def, nodes):
+        """One sweep; None when some input names a later node (not a while-loop back edge)."""
+        foldable, consts, order, producers_of = set(), set(), [], {}
+        frontier, indices, readers, seen, loops = set(), defaultdict(set), {}, set(), False
+        for node in graph_def.node:
+            name, op = node.name, node.op
+            loops = loops or op in NEXT_ITERATION_OPS
+            producers, data, all_foldable = [], [], True
+            for input_name in node.input:
+                if input_name[:1] == "^":
+                    producer, index = input_name[1:], -1
+                elif ":" in input_name:
+                    producer, index = parse_input(input_name)
+                else:
+                    producer, index = input_name, 0
+                if producer not in seen and producer in nodes and not (
+                        op in MERGE_OPS and nodes[producer].op in NEXT_ITERATION_OPS):
+                    return None
+                readers[producer] = readers.get(producer, 0) + 1
+                if producer not in foldable:
+                    all_foldable = False
+                elif index >= 0 and producer not in consts:
+                    indices[producer].add(index)
+                    data.append("{}:{}".format(producer, index))
+                producers.append(producer)
+            seen.add(name)
+            if all_foldable and (op == "Const" or (producers and op not in NEVER_FOLDED_OPS and
+                                                   not is_stateful(op))):
+                foldable.add(name)
+                producers_of[name] = producers
+                if op == "Const":
+                    consts.add(name)
+                else:
+                    order.append(name)
+            else:
+                frontier.update(data)
+        return cls(foldable=foldable, consts=consts, order=order, producers=producers_of, frontier=frontier,
+                   indices=indices, readers=readers, loops=loops, graph=None)
+
+    @classmethod
+    def from_view(cls, graph_def):
+        graph = to_digraph(graph_def)
+        foldable, order = _foldable_nodes(graph)
+        consts = set(name for name in foldable if graph.nodes[name]["op"] == "Const")
+        frontier = set()
+        for node in graph_def.node:
+            if node.name in foldable:
+                continue
+            for input_name in node.input:
+                producer, index = parse_input(input_name)
+                if index >= 0 and producer in foldable and producer not in consts:
+                    frontier.add("{}:{}".format(producer, index))
+        producers = dict((name, list(graph.predecessors(name))) for name in foldable)
+        evaluated = [name for name in order if name in foldable and name not in consts]
+        return cls(foldable=foldable, consts=consts, order=evaluated, producers=producers, frontier=frontier,
+                   indices=_read_indices(graph_def, set(evaluated)), readers=None, loops=True, graph=graph)
 
 
 def _static_shape_reads(graph_def, nodes):
@@ -83,36 +163,31 @@ def _static_shape_reads(graph_def, nodes):
 
 
 def _foldable_nodes(graph):
-    """(foldable node names, every node in a topological order)."""
-    dag = acyclic(graph)
+    """(foldable node names, every node in a topological order). While-loop back edges only join v1
+    control flow ops, which never fold, so they need no special case here."""
+    back = set(loop_back_edges(graph))
+    order = topological_sort(graph, back)  # BadInput on a cycle that is not a while loop
     foldable = set()
-    order = topological_sort(dag)
+    nodes = graph.nodes
     for name in order:
-        op = graph.nodes[name]["op"]
-        if op == "Const":
-            foldable.add(name)
-        elif op not in NEVER_FOLDED_OPS and dag.in_degree(name) and not is_stateful(op):
-            if all(producer in foldable for producer in dag.predecessors(name)):
+        op = nodes[name]["op"]
+        if op == "Const" or (graph.in_degree(name) and op not in NEVER_FOLDED_OPS and not is_stateful(op)):
+            for producer in graph.predecessors(name):
+                if producer not in foldable:
+                    break
+            else:
                 foldable.add(name)
     return foldable, order
 
 
-def _frontier(graph_def, foldable, context, record):
+def _frontier(analysis, context, record):
     """Tensor names worth evaluating: foldable non-Const tensors that non-foldable nodes read, or that are
     requested outputs."""
-    consts = set(node.name for node in graph_def.node if node.op == "Const")
-    wanted = set()
-    for node in graph_def.node:
-        if node.name in foldable:
-            continue
-        for input_name in node.input:
-            producer = names.node_name(input_name)
-            if not names.is_control(input_name) and producer in foldable and producer not in consts:
-                wanted.add(names.tensor_name(input_name))
+    wanted = set(analysis.frontier)
     excluded = set()
     for output in context.outputs:
         producer = names.node_name(output)
-        if producer in foldable and producer not in consts:
+        if producer in analysis.foldable and producer not in analysis.consts:
             if names.output_index(output) == 0:
                 wanted.add(output)
             else:
@@ -121,7 +196,7 @@ def _frontier(graph_def, foldable, context, record):
     return set(tensor for tensor in wanted if names.node_name(tensor) not in excluded)
 
 
-def _evaluate(graph_def, graph, nodes, foldable, order, wanted, context, record):
+def _evaluate(graph_def, analysis, nodes, wanted, context, record):
     """{tensor: (value, dtype)} for the wanted tensors within the size limits: what numpy computes exactly
     as TF would (numpy_eval), the rest from one session.run.
 
@@ -129,9 +204,10 @@ def _evaluate(graph_def, graph, nodes, foldable, order, wanted, context, record)
     shapes) after: computing it costs what one run of the model costs anyway.
     """
     api = tfcompat.v1()
-    source_bytes = _largest_source(graph, nodes, foldable, order)
-    computed = numpy_eval.evaluate_all(order, nodes, foldable, context.options["fold_max_bytes"])
+    source_bytes = _LargestSource(analysis, nodes)
+    computed = numpy_eval.evaluate_all(analysis.order, nodes, analysis.foldable, context.options["fold_max_bytes"])
     values = {}
+    left = set()
     for tensor in sorted(wanted):
         producer = names.node_name(tensor)
         if producer in computed and names.output_index(tensor) == 0:
@@ -139,17 +215,17 @@ def _evaluate(graph_def, graph, nodes, foldable, order, wanted, context, record)
             dtype = api.as_dtype(value.dtype)
             if _fits(tensor, dtype, _value_bytes(value, dtype), source_bytes, context, record):
                 values[tensor] = (value, dtype)
-    left = set(tensor for tensor in wanted if not (names.node_name(tensor) in computed and
-                                                   names.output_index(tensor) == 0))
+        else:
+            left.add(tensor)
     if left:
-        values.update(_evaluate_in_tf(graph_def, graph, nodes, left, source_bytes, context, record))
+        values.update(_evaluate_in_tf(graph_def, nodes, left, source_bytes, context, record))
     return values
 
 
-def _evaluate_in_tf(graph_def, graph, nodes, wanted, source_bytes, context, record):
+def _evaluate_in_tf(graph_def, nodes, wanted, source_bytes, context, record):
     api = tfcompat.v1()
     producers = set(names.node_name(tensor) for tensor in wanted)
-    subgraph = _subgraph_def(graph_def, nodes, needed_nodes(graph, producers))
+    subgraph = _subgraph_def(graph_def, nodes, needed_nodes(graph_def, producers))
     with api.Graph().as_default() as tf_graph:
         try:
             api.import_graph_def(subgraph, name="")
@@ -216,18 +292,36 @@ def _subgraph_def(graph_def, nodes, keep):
     return subgraph
 
 
-def _largest_source(graph, nodes, foldable, order):
-    """{node: size in bytes of the largest Const it computes from} (by GraphDef size of the tensor)."""
-    largest = {}
-    for name in order:
-        if name not in foldable:
-            continue
-        node = nodes[name]
-        if node.op == "Const":
-            largest[name] = node.attr["value"].tensor.ByteSize()
-        else:
-            largest[name] = max([0] + [largest[p] for p in graph.predecessors(name) if p in largest])
-    return largest
+class _LargestSource(object):
+    """source.get(node, 0): size in bytes of the largest Const a foldable node computes from (by GraphDef
+    size of the tensor), worked out for the nodes asked about only."""
+
+    def __init__(self, analysis, nodes):
+        self.analysis, self.nodes, self.memo = analysis, nodes, {}
+
+    def get(self, name, default=0):
+        if name not in self.analysis.foldable:
+            return default
+        stack = [name]
+        while stack:  # iterative: constant chains can be long
+            current = stack[-1]
+            if current in self.memo:
+                stack.pop()
+                continue
+            node = self.nodes[current]
+            if node.op == "Const":
+                self.memo[current] = node.attr["value"].tensor.ByteSize()
+                stack.pop()
+                continue
+            pending = [p for p in self.analysis.producers.get(current, ()) if p in self.analysis.foldable and
+                       p not in self.memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            self.memo[current] = max([0] + [self.memo[p] for p in self.analysis.producers.get(current, ())
+                                            if p in self.memo])
+            stack.pop()
+        return self.memo[name]
 
 
 def _fits(tensor_name, dtype, size, source_bytes, context, record):
@@ -247,17 +341,19 @@ def _fits(tensor_name, dtype, size, source_bytes, context, record):
     return True
 
 
-def _replace(graph_def, nodes, values):
-    """Write the constants: in place (same name) when every reader reads output 0, else as new nodes."""
-    read_indices = _read_indices(graph_def)
+def _replace(graph_def, nodes, values, analysis):
+    """Write the constants: in place (same name) when every reader reads output 0, else as new nodes.
+    Returns the node names whose inputs were released (one entry per input that no longer reads them)."""
     by_node = defaultdict(dict)
     for tensor, value in values.items():
         by_node[names.node_name(tensor)][names.output_index(tensor)] = value
     renamed = {}
+    released = []
     taken = set(nodes)
     for name, outputs in sorted(by_node.items()):
-        if read_indices[name] <= {0} and 0 in outputs:
+        if analysis.indices.get(name, set()) <= {0} and 0 in outputs:
             value, dtype = outputs[0]
+            released.extend(names.node_name(i) for i in nodes[name].input)
             make_const(nodes[name], value, dtype)
             continue
         for index, (value, dtype) in sorted(outputs.items()):
@@ -266,23 +362,56 @@ def _replace(graph_def, nodes, values):
             add_const(graph_def, new_name, value, dtype, device=nodes[name].device)
             renamed["{}:{}".format(name, index)] = new_name
     if renamed:
-        _redirect(graph_def, renamed)
+        released.extend(_redirect(graph_def, renamed))
+    return released
 
 
-def _read_indices(graph_def):
+def _drop_released(graph_def, nodes, readers, released, keep):
+    """Remove the nodes that lost their last reader (counted before the edit) and are not in keep, then
+    what only they read (graphs without while loops: no cycle can keep an orphan alive)."""
+    doomed, todo = set(), []
+
+    def release(name):
+        if name in readers:
+            readers[name] -= 1
+            if readers[name] == 0 and name in nodes and name not in keep:
+                todo.append(name)
+    for name in released:
+        release(name)
+    while todo:
+        name = todo.pop()
+        if name in doomed:
+            continue
+        doomed.add(name)
+        for input_name in nodes[name].input:
+            release(names.node_name(input_name))
+    remove_nodes(graph_def, doomed)
+
+
+def _read_indices(graph_def, producers=None):
+    """{node: output indices its readers read} (for the given producers only, when given)."""
     read = defaultdict(set)
     for node in graph_def.node:
         for input_name in node.input:
-            if not names.is_control(input_name):
-                read[names.node_name(input_name)].add(names.output_index(input_name))
+            if ":" not in input_name:
+                if input_name[:1] != "^" and (producers is None or input_name in producers):
+                    read[input_name].add(0)
+                continue
+            producer, index = parse_input(input_name)
+            if index >= 0 and (producers is None or producer in producers):
+                read[producer].add(index)
     return read
 
 
 def _redirect(graph_def, renamed):
+    """Point readers of renamed tensors at their new Consts; returns the producers they stopped reading."""
+    released = []
     for node in graph_def.node:
         for position, input_name in enumerate(node.input):
             if not names.is_control(input_name) and names.tensor_name(input_name) in renamed:
                 node.input[position] = renamed[names.tensor_name(input_name)]
+                released.append(names.node_name(input_name))
+    return released
 
 
 def _bytes(count):

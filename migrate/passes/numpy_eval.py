@@ -17,7 +17,7 @@ Anything else (an op not listed, another dtype, an error, a result above the siz
 import numpy as np
 
 from migrate import tfcompat
-from migrate.graph import names
+from migrate.graph.view import parse_input
 
 FLOATS = frozenset([np.dtype(np.float32), np.dtype(np.float64)])
 INTS = frozenset([np.dtype(np.int32), np.dtype(np.int64)])
@@ -178,31 +178,38 @@ OPS = {
 }
 
 
+_TINY = dict((dtype, np.finfo(dtype).tiny) for dtype in FLOATS)
+
+
 def _has_denormal(value):
-    if value.dtype not in FLOATS or not value.size:
+    tiny = _TINY.get(value.dtype)
+    if tiny is None or not value.size:
         return False
+    if value.size <= 8:  # numpy's per-call overhead dwarfs a few comparisons
+        return any(0 < abs(x) < tiny for x in value.reshape(-1).tolist())
     magnitude = np.abs(value)
-    return bool(np.any((magnitude > 0) & (magnitude < np.finfo(value.dtype).tiny)))
+    return bool(np.any((magnitude > 0) & (magnitude < tiny)))
 
 
-def evaluate(node, args, max_bytes):
-    """The node's output 0 as a numpy array, or None when numpy cannot stand in for TF here."""
+def evaluate(node, args, max_bytes, checked=None):
+    """The node's output 0 as a numpy array, or None when numpy cannot stand in for TF here.
+    checked: ids of arrays already known to hold no denormal. Call under np.errstate(all="ignore")."""
     function = OPS.get(node.op)
-    if function is None or any(_has_denormal(a) for a in args):
+    if function is None:
         return None
-    if any(a.nbytes > max_bytes for a in args):
-        return None
-    if node.op in ("Fill",) and len(args) == 2 and args[0].ndim == 1 and args[0].dtype in INTS:
+    for arg in args:
+        if arg.nbytes > max_bytes or (checked is None or id(arg) not in checked) and _has_denormal(arg):
+            return None
+    if node.op == "Fill" and len(args) == 2 and args[0].ndim == 1 and args[0].dtype in INTS:
         count = 1
-        for dim in args[0]:
+        for dim in args[0].tolist():
             count *= max(int(dim), 0)
         if count * args[1].itemsize > max_bytes:
             return None
-    with np.errstate(all="ignore"):
-        try:
-            value = function(node, args)
-        except (ValueError, TypeError, IndexError, MemoryError):
-            return None
+    try:
+        value = function(node, args)
+    except (ValueError, TypeError, IndexError, MemoryError):
+        return None
     if value is None:
         return None
     value = np.asarray(value)
@@ -243,34 +250,42 @@ _VALUE_FIELD = {np.dtype(np.float32): "float_val", np.dtype(np.float64): "double
 def evaluate_all(order, nodes, foldable, max_bytes):
     """{node: output-0 array} for the foldable nodes numpy can evaluate (Consts included when read)."""
     values = {}
-    for name in order:
-        if name not in foldable:
-            continue
-        node = nodes[name]
-        if node.op == "Const":
-            continue  # parsed when a reader needs it
-        args = []
-        for input_name in node.input:
-            if input_name[:1] == "^":
+    clean = set()  # ids of values known to hold no denormal
+    with np.errstate(all="ignore"):
+        for name in order:
+            if name not in foldable:
                 continue
-            producer = names.node_name(input_name)
-            if names.output_index(input_name) != 0:
-                args = None
-                break
-            if producer not in values:
-                source = nodes.get(producer)
-                if source is None or source.op != "Const":
+            node = nodes[name]
+            if node.op == "Const" or node.op not in OPS:
+                continue  # Consts are parsed when a reader needs them
+            args = []
+            for input_name in node.input:
+                if input_name[:1] == "^":
+                    continue
+                producer, index = parse_input(input_name) if ":" in input_name else (input_name, 0)
+                if index != 0:
                     args = None
                     break
-                try:
-                    values[producer] = const_array(source)
-                except Exception:  # a Const TF itself would reject: TF's evaluation reports it
-                    args = None
-                    break
-            args.append(values[producer])
-        if args is None:
-            continue
-        value = evaluate(node, args, max_bytes)
-        if value is not None:
-            values[name] = value
+                if producer not in values:
+                    source = nodes.get(producer)
+                    if source is None or source.op != "Const":
+                        args = None
+                        break
+                    try:
+                        value = const_array(source)
+                    except Exception:  # a Const TF itself would reject: TF's evaluation reports it
+                        args = None
+                        break
+                    if _has_denormal(value):
+                        args = None
+                        break
+                    values[producer] = value
+                    clean.add(id(value))
+                args.append(values[producer])
+            if args is None:
+                continue
+            value = evaluate(node, args, max_bytes, clean)
+            if value is not None:
+                values[name] = value
+                clean.add(id(value))
     return values

@@ -16,7 +16,7 @@ def run(graph_def, context, in_place=False):
 
 def _prune(graph_def, context, record):
     if not context.outputs:
-        record.skip("no outputs given: cannot tell what is unused")
+        record.skip("no outputs given: cannot tell what is unused", untouched=True)
         return
     needed = needed_nodes(graph_def, context.outputs)
     existing = set(node.name for node in graph_def.node)
@@ -25,4 +25,4 @@ def _prune(graph_def, context, record):
         record.note("kept input(s) no output needs: {}".format(base.short_list(unused_inputs)))
     removed = keep_only(graph_def, needed | unused_inputs)
     if not removed:
-        record.skip("every node is needed by the outputs")
+        record.skip("every node is needed by the outputs", untouched=True)

@@ -18,7 +18,7 @@ TF's remove_training_nodes instead keeps every Identity that has or is a control
 """
 from collections import OrderedDict
 
-from migrate.graph import forwarding_splice, names, splice_out, to_digraph
+from migrate.graph import Sweep, forwarding_splice, names, splice_out
 from migrate.graph.ops import REF_PRODUCING_OPS, SWITCH_OPS, V1_CONTROL_FLOW
 from migrate.passes import base
 
@@ -41,11 +41,12 @@ def run(graph_def, context, in_place=False):
 def _remove(graph_def, context, record):
     protected = context.protected_nodes()
     forwarding = [node for node in graph_def.node if node.op in FORWARDING_OPS]
-    # the view only when some forwarding node is not a requested input/output (big graphs: seconds)
-    graph = to_digraph(graph_def) if any(node.name not in protected for node in forwarding) else None
+    # who reads the forwarding nodes, only when some is not a requested input/output
+    candidates = [node.name for node in forwarding if node.name not in protected]
+    sweep = Sweep(graph_def, candidates) if candidates else None
     splices, kept = {}, OrderedDict()
     for node in forwarding:
-        reason = _reason_to_keep(node, graph, protected)
+        reason = _reason_to_keep(node, sweep, protected)
         if reason:
             kept.setdefault(reason, []).append(node.name)
         else:
@@ -53,28 +54,32 @@ def _remove(graph_def, context, record):
     for reason, kept_names in kept.items():
         record.note("kept {} node(s), {}: {}".format(len(kept_names), reason, base.short_list(kept_names)))
     if not splices:
-        record.skip("no removable forwarding node" + ("; all kept, see notes" if kept else ""))
+        record.skip("no removable forwarding node" + ("; all kept, see notes" if kept else ""), untouched=True)
         return
-    splice_out(graph_def, splices, set(reader for name in splices for reader in graph.successors(name)))
+    splice_out(graph_def, splices, dict((reader, sweep.reader_nodes[reader]) for name in splices
+                                        for reader in sweep.readers[name]))
 
 
-def _reason_to_keep(node, graph, protected):
+def _reason_to_keep(node, sweep, protected):
+    """Why node stays, or None. sweep: a Sweep whose readers cover node."""
     if node.name in protected:
         return KEEP_PROTECTED
-    if graph.out_degree(node.name) == 0:
+    if not sweep.readers[node.name]:
         return KEEP_SINK
-    producer_ops = [graph.nodes[names.node_name(name)]["op"] for name in node.input
-                    if not names.is_control(name) and names.node_name(name) in graph]
+    ops = sweep.ops
+    producer_ops = [ops[names.node_name(name)] for name in node.input
+                    if not names.is_control(name) and names.node_name(name) in ops]
     if any(op in SWITCH_OPS for op in producer_ops):
         return KEEP_PIVOT
     if any(op in REF_PRODUCING_OPS for op in producer_ops):
         return KEEP_REF
     has_control = node.op == "NoOp" or any(names.is_control(name) for name in node.input)
-    if has_control and _touches_control_flow(node.name, graph):
+    if has_control and _touches_control_flow(node, sweep):
         return KEEP_CONTROL_FLOW
     return None
 
 
-def _touches_control_flow(name, graph):
-    neighbours = list(graph.predecessors(name)) + list(graph.successors(name))
-    return any(graph.nodes[other]["op"] in V1_CONTROL_FLOW for other in neighbours)
+def _touches_control_flow(node, sweep):
+    ops = sweep.ops
+    neighbours = [names.node_name(name) for name in node.input] + sweep.readers[node.name]
+    return any(ops[other] in V1_CONTROL_FLOW for other in neighbours if other in ops)

@@ -26,10 +26,10 @@ def _resolve(graph_def, context, record):
     constant_switches = dict((node.name, _live_port(node, nodes)) for node in graph_def.node
                              if node.op in SWITCH_OPS and _live_port(node, nodes) is not None)
     if not constant_switches:
-        record.skip("no Switch has a constant predicate")
+        record.skip("no Switch has a constant predicate", untouched=True)
         return
     if _reads_merge_index(graph_def):
-        record.skip("a Merge's value_index is read: left as it is")
+        record.skip("a Merge's value_index is read: left as it is", untouched=True)
         return
     dead = _dead_nodes(graph_def, constant_switches) - context.protected_nodes()
     forwards = {}

@@ -26,7 +26,7 @@ def run(graph_def, context, in_place=False):
 def _set_shapes(graph_def, context, record):
     options = context.options
     if not options.get("static"):
-        record.skip("options static is False: dynamic shapes kept")
+        record.skip("options static is False: dynamic shapes kept", untouched=True)
         return
     given = _given_shapes(graph_def, options.get("input_shapes") or {})
     for node in graph_def.node:
@@ -38,7 +38,7 @@ def _set_shapes(graph_def, context, record):
                 record.note("{}: {} -> {}".format(node.name, _show(before), _show(after)))
                 record.applied = True
     if not record.applied:
-        record.skip("every placeholder already has a fully defined shape")
+        record.skip("every placeholder already has a fully defined shape", untouched=True)
 
 
 def _given_shapes(graph_def, input_shapes):

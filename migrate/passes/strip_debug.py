@@ -10,7 +10,7 @@
   (TF's remove_training_nodes leaves the Assert nodes in place and only handles CheckNumerics.)
 Asserts inside functions of graph_def.library (TF2 If-based guards) are not looked at.
 """
-from migrate.graph import Splice, names, reachable, splice_out, to_digraph
+from migrate.graph import Splice, Sweep, names, reachable, splice_out, to_digraph
 from migrate.graph.ops import pure_nodes
 from migrate.passes import base
 
@@ -34,19 +34,41 @@ def _strip(graph_def, context, record):
     splices = dict((name, _splice(node)) for name, node in debug.items() if name not in protected)
     if not splices:
         record.skip("no Assert, CheckNumerics, Print or PrintV2 nodes" if not debug else
-                    "every debug node is a requested input/output")
+                    "every debug node is a requested input/output", untouched=True)
         return
-    graph = to_digraph(graph_def)
-    reachability = base.Reachability(graph_def, graph)
-    downstream = reachable(graph, splices) - set(splices)
-    readers = set(reader for name in splices for reader in graph.successors(name))
-    del graph
+    sweep = Sweep(graph_def, splices)
+    reachability = base.Reachability(graph_def, sweep=sweep)
+    # Splicing never adds control edges: without any, no node can end up waited on only (no guards).
+    has_controls = sweep.control_inputs > 0
+    downstream = reachable(to_digraph(graph_def), splices) - set(splices) if has_controls else set()
+    readers = dict((reader, sweep.reader_nodes[reader]) for name in splices for reader in sweep.readers[name])
+    # Who may lose their last reader: what the removed nodes read. Counted on the readers that get
+    # rewritten, before and after, so the whole graph need not be swept again in the usual case.
+    affected = set(names.node_name(i) for name in splices for i in debug[name].input) - set(splices)
+    before = _references(readers.values(), affected)
+    removed = _references([debug[name] for name in splices], affected)
     splice_out(graph_def, splices, readers)
-    guards = _guards(graph_def, downstream - protected)
+    after = _references(readers.values(), affected)
+    guards = _guards(graph_def, downstream - protected) if has_controls else set()
     if guards:
         _drop_control_inputs(graph_def, guards)
         record.note("dropped control dependencies on {} assert guard node(s)".format(len(guards)))
-    reachability.drop_orphans(graph_def, context)
+    keep = reachability.sinks | protected
+    orphaned = [name for name in affected if name not in keep and
+                sweep.read.get(name, 0) - removed.get(name, 0) - before.get(name, 0) + after.get(name, 0) <= 0]
+    if guards or orphaned or reachability.loops:
+        reachability.drop_orphans(graph_def, context)
+
+
+def _references(nodes, producers):
+    """{producer: how many inputs of these nodes name it}, for the given producers."""
+    counts = {}
+    for node in nodes:
+        for input_name in node.input:
+            producer = names.node_name(input_name)
+            if producer in producers:
+                counts[producer] = counts.get(producer, 0) + 1
+    return counts
 
 
 def _splice(node):

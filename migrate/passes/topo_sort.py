@@ -5,7 +5,7 @@ existing order, so a sorted graph is left untouched. Reordering sorts the repeat
 pointers, never weight bytes.
 """
 from migrate.graph import topological_order
-from migrate.graph.view import MERGE_OPS, NEXT_ITERATION_OPS, _producer, acyclic
+from migrate.graph.view import acyclic, is_topologically_sorted
 from migrate.passes import base
 
 NAME = "topo_sort"
@@ -17,34 +17,18 @@ def run(graph_def, context, in_place=False):
 
 
 def _sort(graph_def, context, record):
-    if _is_sorted(graph_def):  # one sweep; the sort itself builds the full view
-        record.skip("already in topological order")
+    if is_topologically_sorted(graph_def):  # one sweep; the sort itself builds the full view
+        record.skip("already in topological order", untouched=True)
         return
     order = topological_order(graph_def)
     if all(node.name == name for node, name in zip(graph_def.node, order)):
-        record.skip("already in topological order")
+        record.skip("already in topological order", untouched=True)
         return
     late = _nodes_after_a_reader(graph_def)
     position = dict((name, index) for index, name in enumerate(order))
     graph_def.node.sort(key=lambda node: position[node.name])
     record.applied = True
     record.note("{} of {} node(s) came after a node reading them".format(len(late), len(order)))
-
-
-def _is_sorted(graph_def):
-    """True when every input comes from an earlier node (while-loop back edges NextIteration -> Merge
-    aside): then the graph order is the order topological_order would give."""
-    position, ops = {}, {}
-    for index, node in enumerate(graph_def.node):
-        position[node.name] = index
-        ops[node.name] = node.op
-    for index, node in enumerate(graph_def.node):
-        for input_name in node.input:
-            producer = _producer(input_name)
-            if position.get(producer, -1) >= index and not (
-                    node.op in MERGE_OPS and ops[producer] in NEXT_ITERATION_OPS):
-                return False
-    return True
 
 
 def _nodes_after_a_reader(graph_def):

@@ -1,0 +1,248 @@
+"""Streaming freeze (migrate/stream.py): the graph it writes tensor by tensor means what the session path
+(freeze.freeze) computes, node for node and value for value; what it cannot handle it refuses, and the
+freeze.freeze hook then falls back with a note."""
+import os
+
+import numpy as np
+import pytest
+
+from migrate import artifacts, freeze, stream, tfcompat, verify
+from migrate.errors import BadInput
+from migrate.graph import edit
+
+RTOL, ATOL = 1e-4, 1e-5
+# Zoo features the streaming path leaves to the session path, with the reason it gives.
+REFUSED = {"partitioned_variable": "slice", "hash_table": "lookup table"}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def _node_summary(graph_def):
+    """{name: (op, inputs, attrs without 'value', Const value or None)}: what a node means."""
+    api = tfcompat.v1()
+    summary = {}
+    for node in graph_def.node:
+        value = api.make_ndarray(node.attr["value"].tensor) if node.op == "Const" else None
+        attrs = dict((k, v.SerializeToString(deterministic=True)) for k, v in node.attr.items()
+                     if k not in ("value", "_output_shapes"))
+        summary[node.name] = (node.op, list(node.input), attrs, value)
+    return summary
+
+
+def assert_same_graph(streamed, in_memory):
+    """Same nodes, ops, inputs, attrs; every Const the same dtype, shape and bytes."""
+    expected = type(in_memory)()
+    expected.CopyFrom(in_memory)
+    edit.strip_default_attrs(expected)  # what io.write_graph does to the session path's graph
+    got, want = _node_summary(streamed), _node_summary(expected)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        op, inputs, attrs, value = got[name]
+        assert (op, inputs) == want[name][:2], name
+        assert attrs == want[name][2], name
+        if value is not None:
+            assert value.dtype == want[name][3].dtype and value.shape == want[name][3].shape, name
+            assert np.array_equal(value, want[name][3]) or value.tobytes() == want[name][3].tobytes(), name
+
+
+def _unknown_ops(model):
+    from migrate import inspect_model
+    return tfcompat.unregistered_ops(inspect_model.op_histogram(model.graph_def))
+
+
+def _stream(model, path, **kwargs):
+    return stream.freeze_to_file(model, path, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------ zoo models
+
+def test_zoo_model_streams_like_the_session_path(zoo_model, tmp_path):
+    model = artifacts.load(zoo_model.path)
+    out = os.path.join(str(tmp_path), "streamed.pb")
+    unknown = _unknown_ops(model)
+    if unknown:  # written by a newer TF: the same refusal as the session path, nothing written
+        with pytest.raises(BadInput) as error:
+            _stream(model, out, outputs=zoo_model.outputs)
+        assert "ops not registered" in str(error.value)
+        assert not os.path.exists(out) or os.path.getsize(out) == 0
+        return
+    refused = [reason for feature, reason in REFUSED.items() if feature in zoo_model.entry["features"]]
+    if refused:
+        with pytest.raises(stream.Unsupported) as why:
+            _stream(model, out, outputs=zoo_model.outputs)
+        assert refused[0] in str(why.value)
+        assert not os.path.exists(out)
+        return
+    streamed, record = _stream(model, out, outputs=zoo_model.outputs)
+    in_memory, session_record = freeze.freeze(model, outputs=zoo_model.outputs)
+    assert record.outputs == session_record.outputs and record.variables == session_record.variables
+    assert record.rewritten == session_record.rewritten and record.switches == session_record.switches
+    assert isinstance(streamed, stream.StreamedModel) and streamed.file_path == out
+    assert_same_graph(streamed.graph_def, in_memory.graph_def)
+    golden = zoo_model.golden()
+    feeds = dict((name, golden[name]) for name in zoo_model.inputs)
+    from_file = verify.run_model(artifacts.load(out), zoo_model.outputs, feeds)
+    for name in zoo_model.outputs:
+        np.testing.assert_allclose(from_file[name], golden[name], rtol=RTOL, atol=ATOL, err_msg=name)
+    rows = stream.check_pair(model, streamed, zoo_model.outputs, feeds)  # the lean verification
+    assert rows and all(row.ok for row in rows)
+
+
+@pytest.mark.zoo("partitioned")
+def test_hook_falls_back_to_the_session_path_with_a_note(zoo_model, tmp_path):
+    model = artifacts.load(zoo_model.path)
+    if _unknown_ops(model):
+        pytest.skip("written by a newer TF")
+    os.mkdir(os.path.join(str(tmp_path), "out"))
+    target_path = os.path.join(str(tmp_path), "out", "frozen.pb")
+    with stream.Target(target_path) as target:
+        frozen, record = freeze.freeze(model, outputs=zoo_model.outputs, stream_to=target)
+        assert not isinstance(frozen, stream.StreamedModel)
+        assert any("streaming does not apply" in note and "slice" in note for note in record.notes)
+        target.commit(frozen)
+    golden = zoo_model.golden()
+    feeds = dict((name, golden[name]) for name in zoo_model.inputs)
+    actual = verify.run_model(artifacts.load(target_path), zoo_model.outputs, feeds)
+    for name in zoo_model.outputs:
+        np.testing.assert_allclose(actual[name], golden[name], rtol=RTOL, atol=ATOL, err_msg=name)
+    assert os.listdir(os.path.dirname(target_path)) == ["frozen.pb"]  # no temp file left
+
+
+@pytest.mark.zoo("mlp")
+def test_hook_streams_through_freeze_and_target_commits(zoo_model, tmp_path):
+    model = artifacts.load(zoo_model.path)
+    os.mkdir(os.path.join(str(tmp_path), "out"))
+    out = os.path.join(str(tmp_path), "out", "frozen.pb")
+    with stream.Target(out) as target:
+        frozen, record = freeze.freeze(model, outputs=zoo_model.outputs, stream_to=target)
+        assert isinstance(frozen, stream.StreamedModel) and frozen.file_path == target.path
+        assert any(note.startswith("streamed:") for note in record.notes)
+        assert not os.path.exists(out)
+        target.commit(frozen)
+    assert os.path.exists(out) and frozen.file_path == out
+    assert os.listdir(os.path.dirname(out)) == ["frozen.pb"]
+    assert len(frozen.graph_def.node) == record.nodes_after
+    derived = frozen.derive(note="checked")
+    assert len(derived.graph_def.node) == record.nodes_after and derived.provenance[-1] == "checked"
+
+
+def test_target_removes_its_temp_file_unless_committed(tmp_path):
+    out = os.path.join(str(tmp_path), "frozen.pb")
+    with pytest.raises(RuntimeError):
+        with stream.Target(out) as target:
+            with open(target.path, "wb") as handle:
+                handle.write(b"partial")
+            raise RuntimeError("verification blew up")
+    assert os.listdir(str(tmp_path)) == []
+    with stream.Target(out):
+        pass  # not committed (verification failed): nothing written
+    assert os.listdir(str(tmp_path)) == []
+
+
+# ------------------------------------------------------------------------------------------ synthetic models
+
+def _synthetic_checkpoint(directory, big=False):
+    """A TF1 checkpoint written with the running TF: ref + resource variables, renamed checkpoint keys, a
+    train switch, an update run through a control dependency, scalars, several dtypes, an empty tensor,
+    an embedding read with ResourceGather. Returns (prefix, output names, feeds)."""
+    api = tfcompat.v1()
+    graph = api.Graph()
+    rng = np.random.RandomState(0)
+    with graph.as_default():
+        x = api.placeholder(api.float32, [None, 4], name="x")
+        ids = api.placeholder(api.int32, [None], name="ids")
+        is_training = api.placeholder_with_default(False, [], name="is_training")
+        ref = dict(use_resource=False)  # TF1 ref variables (VariableV2) on every TF
+        w = api.get_variable("dense/kernel", initializer=rng.randn(4, 3).astype(np.float32), **ref)
+        b = api.get_variable("dense/bias", initializer=np.float32(0.25), **ref)  # a scalar
+        scale = api.get_variable("scale", initializer=np.float16(1.5), **ref)
+        counter = api.get_variable("counter", initializer=np.int64(7), **ref)
+        flag = api.get_variable("flag", initializer=np.array([True, False, True]), **ref)
+        empty = api.get_variable("empty", initializer=np.zeros([0, 3], np.float32), **ref)
+        table = api.get_variable("embedding", initializer=rng.randn(10, 3).astype(np.float32),
+                                 use_resource=True)
+        offset = api.get_variable("offset", initializer=rng.randn(3).astype(np.float32), use_resource=True)
+        variables = [w, b, scale, counter, flag, empty, table, offset]
+        if big:
+            huge = api.get_variable("huge", initializer=rng.randn(512, 1024).astype(np.float32), **ref)
+            variables.append(huge)
+        h = api.matmul(x, w) + b
+        if big:
+            h = h + api.reduce_mean(huge)
+        h = h * api.cast(scale, api.float32)
+        h = h + api.reduce_sum(api.gather(table, ids), axis=0) + api.read_variable_op(offset.handle, api.float32) \
+            if hasattr(api, "read_variable_op") else h + api.reduce_sum(api.gather(table, ids), axis=0) + offset
+        h = h + api.reduce_sum(empty) + api.cast(api.reduce_any(flag), api.float32)
+        h = api.cond(is_training, lambda: h * 2.0, lambda: h)
+        steps = api.get_variable("steps", initializer=np.int64(0), **ref)
+        variables.append(steps)
+        with api.control_dependencies([api.assign_add(steps, 1)]):  # an update the output waits for
+            y = api.identity(h + api.cast(counter, api.float32), name="y")
+        # checkpoint keys that are not the node names
+        saver = api.train.Saver(dict(("renamed/" + v.op.name, v) for v in variables))
+        with api.Session(graph=graph) as session:
+            session.run(api.global_variables_initializer())
+            prefix = saver.save(session, os.path.join(directory, "model.ckpt"))
+    feeds = {"x:0": rng.randn(2, 4).astype(np.float32), "ids:0": np.array([1, 3, 3], np.int32)}
+    return prefix, ["y:0"], feeds
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["small", "weights-fed-on-read-back"])
+def test_synthetic_model_streams_like_the_session_path(tmp_path, big):
+    prefix, outputs, feeds = _synthetic_checkpoint(str(tmp_path), big)
+    model = artifacts.load(prefix)
+    out = os.path.join(str(tmp_path), "frozen.pb")
+    streamed, record = _stream(model, out, outputs=outputs)
+    in_memory, session_record = freeze.freeze(model, outputs=outputs)
+    assert_same_graph(streamed.graph_def, in_memory.graph_def)
+    assert record.switches == session_record.switches == {"is_training": False}
+    assert record.rewritten == session_record.rewritten and "AssignAdd->Add" in record.rewritten
+    expected = verify.run_model(in_memory, outputs, feeds)
+    actual = verify.run_model(artifacts.load(out), outputs, feeds)
+    np.testing.assert_array_equal(actual["y:0"], expected["y:0"])
+    rows = stream.check_pair(model, streamed, outputs, feeds)
+    assert all(row.ok for row in rows)
+    structure, weights = stream.read_back(out)
+    if big:  # the 2 MiB weight is fed from an aligned array read straight from the file
+        assert "huge:0" in weights and weights["huge:0"].ctypes.data % 64 == 0
+        reader = artifacts.open_checkpoint(prefix)
+        np.testing.assert_array_equal(weights["huge:0"], reader.get_tensor("renamed/huge"))
+        assert [n.op for n in structure.node if n.name == "huge"] == ["Placeholder"]
+    else:
+        assert not weights
+
+
+def test_text_output_streams_too(tmp_path):
+    prefix, outputs, feeds = _synthetic_checkpoint(str(tmp_path))
+    model = artifacts.load(prefix)
+    out = os.path.join(str(tmp_path), "frozen.pbtxt")
+    streamed, _ = _stream(model, out, outputs=outputs)
+    assert open(out).read().startswith("node {")
+    in_memory, _ = freeze.freeze(model, outputs=outputs)
+    assert_same_graph(artifacts.load(out).graph_def, in_memory.graph_def)
+    rows = stream.check_pair(model, streamed, outputs, feeds)  # text: the plain verification
+    assert all(row.ok for row in rows)
+
+
+def test_refusals_leave_the_session_path(tmp_path):
+    api = tfcompat.v1()
+    graph = api.Graph()
+    with graph.as_default():
+        x = api.placeholder(api.float32, [None, 2], name="x")
+        saved = api.get_variable("saved", initializer=np.ones([2, 2], np.float32))
+        unsaved = api.get_variable("unsaved", initializer=np.ones([2], np.float32))
+        api.identity(api.matmul(x, saved) + unsaved, name="y")
+        saver = api.train.Saver([saved])  # `unsaved` is not restored: the session path would fail on it
+        with api.Session(graph=graph) as session:
+            session.run(api.global_variables_initializer())
+            prefix = saver.save(session, os.path.join(str(tmp_path), "model.ckpt"))
+    model = artifacts.load(prefix)
+    out = os.path.join(str(tmp_path), "frozen.pb")
+    with pytest.raises(stream.Unsupported) as why:
+        _stream(model, out, outputs=["y"])
+    assert "'unsaved' is not restored" in str(why.value) and not os.path.exists(out)
+    with pytest.raises(stream.Unsupported) as why:
+        _stream(model, out, outputs=["y"], deny=["saved"])
+    assert "--allow/--deny" in str(why.value)
+    with pytest.raises(BadInput):  # the user's mistakes are the same errors on both paths
+        _stream(model, out, outputs=["nope"])
