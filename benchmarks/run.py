@@ -131,7 +131,7 @@ def freeze_section(run, work, layers, width):
 
 def optimize_section(run, work, graphs, tf_import):
     lines = []
-    for title, path, inputs, outputs in graphs:
+    for title, path, inputs, outputs, keep_as in graphs:
         sys.stderr.write("optimize: {}\n".format(title))
         out = os.path.join(work, "optimized.pb")
         tf_out = os.path.join(work, "tf_optimized.pb")
@@ -139,11 +139,16 @@ def optimize_section(run, work, graphs, tf_import):
                                                    "--inputs", inputs, "--outputs", outputs, "--out", tf_out],
                      [tf_out])
         cli = ["-m", "migrate", "optimize", path, "-o", out, "--outputs", outputs, "--no-trt", "--force"]
+        hooked = ["-m", "benchmarks.jobs", "migrate-cli", "--stream", "--"] + cli[2:]
         rows = [
-            run.job("`migrate optimize --no-trt --no-verify`", cli + ["--no-verify"], [out]),
-            run.job("`migrate optimize --no-trt` (verified)", cli, [out]),
-            run.job("`migrate optimize --no-trt` (verified, sessions without Grappler)",
+            run.job("`migrate optimize --no-trt --no-verify` (as today)", cli + ["--no-verify"], [out]),
+            run.job("`migrate optimize --no-trt` (as today, verified)", cli, [out]),
+            run.job("`migrate optimize --no-trt` (as today, verified, sessions without Grappler)",
                     ["-m", "benchmarks.jobs", "migrate-cli", "--no-grappler", "--"] + cli[2:], [out]),
+            run.job("`migrate optimize --no-trt --no-verify` (proposed api.optimize)", hooked + ["--no-verify"],
+                    [out]),
+            run.job("`migrate optimize --no-trt` (proposed api.optimize, verified file against file)", hooked,
+                    [out]),
             run.job("api.optimize, no verify (library)",
                     ["-m", "benchmarks.jobs", "migrate-optimize", "--source", path, "--out", out, "--outputs",
                      outputs, "--no-verify"], [out]),
@@ -156,10 +161,8 @@ def optimize_section(run, work, graphs, tf_import):
             ", ".join("{} {:.2f}".format(k, v) for k, v in passes.items()))]
         if os.path.exists(tf_out):
             os.remove(tf_out)
-        if "MLP" in title:
-            shutil.move(out, os.path.join(work, "mlp_optimized.pb")) if os.path.exists(out) else None
-        elif "120,002" in title and os.path.exists(out):
-            shutil.move(out, os.path.join(work, "chain_optimized.pb"))
+        if keep_as and os.path.exists(out):  # for the latency section
+            shutil.move(out, os.path.join(work, keep_as))
     return lines
 
 
@@ -208,6 +211,11 @@ def latency_section(run, work, zoo, graphs):
     return lines
 
 
+def _chain_nodes(requested):
+    """How many nodes models.chain_graph_def writes for `requested`: 6 per block + 2, rounded up."""
+    return 6 * max(1, -(-(requested - 2) // 6)) + 2
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=sys.executable, help="interpreter (with TF) that runs every job")
@@ -252,16 +260,18 @@ def main(argv=None):
             graphs = []
             if os.path.exists(frozen_mlp):
                 graphs.append(("{:.2f} GB frozen MLP (migrate's frozen graph)".format(
-                    os.path.getsize(frozen_mlp) / 1e9), frozen_mlp, "x", "output"))
-            graphs.append(("{:,}-node frozen graph of tiny tensors".format(args.chain_nodes), chain, "x", "output"))
-            graphs.append(("{:,}-node frozen graph of tiny tensors".format(args.big_nodes), big, "x", "output"))
+                    os.path.getsize(frozen_mlp) / 1e9), frozen_mlp, "x", "output", "mlp_optimized.pb"))
+            for path, requested, keep_as in ((chain, args.chain_nodes, "chain_optimized.pb"),
+                                             (big, args.big_nodes, None)):
+                title = "{:,}-node frozen graph of tiny tensors".format(_chain_nodes(requested))
+                graphs.append((title, path, "x", "output", keep_as))
             lines += optimize_section(run, work, graphs, tf_import)
         if "latency" in only:
             lines += latency_section(run, work, args.zoo, [
                 ("MLP {}x{}".format(args.layers, args.width), frozen_mlp, os.path.join(work, "mlp_optimized.pb"),
                  "x", "output", str(args.width)),
-                ("{:,}-node chain".format(args.chain_nodes), chain, os.path.join(work, "chain_optimized.pb"), "x",
-                 "output", "4")])
+                ("{:,}-node chain".format(_chain_nodes(args.chain_nodes)), chain,
+                 os.path.join(work, "chain_optimized.pb"), "x", "output", "4")])
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

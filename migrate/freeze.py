@@ -201,6 +201,7 @@ def _import_tables(graph_def, contents):
 def _rewrite_stateful(graph_def):
     """Make ops that need mutable inputs valid on constants. Returns Counter of 'Old->New'."""
     changed = Counter()
+    _rewrite_resource_reads(graph_def)
     for node in graph_def.node:
         if node.op in _REF_TWINS:
             changed["{}->{}".format(node.op, _REF_TWINS[node.op])] += 1
@@ -216,6 +217,21 @@ def _rewrite_stateful(graph_def):
             node.op = "NoOp"
             node.attr.clear()
     return changed
+
+
+def _rewrite_resource_reads(graph_def):
+    """Resource reads left on a constant (TF <= 1.13's convert_variables_to_constants keeps ResourceGather):
+    the rewrite TF 2.x's own conversion does, ResourceGather -> GatherV2 + axis Const, ReadVariableOp ->
+    Identity. Part of turning variables into constants, so not counted among the rewrites."""
+    from migrate import stream
+    consts = set(node.name for node in graph_def.node if node.op == "Const")
+    added = []
+    for node in graph_def.node:
+        if node.op in ("ReadVariableOp", "ResourceGather", "ResourceGatherNd") and \
+                node_name(node.input[0]) in consts:
+            added.extend(stream._convert_read(node))
+    for node in added:
+        graph_def.node.add().CopyFrom(node)
 
 
 def _assign_to_value(node):

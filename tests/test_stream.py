@@ -246,3 +246,31 @@ def test_refusals_leave_the_session_path(tmp_path):
     assert "--allow/--deny" in str(why.value)
     with pytest.raises(BadInput):  # the user's mistakes are the same errors on both paths
         _stream(model, out, outputs=["nope"])
+
+
+# ------------------------------------------------------------------------------------------ optimize helpers
+
+def test_files_written_node_by_node_and_verified_file_against_file(tmp_path):
+    """write_graph_def (no whole serialized copy) writes what io.write_graph writes; check_files runs two
+    frozen files with their weights fed and agrees with verify.check_pair."""
+    from migrate import io, passes
+    prefix, outputs, feeds = _synthetic_checkpoint(str(tmp_path), big=True)
+    source = os.path.join(str(tmp_path), "frozen.pb")
+    _stream(artifacts.load(prefix), source, outputs=outputs)
+    model = artifacts.load(source)
+    inputs = sorted(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder")
+    context = passes.PassContext(outputs=outputs, inputs=inputs)
+    optimized, _ = passes.run_pipeline(model.graph_def, list(passes.DEFAULT_PASSES), context, checked=True)
+    assert len(model.graph_def.node) > len(optimized.node)  # a copy: the caller's graph is untouched
+    by_io = os.path.join(str(tmp_path), "io.pb")
+    by_stream = os.path.join(str(tmp_path), "stream.pb")
+    io.write_graph(optimized, by_io)
+    stream.write_graph_def(optimized, by_stream)
+    assert open(by_io, "rb").read() == open(by_stream, "rb").read()
+    rows = stream.check_files(source, by_stream, outputs, feeds)
+    assert all(row.ok for row in rows)
+    expected = verify.check_pair(model, model.derive(graph_def=optimized), outputs, feeds)
+    assert [row.ok for row in rows] == [row.ok for row in expected]
+    assert stream.is_binary_graph_file(by_stream) and not stream.is_binary_graph_file(by_stream + "txt")
+    in_place, _ = passes.run_pipeline(model.graph_def, list(passes.DEFAULT_PASSES), context, in_place=True)
+    assert in_place is model.graph_def and len(model.graph_def.node) == len(optimized.node)
