@@ -111,17 +111,8 @@ def rank_outputs(graph_def):
 
 
 def _downstream(graph_def, starts):
-    consumers = {}
-    for node in graph_def.node:
-        for name in _inputs(node):
-            consumers.setdefault(name, []).append(node.name)
-    seen, stack = set(starts), list(starts)
-    while stack:
-        for consumer in consumers.get(stack.pop(), []):
-            if consumer not in seen:
-                seen.add(consumer)
-                stack.append(consumer)
-    return seen
+    from migrate.graph import view
+    return view.reachable(view.to_digraph(graph_def), set(starts))
 
 
 def infer_outputs(graph_def):
