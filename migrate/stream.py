@@ -718,15 +718,39 @@ def run_streamed(candidate, outputs, feeds):
 
 def run_file(path, outputs, feeds, where=None):
     """{output: array} from a binary frozen GraphDef file, its large Consts fed from aligned arrays read
-    from the file (read_back): the weights are in memory once, TF's import never copies them."""
-    from migrate.session import Restored
+    from the file (read_back): the weights are in memory once, TF's import never copies them. The session
+    runs the graph as written (Grappler off): on graphs of 100,000s of nodes Grappler's first-run rewrite
+    costs more than the run, and a literal run is what a comparison wants."""
+    from migrate import session as session_mod
     structure, weights = read_back(path)
-    light = m.Model(m.FROZEN_GRAPH, where or path, structure)
-    with Restored(light) as restored:
-        present = set(op.name for op in restored.graph.get_operations())
-        fed = dict((name, value) for name, value in feeds.items() if node_name(name) in present)
-        fed.update(weights)
-        return restored.run(list(outputs), fed)
+    where = where or path
+    session_mod.check_ops_known(structure, where)
+    v1 = tfcompat.v1()
+    graph = v1.Graph()
+    with graph.as_default():
+        session_mod._importing(where, v1.import_graph_def, structure, name="")
+    del structure
+    config = session_mod._session_config()
+    rewrites = config.graph_options.rewrite_options
+    if "disable_meta_optimizer" in type(rewrites).DESCRIPTOR.fields_by_name:  # TF >= 1.8
+        rewrites.disable_meta_optimizer = True
+    with v1.Session(graph=graph, config=config) as sess:
+        present = set(op.name for op in graph.get_operations())
+        if session_mod.TABLE_INIT_NODE in present:
+            sess.run(graph.get_operation_by_name(session_mod.TABLE_INIT_NODE))
+        fed = dict((graph.get_tensor_by_name(tensor_name(name)), value) for name, value in feeds.items()
+                   if node_name(name) in present)
+        fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
+        fetches = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
+        try:
+            values = sess.run(fetches, fed)
+        except (ValueError, TypeError) as exc:  # before running: a feed of the wrong shape or dtype
+            raise BadInput("cannot feed the inputs: {}".format(session_mod.tf_error_line(exc)), where,
+                           "give --inputs-npz arrays with the dtypes and shapes of the model's inputs")
+        except tfcompat.tf().errors.OpError as exc:
+            raise BadInput("running the model failed: {}".format(session_mod.tf_error_line(exc)), where,
+                           "check that the inputs (--inputs-npz, --batch, --set) fit the model")
+    return dict(zip(outputs, values))
 
 
 def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5):
