@@ -6,9 +6,15 @@ import sys
 
 root = sys.argv[1]
 totals = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
-for env in sorted(os.listdir(root)):
+failed_envs = []
+for env in sorted(name for name in os.listdir(root) if not name.startswith(".")):
     logs = sorted(glob.glob(os.path.join(root, env, "log", "*commands*.log")))
     if not logs:
+        steps = sorted(glob.glob(os.path.join(root, env, "log", "*.log")))
+        if steps:  # tox made the env but never reached its commands: say which step stopped it
+            failed_envs.append(env)
+            print("{:14} FAILED in {} (no command ran; see {})".format(
+                env, os.path.basename(steps[-1]).split("-", 1)[-1][:-4], steps[-1]))
         continue
     text = "\n".join(open(path, errors="replace").read() for path in logs)
     tf = re.search(r"^tensorflow\s+(\S+)", text, re.M)
@@ -21,4 +27,6 @@ for env in sorted(os.listdir(root)):
         print("{:14} TensorRT: {}".format("", reason.group(1)))
     for count, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?)", summary[-1] if summary else ""):
         totals["error" if kind.startswith("error") else kind] += int(count)
+if failed_envs:
+    print("envs that never ran their commands: " + ", ".join(failed_envs))
 print("{passed} passed, {failed} failed, {skipped} skipped".format(**totals))

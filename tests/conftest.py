@@ -14,6 +14,7 @@ REPO = os.path.dirname(HERE)
 SHARED = os.environ.get("MIGRATE_SHARED_ARTIFACTS") or os.path.join(REPO, "..", "shared", "legacy_artifacts")
 ZOO_ROOT = os.environ.get("MIGRATE_ZOO_ROOT") or os.path.join(REPO, ".tox", "zoo")
 REQUIRE_ALL = os.environ.get("MIGRATE_REQUIRE_ALL") == "1"
+EXPECTED_ZOOS = set(name for name in os.environ.get("MIGRATE_ZOOS", "").split(",") if name)
 
 
 def _missing(reason):
@@ -76,7 +77,11 @@ def pytest_generate_tests(metafunc):
         marker = metafunc.definition.get_closest_marker("zoo")  # @pytest.mark.zoo("mlp", ...) narrows it
         only = set(marker.args) if marker else None
         params, ids = [], []
-        for zoo, manifest, directory in zoo_manifests():
+        manifests = zoo_manifests()
+        for zoo in sorted(EXPECTED_ZOOS - set(found for found, _, _ in manifests)):  # tox.ini: the zoos CI builds
+            params.append((zoo, None, None))
+            ids.append("{}:missing".format(zoo))
+        for zoo, manifest, directory in manifests:
             for entry in manifest["models"]:
                 if only is not None and entry["name"] not in only:
                     continue
@@ -115,6 +120,8 @@ def zoo_model(request, tmp_path):
         _missing("no zoo written by old TF under {} (run `tox -e zoo-tf1.7,zoo-tf1.15` or set "
                  "MIGRATE_ZOO_ROOT)".format(ZOO_ROOT))
     zoo, directory, entry = request.param
+    if entry is None:
+        _missing("zoo {} was not written under {} (did `tox -e {}` fail?)".format(zoo, ZOO_ROOT, zoo))
     return ZooModel(zoo, directory, entry, tmp_path)
 
 
