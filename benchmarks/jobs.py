@@ -6,7 +6,7 @@ call alone, `import`: importing TensorFlow) next to what the parent measures (wa
 python -m benchmarks.jobs tf-import
 python -m benchmarks.jobs tf-freeze-graph --meta M --checkpoint P --outputs output --out F
 python -m benchmarks.jobs tf-optimize --graph G --inputs x --outputs output --out F
-python -m benchmarks.jobs migrate-cli [--stream] -- freeze SRC -o OUT ...     (the real CLI; --stream: hooked api)
+python -m benchmarks.jobs migrate-cli [--session] -- freeze SRC -o OUT ...     (the real CLI)
 python -m benchmarks.jobs migrate-freeze --source S --out F --outputs output [--no-verify] [--session]
 python -m benchmarks.jobs migrate-optimize --source G --out F --outputs output [--no-verify]
 python -m benchmarks.jobs latency --zoo-dir D --name mlp --out-dir T [--batches 1,32]
@@ -72,25 +72,19 @@ def tf_optimize(args):
                "nodes_before": len(graph_def.node), "nodes": len(optimized.node)})
 
 
-def _literal_sessions():
-    """Verification sessions without Grappler (what session._session_config's comment intends): measures
-    what that change would save. Benchmark-only patch."""
-    from migrate import session as session_mod
-    original = session_mod._session_config
+def _session_path_only():
+    """Benchmark-only patch: the streaming freeze declines every model, so freeze takes the session path
+    (TF's convert_variables_to_constants in a restored session) that stream.py replaces where it applies."""
+    from migrate import stream
 
-    def config():
-        proto = original()
-        proto.graph_options.rewrite_options.disable_meta_optimizer = True
-        return proto
-    session_mod._session_config = config
+    def decline(*args, **kwargs):
+        raise stream.Unsupported("benchmark: session path measured")
+    stream.freeze_to_file = decline
 
 
 def migrate_cli(args):
-    if args.stream:
-        from benchmarks import hooked_api
-        hooked_api.install()
-    if args.no_grappler:
-        _literal_sessions()
+    if args.session:
+        _session_path_only()
     from migrate import cli
     started = time.time()
     code = 0
@@ -104,9 +98,8 @@ def migrate_cli(args):
 def migrate_freeze(args):
     seconds = _import_tf()
     from migrate import api
-    if not args.session:
-        from benchmarks import hooked_api
-        hooked_api.install()
+    if args.session:
+        _session_path_only()
     started = time.time()
     result = api.freeze(args.source, args.out, outputs=args.outputs.split(","), verify=not args.no_verify,
                         force=True)
@@ -235,14 +228,13 @@ def main(argv=None):
     for flag in ("--graph", "--inputs", "--outputs", "--out"):
         p.add_argument(flag, required=True)
     p = sub.add_parser("migrate-cli")
-    p.add_argument("--stream", action="store_true", help="install the proposed streaming api.freeze first")
-    p.add_argument("--no-grappler", action="store_true", help="verification sessions without Grappler")
+    p.add_argument("--session", action="store_true", help="freeze through the session path, not streaming")
     p.add_argument("argv", nargs=argparse.REMAINDER)
     p = sub.add_parser("migrate-freeze")
     for flag in ("--source", "--out", "--outputs"):
         p.add_argument(flag, required=True)
     p.add_argument("--no-verify", action="store_true")
-    p.add_argument("--session", action="store_true", help="the current api.freeze (session path)")
+    p.add_argument("--session", action="store_true", help="freeze through the session path, not streaming")
     p = sub.add_parser("migrate-optimize")
     for flag in ("--source", "--out", "--outputs"):
         p.add_argument(flag, required=True)

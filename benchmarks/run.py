@@ -102,23 +102,16 @@ def freeze_section(run, work, layers, width):
     tf = run.job("TF freeze_graph (meta graph + checkpoint)",
                  ["-m", "benchmarks.jobs", "tf-freeze-graph", "--meta", prefix + ".meta", "--checkpoint", prefix,
                   "--outputs", "output", "--out", tf_out], [tf_out])
-    cli = ["-m", "benchmarks.jobs", "migrate-cli", "--stream", "--", "freeze", prefix, "-o", out,
-           "--outputs", "output", "--force"]
+    cli = ["-m", "migrate", "freeze", prefix, "-o", out, "--outputs", "output", "--force"]
+    session = ["-m", "benchmarks.jobs", "migrate-cli", "--session", "--"] + cli[2:]
+    library = ["-m", "benchmarks.jobs", "migrate-freeze", "--source", prefix, "--out", out, "--outputs", "output"]
     rows = [
-        run.job("`migrate freeze --no-verify` (streaming)", cli + ["--no-verify"], [out]),
-        run.job("`migrate freeze` (streaming, verified)", cli, [out]),
-        run.job("`migrate freeze --no-verify` (session path, as today)",
-                ["-m", "benchmarks.jobs", "migrate-cli", "--", "freeze", prefix, "-o", out, "--outputs", "output",
-                 "--force", "--no-verify"], [out]),
-        run.job("`migrate freeze` (session path, as today, verified)",
-                ["-m", "benchmarks.jobs", "migrate-cli", "--", "freeze", prefix, "-o", out, "--outputs", "output",
-                 "--force"], [out]),
-        run.job("api.freeze, streaming, no verify (library)",
-                ["-m", "benchmarks.jobs", "migrate-freeze", "--source", prefix, "--out", out, "--outputs", "output",
-                 "--no-verify"], [out]),
-        run.job("api.freeze, streaming, verified (library)",
-                ["-m", "benchmarks.jobs", "migrate-freeze", "--source", prefix, "--out", out, "--outputs",
-                 "output"], [out]),
+        run.job("`migrate freeze --no-verify`", cli + ["--no-verify"], [out]),
+        run.job("`migrate freeze` (verified)", cli, [out]),
+        run.job("`migrate freeze --no-verify`, session path forced", session + ["--no-verify"], [out]),
+        run.job("`migrate freeze`, session path forced (verified)", session, [out]),
+        run.job("api.freeze, no verify (library call)", library + ["--no-verify"], [out]),
+        run.job("api.freeze, verified (library call)", library, [out]),
     ]
     if os.path.exists(tf_out):
         os.remove(tf_out)
@@ -139,19 +132,13 @@ def optimize_section(run, work, graphs, tf_import):
                                                    "--inputs", inputs, "--outputs", outputs, "--out", tf_out],
                      [tf_out])
         cli = ["-m", "migrate", "optimize", path, "-o", out, "--outputs", outputs, "--no-trt", "--force"]
-        hooked = ["-m", "benchmarks.jobs", "migrate-cli", "--stream", "--"] + cli[2:]
+        library = ["-m", "benchmarks.jobs", "migrate-optimize", "--source", path, "--out", out, "--outputs",
+                   outputs]
         rows = [
-            run.job("`migrate optimize --no-trt --no-verify` (as today)", cli + ["--no-verify"], [out]),
-            run.job("`migrate optimize --no-trt` (as today, verified)", cli, [out]),
-            run.job("`migrate optimize --no-trt` (as today, verified, sessions without Grappler)",
-                    ["-m", "benchmarks.jobs", "migrate-cli", "--no-grappler", "--"] + cli[2:], [out]),
-            run.job("`migrate optimize --no-trt --no-verify` (proposed api.optimize)", hooked + ["--no-verify"],
-                    [out]),
-            run.job("`migrate optimize --no-trt` (proposed api.optimize, verified file against file)", hooked,
-                    [out]),
-            run.job("api.optimize, no verify (library)",
-                    ["-m", "benchmarks.jobs", "migrate-optimize", "--source", path, "--out", out, "--outputs",
-                     outputs, "--no-verify"], [out]),
+            run.job("`migrate optimize --no-trt --no-verify`", cli + ["--no-verify"], [out]),
+            run.job("`migrate optimize --no-trt` (verified file against file)", cli, [out]),
+            run.job("api.optimize, verified (library call)", library, [out]),
+            run.job("api.optimize, no verify (library call)", library + ["--no-verify"], [out]),
         ]
         passes = rows[-1].inside.get("passes") or {}
         lines += ["", "### optimize: {}".format(title), "", HEADER, _row(tf, tf, tf_import)]

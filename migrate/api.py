@@ -12,7 +12,12 @@ def _quiet(message):
 def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=None, set_values=None, allow=None,
            deny=None, clear_devices=True, verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, **kwargs):
-    """Freeze `source` into `output`; the frozen graph is verified against the original before it is written."""
+    """Freeze `source` into `output`; the frozen graph is verified against the original before it is written.
+
+    The weights stream from the checkpoint into a temp file beside `output` one tensor at a time (stream.py)
+    wherever that applies, else the session path freezes in memory (a note says why); either way the temp
+    file becomes `output` only once verification passed."""
+    from migrate import stream
     verify_result = kwargs.pop("verify", verify_result)
     io.check_output_path(output, [source], force)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
@@ -21,8 +26,33 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
             progress("note: " + note)
     progress("freezing {} ({})".format(model.path, model.kind))
     safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
-    frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
-                                       allow=allow, deny=deny, clear_devices=clear_devices)
+    with stream.Target(output) as target:
+        frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
+                                           allow=allow, deny=deny, clear_devices=clear_devices, stream_to=target)
+        _freeze_progress(record, progress)
+        comparisons = None
+        # A streamed graph never keeps variables (--allow/--deny take the session path): not parsed to look.
+        left = [] if isinstance(frozen, stream.StreamedModel) else sorted(
+            n.name for n in frozen.graph_def.node if n.op in ("VariableV2", "Variable", "VarHandleOp"))
+        if left:  # --allow/--deny kept them: the graph needs their values at run time, so it cannot run alone
+            progress("note: {} variable(s) stay variables (--allow/--deny): {}; verification skipped: the graph "
+                     "needs their values at run time".format(len(left), ", ".join(left[:5])))
+            verify_result = False
+        if verify_result:
+            values = freeze_mod.parse_set_values(set_values)
+            signature_used = record.how_outputs[len("signature "):] if record.how_outputs.startswith(
+                "signature") else None
+            feeds = verify.feeds_for(model, record.outputs, inputs_npz, batch, seed,
+                                     dict((k, v) for k, v in record.switches.items()
+                                          if k in values or _is_placeholder(model, k)), signature_used)
+            comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
+        if comparisons is None or all(row.ok for row in comparisons):
+            target.commit(frozen)
+    return {"model": frozen, "record": record, "comparisons": comparisons, "nodes": record.nodes_after,
+            "outputs": record.outputs}
+
+
+def _freeze_progress(record, progress):
     progress("outputs ({}): {}; {} variables -> constants; nodes {} -> {}{}".format(
         record.how_outputs, ", ".join(record.outputs), record.variables, record.nodes_before, record.nodes_after,
         "; switches " + ", ".join("{}={}".format(k, v) for k, v in sorted(record.switches.items()))
@@ -30,24 +60,6 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
     for note in record.notes:
         if not note.startswith("loaded"):
             progress("note: " + note)
-    comparisons = None
-    left = sorted(n.name for n in frozen.graph_def.node if n.op in ("VariableV2", "Variable", "VarHandleOp"))
-    if left:  # --allow/--deny kept them: the graph needs their values at run time, so it cannot run alone
-        progress("note: {} variable(s) stay variables (--allow/--deny): {}; verification skipped: the graph "
-                 "needs their values at run time".format(len(left), ", ".join(left[:5])))
-        verify_result = False
-    if verify_result:
-        values = freeze_mod.parse_set_values(set_values)
-        signature_used = record.how_outputs[len("signature "):] if record.how_outputs.startswith("signature") \
-            else None
-        feeds = verify.feeds_for(model, record.outputs, inputs_npz, batch, seed,
-                                 dict((k, v) for k, v in record.switches.items()
-                                      if k in values or _is_placeholder(model, k)), signature_used)
-        comparisons = verify.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
-    if comparisons is None or all(row.ok for row in comparisons):
-        io.write_graph(frozen.graph_def, output)
-    return {"model": frozen, "record": record, "comparisons": comparisons, "nodes": len(frozen.graph_def.node),
-            "outputs": record.outputs}
 
 
 def _is_placeholder(model, name):
@@ -94,7 +106,7 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
         model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature)
         return model, record.outputs
     if outputs:
-        known = dict((node.name, node) for node in model.graph_def.node)
+        known = set(node.name for node in model.graph_def.node)  # a dict of 1M NodeDefs costs ~2 s
         return model, [freeze_mod._checked_tensor(name, known, source) for name in outputs]
     chosen, ranked = output_discovery.infer_outputs(model.graph_def)
     if not chosen:
@@ -110,7 +122,9 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
              seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet):
     """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically.
     keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders)."""
+    from migrate import model as m
     from migrate import passes as passes_mod
+    from migrate import stream
     from migrate.passes import set_static_shapes
     io.check_output_path(output, [source], force)
     model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe)
@@ -126,7 +140,13 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     from migrate.session import TABLE_INIT_NODE
     keep = [TABLE_INIT_NODE] if any(n.name == TABLE_INIT_NODE for n in model.graph_def.node) else []
     context = passes_mod.PassContext(outputs=output_tensors + keep, inputs=inputs, options=options)
-    graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context)
+    nodes_before = len(model.graph_def.node)
+    # A binary frozen source file can be verified file against file (stream.check_files): then the passes edit
+    # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each.
+    files_verify = trt is None and model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
+        and not output.endswith(stream.TEXT_SUFFIXES)
+    graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
+                                                 checked=model.kind == m.FROZEN_GRAPH, in_place=files_verify)
     for record in records:
         progress(_pass_line(record))
     optimized = model.derive(graph_def=graph_def, outputs=output_tensors, inputs=inputs,
@@ -134,14 +154,19 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     trt_outcome = None
     if trt is not None:
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
-    comparisons = None
-    if verify_result:
-        feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
-        comparisons = verify.check_pair(model, optimized, output_tensors, feeds, rtol, atol)
-    if comparisons is None or all(row.ok for row in comparisons):
-        io.write_graph(optimized.graph_def, output)
+    with stream.Target(output) as target:
+        stream.write_graph_def(optimized.graph_def, target.path, target.text)  # node by node, no bytes copy
+        comparisons = None
+        if verify_result:
+            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
+            if files_verify:
+                comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol)
+            else:
+                comparisons = verify.check_pair(model, optimized, output_tensors, feeds, rtol, atol)
+        if comparisons is None or all(row.ok for row in comparisons):
+            target.commit()
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
-            "outputs": output_tensors, "nodes_before": len(model.graph_def.node),
+            "outputs": output_tensors, "nodes_before": nodes_before,
             "nodes": len(optimized.graph_def.node), "passes": names}
 
 

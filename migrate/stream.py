@@ -645,6 +645,8 @@ class Target(object):
     def __init__(self, output):
         self.output = output
         self.text = output.endswith(TEXT_SUFFIXES)
+        if os.path.isdir(output):
+            raise BadInput("output is a directory, not a file", output, "name a file inside it")
         directory = os.path.dirname(os.path.abspath(output))
         try:
             fd, self.path = tempfile.mkstemp(prefix="." + os.path.basename(output) + ".", suffix=".tmp",
@@ -661,12 +663,14 @@ class Target(object):
         self._unwind.__enter__()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, value, trace):
         try:
             self.close()
         finally:
             if self._unwind is not None:
-                self._unwind.__exit__(*exc)
+                self._unwind.__exit__(kind, value, trace)
+        if isinstance(value, (IOError, OSError)):  # disk full, permissions: the one line io.atomic_file gives
+            raise io._write_error(value, self.output)
         return False
 
     def commit(self, frozen=None):
@@ -719,8 +723,7 @@ def run_streamed(candidate, outputs, feeds):
 def run_file(path, outputs, feeds, where=None):
     """{output: array} from a binary frozen GraphDef file, its large Consts fed from aligned arrays read
     from the file (read_back): the weights are in memory once, TF's import never copies them. The session
-    runs the graph as written (Grappler off): on graphs of 100,000s of nodes Grappler's first-run rewrite
-    costs more than the run, and a literal run is what a comparison wants."""
+    runs the graph as written (session._session_config: Grappler off)."""
     from migrate import session as session_mod
     structure, weights = read_back(path)
     where = where or path
@@ -730,11 +733,7 @@ def run_file(path, outputs, feeds, where=None):
     with graph.as_default():
         session_mod._importing(where, v1.import_graph_def, structure, name="")
     del structure
-    config = session_mod._session_config()
-    rewrites = config.graph_options.rewrite_options
-    if "disable_meta_optimizer" in type(rewrites).DESCRIPTOR.fields_by_name:  # TF >= 1.8
-        rewrites.disable_meta_optimizer = True
-    with v1.Session(graph=graph, config=config) as sess:
+    with v1.Session(graph=graph, config=session_mod._session_config()) as sess:
         present = set(op.name for op in graph.get_operations())
         if session_mod.TABLE_INIT_NODE in present:
             sess.run(graph.get_operation_by_name(session_mod.TABLE_INIT_NODE))

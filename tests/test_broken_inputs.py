@@ -795,9 +795,10 @@ def test_ops_the_loader_runs_are_checked_too(hook, base, tmp_path, run_cli):
 STAGE = "MIGRATE-TEST-STAGE"
 
 # python -m migrate, with one hook that announces a stage and sleeps there: 'work' before verification
-# runs (nothing written yet), 'write' once the temp file holds the whole frozen graph, before the rename.
+# runs (nothing at the output yet), 'write' just before the temp file beside the output is put in place
+# (a streamed freeze's temp file holds the whole graph by then; an in-memory one is written at commit).
 WRAPPER = r"""
-import contextlib, runpy, sys, time
+import runpy, sys, time
 stage = sys.argv[1]
 sys.argv = ["migrate"] + sys.argv[2:]
 
@@ -807,21 +808,23 @@ def announce():
     time.sleep(120)
 
 if stage == "work":
+    import migrate.stream as stream
     import migrate.verify as verify
-    original_check = verify.check_pair
-    def check_pair(*args, **kwargs):
-        announce()
-        return original_check(*args, **kwargs)
-    verify.check_pair = check_pair
-elif stage == "write":
-    import migrate.io as mio
-    original_atomic = mio.atomic_file
-    @contextlib.contextmanager
-    def atomic_file(path):
-        with original_atomic(path) as temp:
-            yield temp
+    def announcing(original):
+        def check_pair(*args, **kwargs):
             announce()
-    mio.atomic_file = atomic_file
+            return original(*args, **kwargs)
+        return check_pair
+    # a streamed freeze verifies through stream.check_pair, an in-memory one through verify.check_pair
+    stream.check_pair = announcing(stream.check_pair)
+    verify.check_pair = announcing(verify.check_pair)
+elif stage == "write":  # freeze writes through a stream.Target whichever path froze
+    import migrate.stream as stream
+    original_commit = stream.Target.commit
+    def commit(self, frozen=None):
+        announce()
+        return original_commit(self, frozen)
+    stream.Target.commit = commit
 runpy.run_module("migrate", run_name="__main__", alter_sys=True)
 """.replace("STAGE", repr(STAGE))
 
