@@ -9,7 +9,8 @@ DiGraph is the part of networkx.DiGraph's interface the passes use (graph[produc
 graph.nodes[name]['op'], successors, predecessors, degrees, edges, copy, subgraph), built in one sweep over
 the GraphDef with plain dicts; the algorithms below (reachability, topological orders, cycle checks) work on
 those dicts directly. Graphs of a million nodes are the norm for some legacy models: networkx's generic
-add_edge / edge_bfs / lexicographical_topological_sort cost several seconds each at that size.
+add_edge / edge_bfs / lexicographical_topological_sort cost several seconds each at that size
+(benchmarks/graph_view.py times both; tests/test_graph_oracle.py holds these answers to networkx's).
 """
 import heapq
 from collections import deque
