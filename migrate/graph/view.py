@@ -319,10 +319,10 @@ def topological_order(graph):
     position = dict((name, rank) for rank, name in enumerate(by_index))
     if all(position[p] < position[c] for p in graph for c in graph.successors(p) if (p, c) not in skip):
         return by_index  # already sorted: the lexicographic order is the GraphDef's order
-    topological_sort(graph, skip)  # BadInput on a cycle, before the heap below would silently stall
     pending = {}
     for name in graph:
-        pending[name] = sum(1 for p in graph.predecessors(name) if (p, name) not in skip)
+        pending[name] = graph.in_degree(name) - (sum(1 for p in graph.predecessors(name) if (p, name) in skip)
+                                                 if skip else 0)
     heap = [(position[name], name) for name, count in pending.items() if count == 0]
     heapq.heapify(heap)
     order = []
@@ -330,11 +330,13 @@ def topological_order(graph):
         _, name = heapq.heappop(heap)
         order.append(name)
         for consumer in graph.successors(name):
-            if (name, consumer) in skip:
+            if skip and (name, consumer) in skip:
                 continue
             pending[consumer] -= 1
             if pending[consumer] == 0:
                 heapq.heappush(heap, (position[consumer], consumer))
+    if len(order) != len(pending):  # the heap stalled on a cycle
+        _raise_cycle(graph, set(name for name, count in pending.items() if count > 0), skip)
     return order
 
 
