@@ -316,7 +316,7 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             shutil.copyfile(source_model.path, frozen_path)
             steps["freeze"] = {"skipped": "already a frozen graph"}
         else:
-            progress("[1/4] freeze: restore {} and turn variables into constants".format(source_model.kind))
+            progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
             result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
                             inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
                             allow_unsafe=allow_unsafe, progress=_indent(progress))
