@@ -121,18 +121,25 @@ def _write_error(exc, path):
                     "check free space and permissions of the output directory")
 
 
+def temp_file_beside(path):
+    """A new empty temp file in `path`'s directory (so a rename puts it in place); BadInput when `path` is a
+    directory or the file cannot be made."""
+    if os.path.isdir(path):
+        raise BadInput("output is a directory, not a file", path, "name a file inside it")
+    try:
+        fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                                    dir=os.path.dirname(os.path.abspath(path)))
+        os.close(fd)
+    except (IOError, OSError) as exc:
+        raise _write_error(exc, path)
+    return temp
+
+
 @contextmanager
 def atomic_file(path):
     """Yield a temp path; on success it replaces `path`, on any error or interrupt it is removed."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise BadInput("output is a directory, not a file", path, "name a file inside it")
     with _terminate_unwinds():
-        try:
-            fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-            os.close(fd)
-        except (IOError, OSError) as exc:
-            raise _write_error(exc, path)
+        temp = temp_file_beside(path)
         try:
             yield temp
             with _signals_deferred():

@@ -26,7 +26,6 @@ ref tensors through while loops: RefEnter/RefExit/RefNextIteration/RefMerge), va
 (main_op / legacy_init_op / table initializers) assigns after the restore, restore ops inside functions.
 """
 import os
-import tempfile
 import time
 
 from migrate import artifacts, freeze as freeze_mod, io, tfcompat
@@ -645,16 +644,7 @@ class Target(object):
     def __init__(self, output):
         self.output = output
         self.text = output.endswith(TEXT_SUFFIXES)
-        if os.path.isdir(output):
-            raise BadInput("output is a directory, not a file", output, "name a file inside it")
-        directory = os.path.dirname(os.path.abspath(output))
-        try:
-            fd, self.path = tempfile.mkstemp(prefix="." + os.path.basename(output) + ".", suffix=".tmp",
-                                             dir=directory)
-            os.close(fd)
-        except (IOError, OSError) as exc:
-            raise BadInput("cannot write output: {}".format(exc.strerror or exc), output,
-                           "check free space and permissions of the output directory")
+        self.path = io.temp_file_beside(output)
         self.committed = False
         self._unwind = None
 
