@@ -34,7 +34,10 @@ def export_signatures(model, outputs=None, signature_name="serving_default"):
     if not outputs:
         outputs, _ = freeze_mod.resolve_outputs(model)
     from migrate import verify
-    inputs = model.inputs or sorted(verify.input_specs(model.graph_def, outputs))  # only what outputs need
+    # The model's own inputs (given, or recorded in a graph migrate wrote) when they go with these outputs;
+    # else the placeholders the outputs need.
+    own = model.inputs if not model.outputs or set(outputs) == set(model.outputs) else []
+    inputs = own or sorted(verify.input_specs(model.graph_def, outputs))
     return {signature_name: m.Signature(signature_name, dict((_key(t), t) for t in inputs),
                                         dict((_key(t), t) for t in outputs), PREDICT)}
 
