@@ -351,15 +351,23 @@ def _aliases(name):
 
 
 def match_names(left, right):
-    """[(left name, right name)] pairing names that share an alias; unmatched left names are left out."""
+    """[(left name, right name)] pairing {name: tensor} entries: first the same name or the same tensor, then
+    names that share an alias; unmatched left names are left out."""
     pairs, used = [], set()
-    for name in sorted(left):
-        for other in sorted(right):
-            if other not in used and _aliases(name) & _aliases(other):
-                pairs.append((name, other))
-                used.add(other)
-                break
-    return pairs
+    for exact in (True, False):
+        for name in sorted(left):
+            if name in set(x for x, _ in pairs):
+                continue
+            for other in sorted(right):
+                if other in used:
+                    continue
+                same = name == other or (isinstance(left, dict) and isinstance(right, dict) and
+                                         tensor_name(left[name]) == tensor_name(right[other]))
+                if same if exact else _aliases(name) & _aliases(other):
+                    pairs.append((name, other))
+                    used.add(other)
+                    break
+    return sorted(pairs)
 
 
 def run_endpoint(end, feeds_by_name):
