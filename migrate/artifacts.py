@@ -456,7 +456,7 @@ def load_graph(path, checkpoint=None):
     if not has_variables:
         from migrate import freeze, outputs
         inputs, recorded = outputs.recorded(graph_def)
-        notes = [freeze.RECORDED_NOTE + ", ".join(recorded)] if recorded else []
+        notes = [freeze.RECORDED_NOTE + ", ".join(recorded)] if recorded else []  # resolve_outputs reads it
         return m.Model(m.FROZEN_GRAPH, path, graph_def, inputs=inputs, outputs=recorded,
                        provenance=["loaded frozen graph " + path] + notes)
     prefix = checkpoint or latest_checkpoint(os.path.dirname(os.path.abspath(path)), [])

@@ -135,6 +135,8 @@ def plan_freeze(model, outputs=None, signature=None, set_values=None, allow=None
     if clear_devices:
         freeze_mod._clear_devices(graph_def)
     edit.drop_unreachable(graph_def, [node_name(t) for t in output_tensors])
+    if model.meta_graph is not None:  # attrs this TF lacks, at the writer's default (Cast.Truncate from 1.15 in 1.7):
+        session.strip_unknown_defaults(graph_def, model.meta_graph.meta_info_def.stripped_op_list)  # as on import
     edit.strip_default_attrs(graph_def)  # what io.write_graph does to the session path's graph
     freeze_mod.record_io(graph_def, model, output_tensors, how)
     present = set(node.name for node in graph_def.node)
