@@ -314,8 +314,12 @@ def endpoint(model, outputs=None, signature=None, partner=None):
         named = {}
         for name in outputs:
             tensor = partner_outputs.get(name)
+            by_alias = [node for node in sorted(known) if name in _aliases(node)] \
+                if node_name(name) not in known else []
             if node_name(name) not in known and tensor is not None and node_name(tensor) in known:
                 named[name] = tensor  # a partner's signature key, this graph holds the tensor behind it
+            elif len(by_alias) == 1:
+                named[name] = tensor_name(by_alias[0])  # a key export derived from a node name ('a/b' -> 'a_b')
             else:
                 tensor = freeze_mod.resolve_outputs(model, [name])[0][0]
                 named[tensor] = tensor
@@ -337,6 +341,9 @@ def _signature_key(sig, name, where):
     for key, tensor in sorted(sig.outputs.items()):
         if tensor_name(name) == tensor or node_name(name) == node_name(tensor):
             return key
+    by_alias = [key for key in sorted(sig.outputs) if key in _aliases(name)]  # TF2: tensors are PartitionedCall:N
+    if len(by_alias) == 1:
+        return by_alias[0]
     raise BadInput("signature has no output '{}' (keys: {})".format(name, ", ".join(
         "{}={}".format(k, t) for k, t in sorted(sig.outputs.items()))), where, "name a key or its tensor")
 
@@ -344,7 +351,7 @@ def _signature_key(sig, name, where):
 def _aliases(name):
     """Names one output may go by: 'scope/probs:0' -> {'scope/probs:0', 'scope/probs', 'probs'}."""
     node = node_name(name)
-    aliases = {name, node, node.split("/")[-1]}
+    aliases = {name, node, node.split("/")[-1], node.replace("/", "_")}  # the last: export's long keys
     if ":" in name and not name.endswith(":0"):
         aliases.add("{}_{}".format(node.split("/")[-1], name.split(":")[-1]))
     return aliases

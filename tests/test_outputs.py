@@ -12,6 +12,7 @@ from migrate import artifacts, opsets, outputs, tfcompat, verify
 from migrate.graph.names import node_name
 
 FLOW = ("detection", "two_softmax", "dropout")
+_ALLOW = ("--allow-unsafe-ops",) if tfcompat.is_tf2() else ()  # see test_freeze_optimize_export_verify...
 
 
 def _v1():
@@ -173,16 +174,17 @@ def test_freeze_optimize_export_verify_keeps_every_output(zoo_model, tmp_path, r
     saved = os.path.join(work, "saved")
     code, out, err = run_cli("export", optimized, "-o", saved, "--inputs-npz", zoo_model.golden_path)
     assert code == 0, err
-    assert sorted(_export_signature_outputs(saved).values()) == names
-    code, out, err = run_cli("verify", source, saved, "--inputs-npz", zoo_model.golden_path)
+    from migrate import savedmodel
+    assert sorted(_export_signature_outputs(saved)) == sorted(savedmodel._keyed(names))  # one key per output
+    # (TF 2.x: the unsafe-op gate refuses the RestoreV2 in migrate's own TF2 SavedModel until issue 11 part
+    # 3a lands; the SavedModel is migrate's, so allowing it here hides nothing)
+    code, out, err = run_cli("verify", source, saved, "--inputs-npz", zoo_model.golden_path, *_ALLOW)
     assert code == 0, err
     for name in names:
         assert "OK   {} ".format(name) in out
     assert "NOT CHECKED" not in out
-    from migrate import savedmodel
-    sig = artifacts.load(saved).signatures["serving_default"]
-    by_key = dict((k, feeds[t]) for k, t in sig.inputs.items() if t in feeds)
-    actual = savedmodel.run_signature(saved, sig, dict((sig.inputs[k], v) for k, v in by_key.items()))
+    sig = savedmodel.export_signatures(artifacts.load(optimized))["serving_default"]  # tensor names, as written
+    actual = savedmodel.run_signature(saved, sig, feeds)
     _assert_golden(actual, golden, names)
 
 
@@ -261,15 +263,20 @@ def test_verify_pairs_b_from_a_and_resolves_outputs_per_side(zoo_model, tmp_path
     saved = os.path.join(str(tmp_path), "saved")
     code, _, err = run_cli("export", zoo_model.path, "-o", saved, "--inputs-npz", zoo_model.golden_path)
     assert code == 0, err
-    # A SavedModel (keys 'probs', 'probs_1'... or names), B the raw frozen graph: B's outputs come from A's
-    code, out, err = run_cli("verify", saved, zoo_model.path, "--inputs-npz", zoo_model.golden_path)
+    # A SavedModel (keys head_a_probs, head_b_probs), B the raw frozen graph: B's outputs come from A's
+    code, out, err = run_cli("verify", saved, zoo_model.path, "--inputs-npz", zoo_model.golden_path, *_ALLOW)
     assert code == 0, err
     assert out.count("OK  ") == 2
     # --outputs naming a tensor resolves to the signature key on the SavedModel side
     code, out, err = run_cli("verify", saved, zoo_model.path, "--outputs", "head_b/probs:0", "--inputs-npz",
-                             zoo_model.golden_path)
+                             zoo_model.golden_path, *_ALLOW)
     assert code == 0, err
-    assert out.count("OK  ") == 1 and "head_b/probs:0" in out
+    assert out.count("OK  ") == 1 and "OK   head_b_probs " in out
+    # and a signature key resolves on the graph side to the tensor behind it on the SavedModel side
+    code, out, err = run_cli("verify", saved, zoo_model.path, "--outputs", "head_a_probs", "--inputs-npz",
+                             zoo_model.golden_path, *_ALLOW)
+    assert code == 0, err
+    assert out.count("OK  ") == 1 and "OK   head_a_probs " in out
 
 
 # ------------------------------------------------------------------------------------------ small ones
@@ -286,11 +293,13 @@ def test_missing_checkpoint_note_printed_once(zoo_model, tmp_path, run_cli):
     assert out.count("which is missing") == 1
 
 
-@pytest.mark.zoo("mlp")
+@pytest.mark.zoo("detection")
 def test_export_does_not_claim_a_write_before_failing(zoo_model, tmp_path, run_cli):
-    """A tolerance nothing meets (atol -1) fails export's check after the SavedModel was built in a temp dir:
-    it must not have said 'wrote', and nothing is left."""
+    """Export's check runs after the SavedModel was built in a temp dir; when it fails (here: it checked
+    nothing, generated inputs give no detection) it must not have said 'wrote', and nothing is left."""
+    if _refused_here(zoo_model, tmp_path, run_cli):
+        return
     out = os.path.join(str(tmp_path), "exp")
-    code, stdout, err = run_cli("export", zoo_model.path, "-o", out, "--atol", "-1", "--rtol", "0")
-    assert code == 1, err
-    assert "FAIL" in stdout and "wrote" not in stdout and not os.path.exists(out)
+    code, stdout, err = run_cli("export", zoo_model.path, "-o", out)
+    assert code == 4, err
+    assert "NOT CHECKED" in stdout and "wrote" not in stdout and not os.path.exists(out)
