@@ -303,3 +303,19 @@ def test_export_does_not_claim_a_write_before_failing(zoo_model, tmp_path, run_c
     code, stdout, err = run_cli("export", zoo_model.path, "-o", out)
     assert code == 4, err
     assert "NOT CHECKED" in stdout and "wrote" not in stdout and not os.path.exists(out)
+
+
+@pytest.mark.zoo("lookup", "two_signatures")
+def test_convert_says_outputs_came_from_the_signature(zoo_model, tmp_path, run_cli):
+    out_dir = os.path.join(str(tmp_path), "conv")
+    code, out, err = run_cli("convert", zoo_model.path, out_dir, "--no-trt", "--inputs-npz", zoo_model.golden_path,
+                             *_ALLOW)
+    assert code == 0, err
+    signatures = sorted(artifacts.load(zoo_model.path).signatures)
+    assert "outputs (signature{} {})".format("s" if len(signatures) > 1 else "", ", ".join(signatures)) in out
+    assert "(--outputs)" not in out
+    with open(os.path.join(out_dir, "report.json")) as handle:
+        report = json.load(handle)
+    assert report["steps"]["freeze"]["how_outputs"].startswith("signature")
+    assert report["nodes"]["frozen"] == report["steps"]["freeze"]["nodes"] > 0
+    assert str(tmp_path) in report["steps"]["optimize"]["source"] and ".tmp" not in json.dumps(report)
