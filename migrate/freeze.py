@@ -68,7 +68,7 @@ def _how_requested(model, tensors):
         if set(tensors) == set(model.signatures[name].outputs.values()):
             return "signature " + name
     if len(names) > 1 and set(tensors) == set(t for name in names for t in model.signatures[name].outputs.values()):
-        return ("signature " if len(names) == 1 else "signatures ") + ", ".join(names)
+        return "signatures " + ", ".join(names)
     return "--outputs"
 
 
