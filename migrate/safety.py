@@ -11,7 +11,7 @@ from migrate import opsets
 from migrate.errors import BadInput
 from migrate.graph import needed_nodes, node_name
 
-FILE_TABLE_INITIALIZERS = frozenset(["InitializeTableFromTextFile", "InitializeTableFromTextFileV2"])
+FILE_TABLE_INITIALIZERS = opsets.FILE_TABLE_INITIALIZERS
 CHECKPOINT_READ_OPS = frozenset(["RestoreV2", "Restore", "RestoreSlice"])
 TABLE_INIT_NODE = "migrate_init_tables"  # session.TABLE_INIT_NODE (not imported: session imports TF pieces)
 # Collections / signatures whose ops the loaders run: tf.train.Saver + _init_tables (session.py) and

@@ -4,7 +4,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from migrate import tfcompat
+from migrate import opsets, tfcompat
 from migrate.errors import BadInput
 from migrate.graph.names import node_name, tensor_name
 
@@ -45,8 +45,9 @@ def tensor_specs(model, tensors):
     return specs
 
 
-def load_npz(path, specs):
-    """Feeds from an .npz whose keys are tensor ('x:0') or node ('x') names."""
+def load_npz(path, specs, aliases=None):
+    """Feeds from an .npz whose keys are tensor ('x:0') or node ('x') names, or keys of `aliases`
+    ({signature input key: tensor}: 'examples' -> 'input_example_tensor:0')."""
     import zipfile
     if not os.path.isfile(path) or not zipfile.is_zipfile(path):
         raise BadInput("cannot read inputs: not an .npz file (a zip archive of arrays)", path,
@@ -57,23 +58,36 @@ def load_npz(path, specs):
         raise BadInput("cannot read inputs: {}".format(exc), path, "pass an .npz written by numpy.savez")
     feeds = {}
     for key in data.files:
+        target = tensor_name(key)
+        alias = (aliases or {}).get(key) or (aliases or {}).get(target)
+        if target not in specs and alias:
+            target = tensor_name(alias)
         try:
-            feeds[tensor_name(key)] = data[key]
+            value = data[key]
         except ValueError:
             raise BadInput("array '{}' is an object array (needs pickle, which migrate never loads)".format(key),
                            path, "save strings as bytes: np.array([b'...'], dtype='S')")
+        if target in feeds and target in specs and not np.array_equal(feeds[target], value):
+            raise BadInput("arrays for {} given twice, with different values".format(target), path,
+                           "keep one array per input (a signature key or a tensor name)")
+        feeds[target] = value
     missing = sorted(set(specs) - set(feeds))
     if missing:
-        raise BadInput("inputs missing from npz: {} (has: {})".format(", ".join(missing), ", ".join(sorted(feeds))),
-                       path, "add arrays named after the input tensors")
+        raise BadInput("inputs missing from npz: {} (has: {})".format(", ".join(missing), ", ".join(data.files)),
+                       path, "add arrays named after the input tensors or the signature's input keys")
     return {name: feeds[name] for name in specs}
 
 
-def generate_feeds(specs, batch=1, seed=0):
-    """Seeded random feeds from placeholder dtypes/shapes; unknown dims become `batch`."""
+def generate_feeds(specs, batch=1, seed=0, examples=None):
+    """Seeded random feeds from placeholder dtypes/shapes; unknown dims become `batch`. String inputs a parse
+    op reads (`examples`: {tensor: examples.ExampleInput}) get serialized tf.Example protos."""
+    from migrate import examples as examples_mod
     rng = np.random.RandomState(seed)
     feeds = {}
     for name, (dtype, dims) in sorted(specs.items()):
+        if examples and name in examples:
+            feeds[name] = examples_mod.generate(examples[name], rng, batch)
+            continue
         if dims is None:
             raise BadInput("input {} has unknown rank; cannot generate values".format(name), None,
                            "pass --inputs-npz with a value for it")
@@ -89,8 +103,8 @@ def _random(rng, dtype, shape, name):
         return rng.randint(0, 4, size=shape).astype(np.dtype(dtype))
     if dtype == "bool":
         return rng.randint(0, 2, size=shape).astype(bool)
-    raise BadInput("input {} is {}; random values would be meaningless".format(name, dtype), None,
-                   "pass --inputs-npz with real values for it")
+    raise BadInput("input {} is {} and no tf.Example parse op reads it; random values would be meaningless".format(
+        name, dtype), None, "pass --inputs-npz with real values for it")
 
 
 def compare(reference, candidate, rtol=1e-5, atol=1e-5):
@@ -158,7 +172,8 @@ def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None,
         specs = input_specs(model.graph_def, outputs)
     for name in set_values or {}:
         specs.pop(tensor_name(name), None)
-    feeds = load_npz(inputs_npz, specs) if inputs_npz else generate_feeds(specs, batch, seed)
+    feeds = load_npz(inputs_npz, specs, input_aliases(model, sig)) if inputs_npz else \
+        generate_feeds(specs, batch, seed, example_inputs(model, specs))
     for name, value in (set_values or {}).items():
         feeds[tensor_name(name)] = np.asarray(value)
     return feeds
@@ -233,7 +248,7 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
                        b.model.path, "pass --outputs naming the same outputs for both")
     input_pairs = match_names(a.inputs, b.inputs)
     specs = dict((name, a.specs[a.inputs[name]]) for name in a.inputs if a.inputs[name] in a.specs)
-    feeds = load_npz_named(inputs_npz, specs) if inputs_npz else _generated(specs, batch, seed)
+    feeds = load_npz_named(inputs_npz, specs, a.inputs) if inputs_npz else _generated(a, specs, batch, seed)
     expected = run_endpoint(a, feeds)
     b_feeds = dict((b_name, feeds[a_name]) for a_name, b_name in input_pairs)
     actual = run_endpoint(b, b_feeds)
@@ -246,18 +261,46 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
     return rows, notes
 
 
-def _generated(specs, batch, seed):
-    by_tensor = generate_feeds(dict((tensor_name(name), spec) for name, spec in specs.items()), batch, seed)
+def _generated(end, specs, batch, seed):
+    """Generated feeds keyed like specs (an endpoint's input names), Examples where a parse op reads one."""
+    tensors = dict((name, end.inputs.get(name, name)) for name in specs)
+    parsed = example_inputs(end.model, tensors.values())
+    by_tensor = generate_feeds(dict((tensor_name(name), spec) for name, spec in specs.items()), batch, seed,
+                               dict((tensor_name(name), parsed[tensor_name(tensors[name])]) for name in specs
+                                    if tensor_name(tensors[name]) in parsed))
     return dict((name, by_tensor[tensor_name(name)]) for name in specs)
 
 
-def load_npz_named(path, specs):
-    """Feeds keyed like specs (signature keys or tensor names) from an npz keyed by either spelling."""
-    by_tensor = load_npz(path, dict((tensor_name(name), spec) for name, spec in specs.items()))
+def load_npz_named(path, specs, inputs=None):
+    """Feeds keyed like specs (signature keys or tensor names) from an npz keyed by either spelling:
+    `inputs` ({name: tensor}) lets an npz name the tensor behind a signature key."""
+    by_tensor = load_npz(path, dict((tensor_name(name), spec) for name, spec in specs.items()),
+                         dict((tensor, tensor_name(name)) for name, tensor in (inputs or {}).items()))
     return dict((name, by_tensor[tensor_name(name)]) for name in specs)
+
+
+def example_inputs(model, tensors):
+    """{tensor: examples.ExampleInput} for the string tensors of `tensors` a tf.Example parse op reads."""
+    from migrate import examples as examples_mod
+    if not any(node.op in opsets.EXAMPLE_PARSE_OPS for node in model.graph_def.node):
+        return {}
+    return examples_mod.example_inputs(model.graph_def, list(tensors), model.assets)
+
+
+def input_aliases(model, sig=None):
+    """{npz key: tensor} for signature input keys: `sig`'s, else every signature's key that names one
+    tensor across the model's signatures (a key two signatures use for different tensors is left out)."""
+    sigs = [sig] if sig is not None else [model.signatures[name] for name in sorted(model.signatures)]
+    targets = {}
+    for one in sigs:
+        for key, tensor in one.inputs.items():
+            targets.setdefault(key, set()).add(tensor_name(tensor))
+    return dict((key, list(found)[0]) for key, found in targets.items() if len(found) == 1)
 
 
 def feeds_for_signature(model, sig, inputs_npz=None, batch=1, seed=0):
     """Feeds for a signature's input tensors (placeholders or not), from an npz or generated."""
     specs = dict(sig.specs) if sig.specs else tensor_specs(model, sorted(sig.inputs.values()))
-    return load_npz(inputs_npz, specs) if inputs_npz else generate_feeds(specs, batch, seed)
+    if inputs_npz:
+        return load_npz(inputs_npz, specs, input_aliases(model, sig))
+    return generate_feeds(specs, batch, seed, example_inputs(model, specs))
