@@ -8,6 +8,8 @@ PREDICT graph); the build's self-check then restores the TRAIN meta graph, feeds
 """
 import itertools
 import os
+import shutil
+import tempfile
 
 from legacy_models.common import BATCH, GOLDEN_ROWS, SEED, Built, Skip, dense, rng, v1
 from migrate import tfcompat
@@ -68,4 +70,107 @@ def build_estimator(model_dir, name):
              "signature": None, "meta_graph_mode": "train",
              "features": ["estimator", "custom_model_fn", "graph_pbtxt", "placeholder_with_default",
                           "v2_checkpoint", "global_step", "optimizer_slots:Adagrad"]}
+    return Built(entry, golden, outputs)
+
+
+# ------------------------------------------------------------------------------------------ tf.Example serving
+
+VOCAB = ["red", "green", "blue", "cyan", "magenta"]
+EXPORT_SUBDIR = "saved_model"
+
+
+def _example_columns(vocab_path):
+    """x: 3 floats; color: a string from a vocabulary file (+1 OOV bucket) -> one-hot (indicator column)."""
+    fc = v1().feature_column
+    color = fc.categorical_column_with_vocabulary_file("color", vocab_path, vocabulary_size=len(VOCAB),
+                                                       num_oov_buckets=1)
+    return [fc.numeric_column("x", shape=[3]), fc.indicator_column(color)]
+
+
+def _example_model_fn(columns):
+    def model_fn(features, labels, mode):
+        tf1 = v1()
+        with tf1.variable_scope(tf1.get_variable_scope(), use_resource=False):
+            net = tf1.feature_column.input_layer(features, columns)
+            hidden = dense(net, 8, "hidden", tf1.nn.relu)
+            scores = tf1.identity(dense(hidden, 1, "out"), name="scores")
+            if mode == tf1.estimator.ModeKeys.PREDICT:
+                outputs = {"serving_default": tf1.estimator.export.PredictOutput({"scores": scores}),
+                           "regression": tf1.estimator.export.RegressionOutput(scores)}
+                return tf1.estimator.EstimatorSpec(mode, predictions={"scores": scores}, export_outputs=outputs)
+            loss = tf1.reduce_mean(tf1.square(scores - labels))
+            train_op = tf1.train.AdagradOptimizer(0.3).minimize(loss, global_step=tf1.train.get_global_step())
+            return tf1.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+    return model_fn
+
+
+def _serialized(x, colors):
+    """tf.train.Example protos, as a serving client would send them."""
+    tf = tfcompat.tf()
+    protos = []
+    for row, color in zip(x, colors):
+        feature = {"x": tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in row])),
+                   "color": tf.train.Feature(bytes_list=tf.train.BytesList(value=[color]))}
+        protos.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return protos
+
+
+def build_estimator_examples(model_dir, name):
+    """An Estimator exported for TF Serving the usual way: export_savedmodel with
+    build_parsing_serving_input_receiver_fn. The SavedModel takes `input_example_tensor` (serialized
+    tf.Example), parses x (3 floats) and color (a string looked up in a vocabulary file, an asset) with
+    ParseExample, and has signatures serving_default (predict: examples -> scores) and regression."""
+    if not tfcompat.has_estimator():
+        raise Skip("TF {} has no tf.estimator (removed in TF 2.16)".format(tfcompat.version_string()))
+    import numpy as np
+    tf1 = v1()
+    source = tempfile.mkdtemp(prefix="legacy_vocab_")
+    try:
+        vocab_path = os.path.join(source, "colors.txt")
+        with open(vocab_path, "w") as handle:
+            handle.write("\n".join(VOCAB) + "\n")
+        columns = _example_columns(vocab_path)
+        train_x = rng(81).randn(BATCH, 3).astype("float32")
+        train_colors = np.array([VOCAB[i % len(VOCAB)].encode() for i in range(BATCH)])
+        train_y = (train_x[:, :1] + (np.arange(BATCH) % len(VOCAB))[:, None] * 0.5).astype("float32")
+        golden_x = rng(82).randn(GOLDEN_ROWS, 3).astype("float32")
+        golden_colors = [b"blue", b"red", b"purple", b"cyan", b"red"][:GOLDEN_ROWS]  # purple: out of vocabulary
+        examples = _serialized(golden_x, golden_colors)
+        if any(e.endswith(b"\0") for e in examples):  # numpy 'S' arrays drop trailing NULs
+            raise AssertionError("a golden tf.Example ends in a NUL byte; change the golden values")
+        config = tf1.estimator.RunConfig(tf_random_seed=SEED, save_summary_steps=TRAIN_STEPS,
+                                         log_step_count_steps=TRAIN_STEPS)
+        estimator = tf1.estimator.Estimator(_example_model_fn(columns), config=config,
+                                            model_dir=os.path.join(source, "model_dir"))
+
+        def train_input_fn():
+            return {"x": tf1.constant(train_x), "color": tf1.constant(train_colors)}, tf1.constant(train_y)
+
+        def predict_input_fn():
+            return {"x": tf1.constant(golden_x), "color": tf1.constant(np.array(golden_colors))}
+
+        with tfcompat.tf1_control_flow():
+            estimator.train(train_input_fn, steps=TRAIN_STEPS)
+            predictions = estimator.predict(predict_input_fn, yield_single_examples=False)
+            scores = next(itertools.islice(predictions, 1))["scores"]
+            predictions.close()
+            spec = tf1.feature_column.make_parse_example_spec(columns)
+            receiver_fn = tf1.estimator.export.build_parsing_serving_input_receiver_fn(spec)
+            exported = tfcompat.estimator_export(estimator, os.path.join(source, "export"), receiver_fn)
+        exported = exported.decode() if isinstance(exported, bytes) else exported
+        shutil.copytree(exported, os.path.join(model_dir, EXPORT_SUBDIR))
+    finally:
+        shutil.rmtree(source)
+    golden = {"input_example_tensor:0": np.array(examples)}
+    outputs = {"scores:0": scores}
+    signatures = {
+        "serving_default": {"method_name": "tensorflow/serving/predict",
+                            "inputs": {"examples": "input_example_tensor:0"}, "outputs": {"scores": "scores:0"}},
+        "regression": {"method_name": "tensorflow/serving/regress",
+                       "inputs": {"inputs": "input_example_tensor:0"}, "outputs": {"outputs": "scores:0"}}}
+    entry = {"kind": "saved_model", "path": "{}/{}".format(name, EXPORT_SUBDIR), "tags": ["serve"],
+             "inputs": {"input_example_tensor:0": {"dtype": "string", "shape": [None]}},
+             "outputs": ["scores:0"], "signature": "serving_default", "signatures": signatures,
+             "features": ["estimator", "export_savedmodel", "parse_example", "tf_example_input",
+                          "categorical_column_with_vocabulary_file", "indicator_column", "asset_file"]}
     return Built(entry, golden, outputs)

@@ -20,6 +20,7 @@ MODELS = OrderedDict([
     ("lookup", savedmodels.build_lookup),
     ("two_signatures", savedmodels.build_two_signatures),
     ("estimator", estimator.build_estimator),
+    ("estimator_examples", estimator.build_estimator_examples),
 ])
 
 # Facts read from the graph on disk, so the manifest cannot claim what the artifact lacks. Not
@@ -37,6 +38,7 @@ OP_FEATURES = {
     "FusedBatchNormV3": "fused_batch_norm",
     "AssignSub": "assign_sub",
     "HashTable": "hash_table", "HashTableV2": "hash_table",
+    "ParseExample": "parse_example", "ParseExampleV2": "parse_example",
 }
 
 MANIFEST = "manifest.json"
