@@ -39,6 +39,10 @@ def example_inputs(graph_def, tensors, assets=None):
         tensor = tensor_name(name)
         parser = _parser_of(tensor, nodes, readers)
         if parser is None:
+            vocabulary = words.for_tensor(tensor)
+            if vocabulary and all(isinstance(w, str) for w in vocabulary) and _is_string(tensor, nodes):
+                found[tensor] = ExampleInput(tensor, None, [Feature(None, "words", "string", None, None,
+                                                                    vocabulary)], None)
             continue
         features = [f._replace(vocabulary=_typed(f, words.for_tensor("{}:{}".format(parser.name, f.output))))
                     for f in _features(parser, nodes)]
@@ -56,8 +60,21 @@ def _typed(feature, vocabulary):
     return words if feature.dtype in ("string", "int64") and len(words) == len(vocabulary) else None
 
 
-def generate(example_input, rng, batch):
-    """An object array of serialized tf.Example protos: shape [batch] (ParseExample) or [] (single)."""
+def _is_string(tensor, nodes):
+    node = nodes.get(node_name(tensor))
+    return node is not None and "dtype" in node.attr and _dtype(node.attr["dtype"].type) == "string"
+
+
+def generate(example_input, rng, batch, dims=None):
+    """An object array of serialized tf.Example protos: shape [batch] (ParseExample) or [] (single); for a
+    string input a table looks up directly (no parse op), words of its vocabulary in the input's shape."""
+    if example_input.parser is None:
+        shape = [batch if d is None or d < 0 else d for d in (dims if dims is not None else [None])]
+        words = example_input.features[0].vocabulary
+        picked = [words[i].encode("utf-8") for i in rng.randint(0, len(words), size=int(np.prod(shape)))]
+        array = np.empty([len(picked)], dtype=object)
+        array[:] = picked
+        return array.reshape(shape)
     count = 1 if example_input.rank == 0 else batch
     protos = [_example(example_input.features, rng) for _ in range(count)]
     array = np.empty([count], dtype=object)
@@ -67,6 +84,9 @@ def generate(example_input, rng, batch):
 
 def describe(example_input):
     """One line: which keys the generated Examples carry (for notes)."""
+    if example_input.parser is None:
+        return "{}: words of a {}-word vocabulary a lookup table holds".format(
+            example_input.tensor, len(example_input.features[0].vocabulary))
     parts = []
     for f in example_input.features:
         source = " from a {}-word vocabulary".format(len(f.vocabulary)) if f.vocabulary else ""
@@ -168,6 +188,8 @@ class _Vocabularies(object):
         self.readers = readers
         self.assets = assets
         self.functions = dict((f.signature.name, f) for f in graph_def.library.function)
+        from migrate.graph.ops import table_handles
+        self.handles = table_handles(graph_def)
         self.produced = {}
         for tensor in readers:
             self.produced.setdefault(node_name(tensor), []).append(tensor)
@@ -183,12 +205,18 @@ class _Vocabularies(object):
             for reader in self.readers.get(current, []):
                 if reader.op in opsets.TABLE_FIND_OPS and len(reader.input) > 1 and \
                         tensor_name(reader.input[1]) == current:
-                    words = self._table_words(self._table(reader.input[0]))
+                    words = self._table_words(self._table(reader.input[0]), tensor_name(reader.input[0]))
                     if words:
                         return words
                     continue
                 if reader.op in opsets.EXAMPLE_PARSE_OPS or reader.op in opsets.TABLE_OPS:
                     continue
+                tables = [name for name in reader.input if tensor_name(name) in self.handles]
+                if tables and any(v.HasField("func") for v in reader.attr.values()):
+                    # a function doing the lookup (TF 2.x, TF Transform): the call is given the table handle
+                    words = self._table_words(self._table(tables[0]), tensor_name(tables[0]))
+                    if words:
+                        return words
                 todo.extend(self.produced.get(reader.name, []))
         return None
 
@@ -198,15 +226,16 @@ class _Vocabularies(object):
             node = self.nodes.get(node_name(node.input[0]))
         return node
 
-    def _table_words(self, table):
+    def _table_words(self, table, handle):
         if table is None:
             return None
-        for reader in self.readers.get(table.name + ":0", []):
-            if reader.op in ("InitializeTable", "InitializeTableV2") and node_name(reader.input[0]) == table.name:
+        handle = handle if node_name(handle) == table.name else table.name + ":0"
+        for reader in self.readers.get(handle, []):
+            if reader.op in ("InitializeTable", "InitializeTableV2") and tensor_name(reader.input[0]) == handle:
                 keys = _const(reader.input[1], self.nodes)
                 if keys is not None and keys.size:
                     return _plain(keys)
-            if reader.op in opsets.FILE_TABLE_INITIALIZERS and node_name(reader.input[0]) == table.name:
+            if reader.op in opsets.FILE_TABLE_INITIALIZERS and tensor_name(reader.input[0]) == handle:
                 words = self._file_words(reader.input[1], reader)
                 if words:
                     return words
@@ -219,10 +248,9 @@ class _Vocabularies(object):
 
     def _function_words(self, call, function_name):
         """A call to an initializer function given the table: the asset among the call's inputs."""
-        function = self.functions.get(function_name)
-        if function is None:
-            return None
-        init = next((n for n in function.node_def if n.op in opsets.FILE_TABLE_INITIALIZERS), None)
+        from migrate.graph.ops import function_nodes
+        init = next((n for n in function_nodes(function_name, self.functions)
+                     if n.op in opsets.FILE_TABLE_INITIALIZERS), None)
         if init is None:
             return None
         for name in call.input:

@@ -86,7 +86,7 @@ def generate_feeds(specs, batch=1, seed=0, examples=None):
     feeds = {}
     for name, (dtype, dims) in sorted(specs.items()):
         if examples and name in examples:
-            feeds[name] = examples_mod.generate(examples[name], rng, batch)
+            feeds[name] = examples_mod.generate(examples[name], rng, batch, dims)
             continue
         if dims is None:
             raise BadInput("input {} has unknown rank; cannot generate values".format(name), None,
@@ -264,7 +264,7 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
 def _generated(end, specs, batch, seed):
     """Generated feeds keyed like specs (an endpoint's input names), Examples where a parse op reads one."""
     tensors = dict((name, end.inputs.get(name, name)) for name in specs)
-    parsed = example_inputs(end.model, tensors.values())
+    parsed = example_inputs(end.model, specs, tensors)
     by_tensor = generate_feeds(dict((tensor_name(name), spec) for name, spec in specs.items()), batch, seed,
                                dict((tensor_name(name), parsed[tensor_name(tensors[name])]) for name in specs
                                     if tensor_name(tensors[name]) in parsed))
@@ -279,12 +279,14 @@ def load_npz_named(path, specs, inputs=None):
     return dict((name, by_tensor[tensor_name(name)]) for name in specs)
 
 
-def example_inputs(model, tensors):
-    """{tensor: examples.ExampleInput} for the string tensors of `tensors` a tf.Example parse op reads."""
+def example_inputs(model, specs, tensors=None):
+    """{tensor: examples.ExampleInput} for the string inputs among `specs` ({name: (dtype, dims)}) that a
+    tf.Example parse op or a lookup table reads; `tensors` ({name: tensor}) maps signature keys to tensors."""
     from migrate import examples as examples_mod
-    if not any(node.op in opsets.EXAMPLE_PARSE_OPS for node in model.graph_def.node):
+    strings = [(tensors or {}).get(name, name) for name, (dtype, _) in specs.items() if dtype == "string"]
+    if not strings:
         return {}
-    return examples_mod.example_inputs(model.graph_def, list(tensors), model.assets)
+    return examples_mod.example_inputs(model.graph_def, strings, model.assets)
 
 
 def input_aliases(model, sig=None):
