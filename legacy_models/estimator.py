@@ -174,3 +174,107 @@ def build_estimator_examples(model_dir, name):
              "features": ["estimator", "export_savedmodel", "parse_example", "tf_example_input",
                           "categorical_column_with_vocabulary_file", "indicator_column", "asset_file"]}
     return Built(entry, golden, outputs)
+
+
+# ------------------------------------------------------------------------------------------ TF 2.x: tables in functions
+
+def _save_transform(directory, vocab_path):
+    """A TF2 SavedModel like TF Transform's transform_fn: color words -> vocabulary ids through a
+    StaticHashTable initialized from a vocabulary asset (a tf.function `__initializer`)."""
+    tf = tfcompat.tf()
+
+    class Transform(tf.Module):
+        def __init__(self):
+            super(Transform, self).__init__()
+            initializer = tf.lookup.TextFileInitializer(vocab_path, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                                                        tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER)
+            self.table = tf.lookup.StaticHashTable(initializer, default_value=-1)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def __call__(self, colors):
+            return self.table.lookup(colors)
+
+    tf.saved_model.save(Transform(), directory)
+
+
+def _tft_model_fn(transform_dir, keep):
+    def model_fn(features, labels, mode):
+        tf1 = v1()
+        transform = tfcompat.tf().saved_model.load(transform_dir)  # in this TF1 graph: calls of its functions
+        keep.append(transform)
+        ids = transform(tf1.reshape(features["color"], [-1]))
+        net = tf1.concat([features["x"], tf1.one_hot(ids, len(VOCAB))], axis=1)
+        with tf1.variable_scope(tf1.get_variable_scope(), use_resource=False):
+            hidden = dense(net, 8, "hidden", tf1.nn.relu)
+            scores = tf1.identity(dense(hidden, 1, "out"), name="scores")
+        if mode == tf1.estimator.ModeKeys.PREDICT:
+            outputs = {"serving_default": tf1.estimator.export.PredictOutput({"scores": scores})}
+            return tf1.estimator.EstimatorSpec(mode, predictions={"scores": scores}, export_outputs=outputs)
+        loss = tf1.reduce_mean(tf1.square(scores - labels))
+        train_op = tf1.train.AdagradOptimizer(0.3).minimize(loss, global_step=tf1.train.get_global_step())
+        return tf1.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+    return model_fn
+
+
+def build_estimator_tft(model_dir, name):
+    """What TF 2.x Estimator + TF Transform exports look like (a TF1-format SavedModel): the model_fn loads a
+    TF2 transform SavedModel into its graph, so the vocabulary table is created and initialized inside
+    functions (StatefulPartitionedCall to `__creator` / `__initializer` functions, the asset passed as an
+    argument) and looked up inside another; serving parses tf.Example with ParseExampleV2."""
+    if not tfcompat.is_tf2() or not tfcompat.has_estimator():
+        raise Skip("TF {}: tables initialized inside functions come from TF 2.x (tf.saved_model.save of a "
+                   "tf.Module, loaded into an Estimator's graph); needs TF 2.0-2.15".format(
+                       tfcompat.version_string()))
+    import numpy as np
+    tf1 = v1()
+    source = tempfile.mkdtemp(prefix="legacy_tft_")
+    try:
+        vocab_path = os.path.join(source, "colors.txt")
+        with open(vocab_path, "w") as handle:
+            handle.write("\n".join(VOCAB) + "\n")
+        transform_dir = os.path.join(source, "transform_fn")
+        _save_transform(transform_dir, vocab_path)
+        os.remove(vocab_path)  # the transform's own copy in its assets/ is what must be read
+        train_x = rng(91).randn(BATCH, 3).astype("float32")
+        train_colors = np.array([[VOCAB[i % len(VOCAB)].encode()] for i in range(BATCH)])
+        train_y = (train_x[:, :1] + (np.arange(BATCH) % len(VOCAB))[:, None] * 0.5).astype("float32")
+        golden_x = rng(92).randn(GOLDEN_ROWS, 3).astype("float32")
+        golden_colors = [b"green", b"magenta", b"purple", b"red", b"blue"][:GOLDEN_ROWS]
+        examples = _serialized(golden_x, golden_colors)
+        if any(e.endswith(b"\0") for e in examples):  # numpy 'S' arrays drop trailing NULs
+            raise AssertionError("a golden tf.Example ends in a NUL byte; change the golden values")
+        config = tf1.estimator.RunConfig(tf_random_seed=SEED, save_summary_steps=TRAIN_STEPS,
+                                         log_step_count_steps=TRAIN_STEPS)
+        keep = []
+        estimator = tf1.estimator.Estimator(_tft_model_fn(transform_dir, keep), config=config,
+                                            model_dir=os.path.join(source, "model_dir"))
+
+        def train_input_fn():
+            return {"x": tf1.constant(train_x), "color": tf1.constant(train_colors)}, tf1.constant(train_y)
+
+        def predict_input_fn():
+            return {"x": tf1.constant(golden_x), "color": tf1.constant(np.array([[c] for c in golden_colors]))}
+
+        with tfcompat.tf1_control_flow():
+            estimator.train(train_input_fn, steps=TRAIN_STEPS)
+            predictions = estimator.predict(predict_input_fn, yield_single_examples=False)
+            scores = next(itertools.islice(predictions, 1))["scores"]
+            predictions.close()
+            spec = {"x": tf1.io.FixedLenFeature([3], tf1.float32),
+                    "color": tf1.io.FixedLenFeature([1], tf1.string, default_value="")}
+            receiver_fn = tf1.estimator.export.build_parsing_serving_input_receiver_fn(spec)
+            exported = tfcompat.estimator_export(estimator, os.path.join(source, "export"), receiver_fn)
+        exported = exported.decode() if isinstance(exported, bytes) else exported
+        shutil.copytree(exported, os.path.join(model_dir, EXPORT_SUBDIR))
+    finally:
+        shutil.rmtree(source)
+    golden = {"input_example_tensor:0": np.array(examples)}
+    signatures = {"serving_default": {"method_name": "tensorflow/serving/predict",
+                                      "inputs": {"examples": "input_example_tensor:0"},
+                                      "outputs": {"scores": "scores:0"}}}
+    entry = {"kind": "saved_model", "path": "{}/{}".format(name, EXPORT_SUBDIR), "tags": ["serve"],
+             "inputs": {"input_example_tensor:0": {"dtype": "string", "shape": [None]}},
+             "outputs": ["scores:0"], "signature": "serving_default", "signatures": signatures,
+             "features": ["estimator", "export_saved_model", "parse_example", "tf_example_input",
+                          "tables_in_functions", "tf_transform_style", "asset_file"]}
+    return Built(entry, golden, {"scores:0": scores})

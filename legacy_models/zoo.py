@@ -21,6 +21,7 @@ MODELS = OrderedDict([
     ("two_signatures", savedmodels.build_two_signatures),
     ("estimator", estimator.build_estimator),
     ("estimator_examples", estimator.build_estimator_examples),
+    ("estimator_tft", estimator.build_estimator_tft),
 ])
 
 # Facts read from the graph on disk, so the manifest cannot claim what the artifact lacks. Not
@@ -39,6 +40,7 @@ OP_FEATURES = {
     "AssignSub": "assign_sub",
     "HashTable": "hash_table", "HashTableV2": "hash_table",
     "ParseExample": "parse_example", "ParseExampleV2": "parse_example",
+    "StatefulPartitionedCall": "function_calls", "PartitionedCall": "function_calls",
 }
 
 MANIFEST = "manifest.json"

@@ -119,9 +119,11 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
 
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
-             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet):
+             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet,
+             input_aliases=None):
     """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically.
-    keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders)."""
+    keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders);
+    input_aliases: {npz key: tensor} the source's signature keys, for an --inputs-npz keyed by them."""
     from migrate import model as m
     from migrate import passes as passes_mod
     from migrate import stream
@@ -158,7 +160,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         stream.write_graph_def(optimized.graph_def, target.path, target.text)  # node by node, no bytes copy
         comparisons = None
         if verify_result:
-            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
+            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
+                                     aliases=input_aliases)
             if files_verify:
                 comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol)
             else:
@@ -330,7 +333,8 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
                           input_shapes=input_shapes, outputs=keep_outputs, trt=trt, inputs_npz=inputs_npz,
                           batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
-                          keep_inputs=keep_inputs, progress=_indent(progress))
+                          keep_inputs=keep_inputs, progress=_indent(progress),
+                          input_aliases=verify.input_aliases(source_model))
         _require_ok(result["comparisons"], "optimize", frozen_path)
         steps["optimize"] = report.optimize_report(frozen_path, optimized_path, result)
         progress("[3/4] export: SavedModel")

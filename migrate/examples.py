@@ -25,6 +25,8 @@ Feature = namedtuple("Feature", ["key", "kind", "dtype", "shape", "output", "voc
 ExampleInput = namedtuple("ExampleInput", ["tensor", "rank", "features", "parser"])
 
 _PASS_THROUGH = frozenset(["Identity", "Snapshot", "StopGradient"])
+# Between a string input and its parse op: TF 2.x's parse_single_example reshapes the scalar to [1].
+_RESHAPES = frozenset(["Reshape", "ExpandDims", "Squeeze"])
 _SEQUENCE_ROWS = 2
 _FALLBACK_WORDS = 8
 
@@ -75,11 +77,12 @@ def generate(example_input, rng, batch, dims=None):
         array = np.empty([len(picked)], dtype=object)
         array[:] = picked
         return array.reshape(shape)
-    count = 1 if example_input.rank == 0 else batch
+    scalar = dims == [] or (dims is None and example_input.rank == 0)  # the input's own rank decides
+    count = 1 if scalar else batch
     protos = [_example(example_input.features, rng) for _ in range(count)]
     array = np.empty([count], dtype=object)
     array[:] = protos
-    return array[0] if example_input.rank == 0 else array
+    return array[0] if scalar else array
 
 
 def describe(example_input):
@@ -113,7 +116,8 @@ def _parser_of(tensor, nodes, readers, depth=0):
     for reader in readers.get(tensor, []):
         if reader.op in opsets.EXAMPLE_PARSE_OPS and tensor_name(reader.input[0]) == tensor:
             return reader
-        if reader.op in _PASS_THROUGH and depth < 8:
+        if (reader.op in _PASS_THROUGH or (reader.op in _RESHAPES and tensor_name(reader.input[0]) == tensor)) \
+                and depth < 8:
             found = _parser_of(reader.name + ":0", nodes, readers, depth + 1)
             if found is not None:
                 return found

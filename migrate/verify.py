@@ -160,9 +160,10 @@ def run_model(model, outputs, feeds):
         return restored.run(list(outputs), present)
 
 
-def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None, signature=None):
+def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None, signature=None, aliases=None):
     """Feeds for the placeholders `outputs` need (or the signature's inputs): from an npz or generated;
-    --set values included."""
+    --set values included. aliases ({npz key: tensor}): names an npz may use besides tensor names (default:
+    the model's signature input keys)."""
     sig = model.signatures.get(signature) if signature else None
     if sig and sig.specs:
         specs = dict(sig.specs)
@@ -172,7 +173,7 @@ def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None,
         specs = input_specs(model.graph_def, outputs)
     for name in set_values or {}:
         specs.pop(tensor_name(name), None)
-    feeds = load_npz(inputs_npz, specs, input_aliases(model, sig)) if inputs_npz else \
+    feeds = load_npz(inputs_npz, specs, aliases or input_aliases(model, sig)) if inputs_npz else \
         generate_feeds(specs, batch, seed, example_inputs(model, specs))
     for name, value in (set_values or {}).items():
         feeds[tensor_name(name)] = np.asarray(value)
@@ -290,14 +291,16 @@ def example_inputs(model, specs, tensors=None):
 
 
 def input_aliases(model, sig=None):
-    """{npz key: tensor} for signature input keys: `sig`'s, else every signature's key that names one
-    tensor across the model's signatures (a key two signatures use for different tensors is left out)."""
-    sigs = [sig] if sig is not None else [model.signatures[name] for name in sorted(model.signatures)]
+    """{npz key: tensor} for signature input keys: every key that names one tensor across the model's
+    signatures (a key two signatures use for different tensors is left out), `sig`'s own keys first."""
     targets = {}
-    for one in sigs:
+    for one in [model.signatures[name] for name in sorted(model.signatures)]:
         for key, tensor in one.inputs.items():
             targets.setdefault(key, set()).add(tensor_name(tensor))
-    return dict((key, list(found)[0]) for key, found in targets.items() if len(found) == 1)
+    aliases = dict((key, list(found)[0]) for key, found in targets.items() if len(found) == 1)
+    if sig is not None:
+        aliases.update((key, tensor_name(tensor)) for key, tensor in sig.inputs.items())
+    return aliases
 
 
 def feeds_for_signature(model, sig, inputs_npz=None, batch=1, seed=0):
