@@ -300,7 +300,8 @@ def _example(features, rng):
         else:
             count = int(rng.randint(1, 4))
         feature_map[feature.key] = _feature_proto(tf, feature, _values(feature, rng, count))
-    return tf.train.Example(features=tf.train.Features(feature=feature_map)).SerializeToString()
+    # deterministic: protobuf otherwise writes map entries (the feature keys) in no fixed order
+    return tf.train.Example(features=tf.train.Features(feature=feature_map)).SerializeToString(deterministic=True)
 
 
 def _values(feature, rng, count):
