@@ -91,17 +91,24 @@ def _example_model_fn(columns):
     def model_fn(features, labels, mode):
         tf1 = v1()
         with tf1.variable_scope(tf1.get_variable_scope(), use_resource=False):
-            net = tf1.feature_column.input_layer(features, columns)
-            hidden = dense(net, 8, "hidden", tf1.nn.relu)
-            scores = tf1.identity(dense(hidden, 1, "out"), name="scores")
-            if mode == tf1.estimator.ModeKeys.PREDICT:
-                outputs = {"serving_default": tf1.estimator.export.PredictOutput({"scores": scores}),
-                           "regression": tf1.estimator.export.RegressionOutput(scores)}
-                return tf1.estimator.EstimatorSpec(mode, predictions={"scores": scores}, export_outputs=outputs)
-            loss = tf1.reduce_mean(tf1.square(scores - labels))
-            train_op = tf1.train.AdagradOptimizer(0.3).minimize(loss, global_step=tf1.train.get_global_step())
-            return tf1.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+            return _scores_spec(tf1.feature_column.input_layer(features, columns), labels, mode, regression=True)
     return model_fn
+
+
+def _scores_spec(net, labels, mode, regression=False):
+    """8 relu -> scores[1]; PREDICT exports serving_default (predict) and, with `regression`, a regress
+    signature; TRAIN minimizes the squared error with Adagrad."""
+    tf1 = v1()
+    hidden = dense(net, 8, "hidden", tf1.nn.relu)
+    scores = tf1.identity(dense(hidden, 1, "out"), name="scores")
+    if mode == tf1.estimator.ModeKeys.PREDICT:
+        outputs = {"serving_default": tf1.estimator.export.PredictOutput({"scores": scores})}
+        if regression:
+            outputs["regression"] = tf1.estimator.export.RegressionOutput(scores)
+        return tf1.estimator.EstimatorSpec(mode, predictions={"scores": scores}, export_outputs=outputs)
+    loss = tf1.reduce_mean(tf1.square(scores - labels))
+    train_op = tf1.train.AdagradOptimizer(0.3).minimize(loss, global_step=tf1.train.get_global_step())
+    return tf1.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
 
 def _serialized(x, colors):
@@ -115,6 +122,62 @@ def _serialized(x, colors):
     return protos
 
 
+def _write_vocab(directory):
+    path = os.path.join(directory, "colors.txt")
+    with open(path, "w") as handle:
+        handle.write("\n".join(VOCAB) + "\n")
+    return path
+
+
+def _train_and_export(model_dir, work_dir, model_fn, spec, salt, golden_colors, color_shape):
+    """Train an Estimator a few steps on x (3 floats) + color, predict the golden rows, export it for serving
+    with build_parsing_serving_input_receiver_fn(spec) into model_dir/saved_model. Returns (golden serialized
+    tf.Examples, golden scores)."""
+    import numpy as np
+    tf1 = v1()
+    train_x = rng(salt).randn(BATCH, 3).astype("float32")
+    train_colors = np.array([VOCAB[i % len(VOCAB)].encode() for i in range(BATCH)]).reshape([BATCH] + color_shape)
+    train_y = (train_x[:, :1] + (np.arange(BATCH) % len(VOCAB))[:, None] * 0.5).astype("float32")
+    golden_x = rng(salt + 1).randn(GOLDEN_ROWS, 3).astype("float32")
+    examples = _serialized(golden_x, golden_colors)
+    if any(e.endswith(b"\0") for e in examples):  # numpy 'S' arrays drop trailing NULs
+        raise AssertionError("a golden tf.Example ends in a NUL byte; change the golden values")
+    config = tf1.estimator.RunConfig(tf_random_seed=SEED, save_summary_steps=TRAIN_STEPS,
+                                     log_step_count_steps=TRAIN_STEPS)
+    estimator = tf1.estimator.Estimator(model_fn, config=config, model_dir=os.path.join(work_dir, "model_dir"))
+
+    def train_input_fn():
+        return {"x": tf1.constant(train_x), "color": tf1.constant(train_colors)}, tf1.constant(train_y)
+
+    def predict_input_fn():
+        colors = np.array(golden_colors).reshape([GOLDEN_ROWS] + color_shape)
+        return {"x": tf1.constant(golden_x), "color": tf1.constant(colors)}
+
+    with tfcompat.tf1_control_flow():
+        estimator.train(train_input_fn, steps=TRAIN_STEPS)
+        predictions = estimator.predict(predict_input_fn, yield_single_examples=False)
+        scores = next(itertools.islice(predictions, 1))["scores"]
+        predictions.close()
+        receiver_fn = tf1.estimator.export.build_parsing_serving_input_receiver_fn(spec)
+        exported = tfcompat.estimator_export(estimator, os.path.join(work_dir, "export"), receiver_fn)
+    exported = exported.decode() if isinstance(exported, bytes) else exported
+    shutil.copytree(exported, os.path.join(model_dir, EXPORT_SUBDIR))
+    return examples, scores
+
+
+def _example_entry(name, signatures, features, examples, scores):
+    import numpy as np
+    entry = {"kind": "saved_model", "path": "{}/{}".format(name, EXPORT_SUBDIR), "tags": ["serve"],
+             "inputs": {"input_example_tensor:0": {"dtype": "string", "shape": [None]}},
+             "outputs": ["scores:0"], "signature": "serving_default", "signatures": signatures,
+             "features": features}
+    return Built(entry, {"input_example_tensor:0": np.array(examples)}, {"scores:0": scores})
+
+
+PREDICT_SIGNATURE = {"method_name": "tensorflow/serving/predict", "inputs": {"examples": "input_example_tensor:0"},
+                     "outputs": {"scores": "scores:0"}}
+
+
 def build_estimator_examples(model_dir, name):
     """An Estimator exported for TF Serving the usual way: export_savedmodel with
     build_parsing_serving_input_receiver_fn. The SavedModel takes `input_example_tensor` (serialized
@@ -122,58 +185,21 @@ def build_estimator_examples(model_dir, name):
     ParseExample, and has signatures serving_default (predict: examples -> scores) and regression."""
     if not tfcompat.has_estimator():
         raise Skip("TF {} has no tf.estimator (removed in TF 2.16)".format(tfcompat.version_string()))
-    import numpy as np
-    tf1 = v1()
     source = tempfile.mkdtemp(prefix="legacy_vocab_")
     try:
-        vocab_path = os.path.join(source, "colors.txt")
-        with open(vocab_path, "w") as handle:
-            handle.write("\n".join(VOCAB) + "\n")
-        columns = _example_columns(vocab_path)
-        train_x = rng(81).randn(BATCH, 3).astype("float32")
-        train_colors = np.array([VOCAB[i % len(VOCAB)].encode() for i in range(BATCH)])
-        train_y = (train_x[:, :1] + (np.arange(BATCH) % len(VOCAB))[:, None] * 0.5).astype("float32")
-        golden_x = rng(82).randn(GOLDEN_ROWS, 3).astype("float32")
+        columns = _example_columns(_write_vocab(source))
+        spec = v1().feature_column.make_parse_example_spec(columns)
         golden_colors = [b"blue", b"red", b"purple", b"cyan", b"red"][:GOLDEN_ROWS]  # purple: out of vocabulary
-        examples = _serialized(golden_x, golden_colors)
-        if any(e.endswith(b"\0") for e in examples):  # numpy 'S' arrays drop trailing NULs
-            raise AssertionError("a golden tf.Example ends in a NUL byte; change the golden values")
-        config = tf1.estimator.RunConfig(tf_random_seed=SEED, save_summary_steps=TRAIN_STEPS,
-                                         log_step_count_steps=TRAIN_STEPS)
-        estimator = tf1.estimator.Estimator(_example_model_fn(columns), config=config,
-                                            model_dir=os.path.join(source, "model_dir"))
-
-        def train_input_fn():
-            return {"x": tf1.constant(train_x), "color": tf1.constant(train_colors)}, tf1.constant(train_y)
-
-        def predict_input_fn():
-            return {"x": tf1.constant(golden_x), "color": tf1.constant(np.array(golden_colors))}
-
-        with tfcompat.tf1_control_flow():
-            estimator.train(train_input_fn, steps=TRAIN_STEPS)
-            predictions = estimator.predict(predict_input_fn, yield_single_examples=False)
-            scores = next(itertools.islice(predictions, 1))["scores"]
-            predictions.close()
-            spec = tf1.feature_column.make_parse_example_spec(columns)
-            receiver_fn = tf1.estimator.export.build_parsing_serving_input_receiver_fn(spec)
-            exported = tfcompat.estimator_export(estimator, os.path.join(source, "export"), receiver_fn)
-        exported = exported.decode() if isinstance(exported, bytes) else exported
-        shutil.copytree(exported, os.path.join(model_dir, EXPORT_SUBDIR))
+        examples, scores = _train_and_export(model_dir, source, _example_model_fn(columns), spec, 81,
+                                             golden_colors, [])
     finally:
         shutil.rmtree(source)
-    golden = {"input_example_tensor:0": np.array(examples)}
-    outputs = {"scores:0": scores}
-    signatures = {
-        "serving_default": {"method_name": "tensorflow/serving/predict",
-                            "inputs": {"examples": "input_example_tensor:0"}, "outputs": {"scores": "scores:0"}},
-        "regression": {"method_name": "tensorflow/serving/regress",
-                       "inputs": {"inputs": "input_example_tensor:0"}, "outputs": {"outputs": "scores:0"}}}
-    entry = {"kind": "saved_model", "path": "{}/{}".format(name, EXPORT_SUBDIR), "tags": ["serve"],
-             "inputs": {"input_example_tensor:0": {"dtype": "string", "shape": [None]}},
-             "outputs": ["scores:0"], "signature": "serving_default", "signatures": signatures,
-             "features": ["estimator", "export_savedmodel", "parse_example", "tf_example_input",
-                          "categorical_column_with_vocabulary_file", "indicator_column", "asset_file"]}
-    return Built(entry, golden, outputs)
+    signatures = {"serving_default": PREDICT_SIGNATURE,
+                  "regression": {"method_name": "tensorflow/serving/regress",
+                                 "inputs": {"inputs": "input_example_tensor:0"}, "outputs": {"outputs": "scores:0"}}}
+    return _example_entry(name, signatures, ["estimator", "export_savedmodel", "parse_example", "tf_example_input",
+                                             "categorical_column_with_vocabulary_file", "indicator_column",
+                                             "asset_file"], examples, scores)
 
 
 # ------------------------------------------------------------------------------------------ TF 2.x: tables in functions
@@ -205,14 +231,7 @@ def _tft_model_fn(transform_dir, keep):
         ids = transform(tf1.reshape(features["color"], [-1]))
         net = tf1.concat([features["x"], tf1.one_hot(ids, len(VOCAB))], axis=1)
         with tf1.variable_scope(tf1.get_variable_scope(), use_resource=False):
-            hidden = dense(net, 8, "hidden", tf1.nn.relu)
-            scores = tf1.identity(dense(hidden, 1, "out"), name="scores")
-        if mode == tf1.estimator.ModeKeys.PREDICT:
-            outputs = {"serving_default": tf1.estimator.export.PredictOutput({"scores": scores})}
-            return tf1.estimator.EstimatorSpec(mode, predictions={"scores": scores}, export_outputs=outputs)
-        loss = tf1.reduce_mean(tf1.square(scores - labels))
-        train_op = tf1.train.AdagradOptimizer(0.3).minimize(loss, global_step=tf1.train.get_global_step())
-        return tf1.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+            return _scores_spec(net, labels, mode)
     return model_fn
 
 
@@ -225,56 +244,20 @@ def build_estimator_tft(model_dir, name):
         raise Skip("TF {}: tables initialized inside functions come from TF 2.x (tf.saved_model.save of a "
                    "tf.Module, loaded into an Estimator's graph); needs TF 2.0-2.15".format(
                        tfcompat.version_string()))
-    import numpy as np
     tf1 = v1()
     source = tempfile.mkdtemp(prefix="legacy_tft_")
     try:
-        vocab_path = os.path.join(source, "colors.txt")
-        with open(vocab_path, "w") as handle:
-            handle.write("\n".join(VOCAB) + "\n")
+        vocab_path = _write_vocab(source)
         transform_dir = os.path.join(source, "transform_fn")
         _save_transform(transform_dir, vocab_path)
         os.remove(vocab_path)  # the transform's own copy in its assets/ is what must be read
-        train_x = rng(91).randn(BATCH, 3).astype("float32")
-        train_colors = np.array([[VOCAB[i % len(VOCAB)].encode()] for i in range(BATCH)])
-        train_y = (train_x[:, :1] + (np.arange(BATCH) % len(VOCAB))[:, None] * 0.5).astype("float32")
-        golden_x = rng(92).randn(GOLDEN_ROWS, 3).astype("float32")
+        spec = {"x": tf1.io.FixedLenFeature([3], tf1.float32),
+                "color": tf1.io.FixedLenFeature([1], tf1.string, default_value="")}
         golden_colors = [b"green", b"magenta", b"purple", b"red", b"blue"][:GOLDEN_ROWS]
-        examples = _serialized(golden_x, golden_colors)
-        if any(e.endswith(b"\0") for e in examples):  # numpy 'S' arrays drop trailing NULs
-            raise AssertionError("a golden tf.Example ends in a NUL byte; change the golden values")
-        config = tf1.estimator.RunConfig(tf_random_seed=SEED, save_summary_steps=TRAIN_STEPS,
-                                         log_step_count_steps=TRAIN_STEPS)
-        keep = []
-        estimator = tf1.estimator.Estimator(_tft_model_fn(transform_dir, keep), config=config,
-                                            model_dir=os.path.join(source, "model_dir"))
-
-        def train_input_fn():
-            return {"x": tf1.constant(train_x), "color": tf1.constant(train_colors)}, tf1.constant(train_y)
-
-        def predict_input_fn():
-            return {"x": tf1.constant(golden_x), "color": tf1.constant(np.array([[c] for c in golden_colors]))}
-
-        with tfcompat.tf1_control_flow():
-            estimator.train(train_input_fn, steps=TRAIN_STEPS)
-            predictions = estimator.predict(predict_input_fn, yield_single_examples=False)
-            scores = next(itertools.islice(predictions, 1))["scores"]
-            predictions.close()
-            spec = {"x": tf1.io.FixedLenFeature([3], tf1.float32),
-                    "color": tf1.io.FixedLenFeature([1], tf1.string, default_value="")}
-            receiver_fn = tf1.estimator.export.build_parsing_serving_input_receiver_fn(spec)
-            exported = tfcompat.estimator_export(estimator, os.path.join(source, "export"), receiver_fn)
-        exported = exported.decode() if isinstance(exported, bytes) else exported
-        shutil.copytree(exported, os.path.join(model_dir, EXPORT_SUBDIR))
+        examples, scores = _train_and_export(model_dir, source, _tft_model_fn(transform_dir, []), spec, 91,
+                                             golden_colors, [1])
     finally:
         shutil.rmtree(source)
-    golden = {"input_example_tensor:0": np.array(examples)}
-    signatures = {"serving_default": {"method_name": "tensorflow/serving/predict",
-                                      "inputs": {"examples": "input_example_tensor:0"},
-                                      "outputs": {"scores": "scores:0"}}}
-    entry = {"kind": "saved_model", "path": "{}/{}".format(name, EXPORT_SUBDIR), "tags": ["serve"],
-             "inputs": {"input_example_tensor:0": {"dtype": "string", "shape": [None]}},
-             "outputs": ["scores:0"], "signature": "serving_default", "signatures": signatures,
-             "features": ["estimator", "export_saved_model", "parse_example", "tf_example_input",
-                          "tables_in_functions", "tf_transform_style", "asset_file"]}
-    return Built(entry, golden, {"scores:0": scores})
+    return _example_entry(name, {"serving_default": PREDICT_SIGNATURE},
+                          ["estimator", "export_saved_model", "parse_example", "tf_example_input",
+                           "tables_in_functions", "tf_transform_style", "asset_file"], examples, scores)
