@@ -4,7 +4,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from migrate import opsets, tfcompat
+from migrate import tfcompat
 from migrate.errors import BadInput
 from migrate.graph.names import node_name, tensor_name
 
@@ -103,8 +103,9 @@ def _random(rng, dtype, shape, name):
         return rng.randint(0, 4, size=shape).astype(np.dtype(dtype))
     if dtype == "bool":
         return rng.randint(0, 2, size=shape).astype(bool)
-    raise BadInput("input {} is {} and no tf.Example parse op reads it; random values would be meaningless".format(
-        name, dtype), None, "pass --inputs-npz with real values for it")
+    raise BadInput("input {} is {}, and neither a tf.Example parse op nor a lookup table with a known vocabulary "
+                   "reads it: random values would be meaningless".format(name, dtype), None,
+                   "pass --inputs-npz with real values for it")
 
 
 def compare(reference, candidate, rtol=1e-5, atol=1e-5):
@@ -249,23 +250,28 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
                        b.model.path, "pass --outputs naming the same outputs for both")
     input_pairs = match_names(a.inputs, b.inputs)
     specs = dict((name, a.specs[a.inputs[name]]) for name in a.inputs if a.inputs[name] in a.specs)
-    feeds = load_npz_named(inputs_npz, specs, a.inputs) if inputs_npz else _generated(a, specs, batch, seed)
+    generated = []
+    feeds = load_npz_named(inputs_npz, specs, a.inputs) if inputs_npz else _generated(a, specs, batch, seed,
+                                                                                     generated)
     expected = run_endpoint(a, feeds)
     b_feeds = dict((b_name, feeds[a_name]) for a_name, b_name in input_pairs)
     actual = run_endpoint(b, b_feeds)
     rows = compare(dict((a_name, expected[a_name]) for a_name, _ in output_pairs),
                    dict((a_name, actual[b_name]) for a_name, b_name in output_pairs), rtol, atol)
-    notes = ["{} <-> {}".format(x, y) for x, y in output_pairs if x != y]
+    notes = ["{} <-> {}".format(x, y) for x, y in output_pairs if x != y] + generated
     missing = sorted(set(a.outputs) - set(x for x, _ in output_pairs))
     if missing:
         notes.append("outputs only in A (not compared): " + ", ".join(missing))
     return rows, notes
 
 
-def _generated(end, specs, batch, seed):
-    """Generated feeds keyed like specs (an endpoint's input names), Examples where a parse op reads one."""
+def _generated(end, specs, batch, seed, notes):
+    """Generated feeds keyed like specs (an endpoint's input names), Examples where a parse op reads one
+    (each described in `notes`)."""
+    from migrate import examples as examples_mod
     tensors = dict((name, end.inputs.get(name, name)) for name in specs)
     parsed = example_inputs(end.model, specs, tensors)
+    notes.extend("generated " + examples_mod.describe(parsed[tensor]) for tensor in sorted(parsed))
     by_tensor = generate_feeds(dict((tensor_name(name), spec) for name, spec in specs.items()), batch, seed,
                                dict((tensor_name(name), parsed[tensor_name(tensors[name])]) for name in specs
                                     if tensor_name(tensors[name]) in parsed))
