@@ -47,7 +47,7 @@ def test_every_verb_without_flags(zoo_model, tmp_path, run_cli):
     _assert_golden(verify.run_model(artifacts.load(frozen), ["scores:0"], feed), golden)
 
     optimized = os.path.join(out, "optimized.pb")
-    code, text, err = run_cli("optimize", frozen, "-o", optimized, "--no-trt")
+    code, text, err = run_cli("optimize", frozen, "-o", optimized)
     assert code == 0, err
     _assert_golden(verify.run_model(artifacts.load(optimized), ["scores:0"], feed), golden)
 
@@ -63,7 +63,7 @@ def test_every_verb_without_flags(zoo_model, tmp_path, run_cli):
     assert "OK   scores" in text
 
     converted = os.path.join(out, "converted")
-    code, text, err = run_cli("convert", zoo_model.path, converted, "--no-trt")
+    code, text, err = run_cli("convert", zoo_model.path, converted)
     assert code == 0, err
     sig = artifacts.load(zoo_model.path).signatures["serving_default"]
     _assert_golden(savedmodel.run_signature(os.path.join(converted, "saved_model"), sig, feed), golden)
@@ -157,6 +157,21 @@ def test_tables_initialized_in_functions_survive_freeze(zoo_model, tmp_path):
     keys = [n for n in frozen.graph_def.node if n.name == inits[0].input[1]][0]
     assert sorted(v.decode() for v in tfcompat.v1().make_ndarray(keys.attr["value"].tensor)) == sorted(COLORS)
     _assert_golden(verify.run_model(frozen, ["scores:0"], feed), golden)
+
+
+@pytest.mark.zoo("estimator_tft")
+def test_tables_in_functions_export_tf1_format(zoo_model, tmp_path):
+    """--format tf1 keeps the graph, the asset and the source's table initializer (the call to the
+    `__initializer` function); the SavedModel reloads without the source and gives the goldens."""
+    if _unknown_ops(zoo_model):
+        pytest.skip("written by a newer TF than this one")
+    golden, feed = _golden_feed(zoo_model)
+    sig = artifacts.load(zoo_model.path).signatures["serving_default"]
+    out = os.path.join(str(tmp_path), "tf1")
+    api.export(zoo_model.path, out, fmt="tf1")
+    assert sorted(os.listdir(os.path.join(out, "assets"))) == ["colors.txt"]
+    shutil.rmtree(zoo_model.root)
+    _assert_golden(savedmodel.run_signature(out, sig, feed), golden)
 
 
 @pytest.mark.zoo(*EXAMPLE_MODELS)
