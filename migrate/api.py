@@ -42,9 +42,13 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
             values = freeze_mod.parse_set_values(set_values)
             signature_used = record.how_outputs[len("signature "):] if record.how_outputs.startswith(
                 "signature") else None
+            generated = []
             feeds = verify.feeds_for(model, record.outputs, inputs_npz, batch, seed,
                                      dict((k, v) for k, v in record.switches.items()
-                                          if k in values or _is_placeholder(model, k)), signature_used)
+                                          if k in values or _is_placeholder(model, k)), signature_used,
+                                     notes=generated)
+            for note in generated:
+                progress("note: " + note)
             comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
         if comparisons is None or all(row.ok for row in comparisons):
             target.commit(frozen)
@@ -259,11 +263,14 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
         comparisons = {}
         if verify_result:
+            generated = []
             for name, sig in sorted(signatures.items()):
-                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed)
+                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, generated)
                 expected = verify.run_model(model, sorted(sig.outputs.values()), feeds)
                 actual = savedmodel.run_signature(target, sig, feeds)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
+            for note in sorted(set(generated)):
+                progress("note: " + note)
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
                 progress(verify.format_rows(rows))

@@ -46,8 +46,12 @@ def example_inputs(graph_def, tensors, assets=None):
                 found[tensor] = ExampleInput(tensor, None, [Feature(None, "words", "string", None, None,
                                                                     vocabulary)], None)
             continue
+        try:
+            spec = _features(parser, nodes)
+        except _Unreadable:
+            continue  # keys computed at run time: no Examples can be written for it (the caller says so)
         features = [f._replace(vocabulary=_typed(f, words.for_tensor("{}:{}".format(parser.name, f.output))))
-                    for f in _features(parser, nodes)]
+                    for f in spec]
         rank = 0 if parser.op in opsets.SINGLE_EXAMPLE_PARSE_OPS else 1
         found[tensor] = ExampleInput(tensor, rank, features, parser.name)
     return found
@@ -124,6 +128,17 @@ def _parser_of(tensor, nodes, readers, depth=0):
     return None
 
 
+class _Unreadable(Exception):
+    """A parse op's keys are not constants of the graph."""
+
+
+def _keys(name, nodes):
+    value = _const(name, nodes)
+    if value is None:
+        raise _Unreadable(name)
+    return _strings(value)
+
+
 def _const(name, nodes):
     """numpy value of the Const behind `name` (through Identity), or None."""
     node = nodes.get(node_name(name))
@@ -160,13 +175,13 @@ def _features(parser, nodes):
     n_sparse, n_dense = len(sparse_types), len(dense_types)
     if parser.op == "ParseExample":
         inputs = list(parser.input)
-        sparse_keys = [_strings(_const(name, nodes))[0] for name in inputs[2:2 + n_sparse]]
-        dense_keys = [_strings(_const(name, nodes))[0] for name in inputs[2 + n_sparse:2 + n_sparse + n_dense]]
+        sparse_keys = [_keys(name, nodes)[0] for name in inputs[2:2 + n_sparse]]
+        dense_keys = [_keys(name, nodes)[0] for name in inputs[2 + n_sparse:2 + n_sparse + n_dense]]
         ragged_keys = []
     elif parser.op == "ParseExampleV2":
-        sparse_keys = _strings(_const(parser.input[2], nodes))
-        dense_keys = _strings(_const(parser.input[3], nodes))
-        ragged_keys = _strings(_const(parser.input[4], nodes))
+        sparse_keys = _keys(parser.input[2], nodes)
+        dense_keys = _keys(parser.input[3], nodes)
+        ragged_keys = _keys(parser.input[4], nodes)
     else:  # ParseSingleExample: keys are attrs
         sparse_keys = _strings(list(attr["sparse_keys"].list.s))
         dense_keys = _strings(list(attr["dense_keys"].list.s))

@@ -161,10 +161,11 @@ def run_model(model, outputs, feeds):
         return restored.run(list(outputs), present)
 
 
-def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None, signature=None, aliases=None):
+def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None, signature=None, aliases=None,
+              notes=None):
     """Feeds for the placeholders `outputs` need (or the signature's inputs): from an npz or generated;
     --set values included. aliases ({npz key: tensor}): names an npz may use besides tensor names (default:
-    the model's signature input keys)."""
+    the model's signature input keys). notes (a list): gets a line per input generated as tf.Examples."""
     sig = model.signatures.get(signature) if signature else None
     if sig and sig.specs:
         specs = dict(sig.specs)
@@ -175,7 +176,7 @@ def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None,
     for name in set_values or {}:
         specs.pop(tensor_name(name), None)
     feeds = load_npz(inputs_npz, specs, aliases or input_aliases(model, sig)) if inputs_npz else \
-        generate_feeds(specs, batch, seed, example_inputs(model, specs))
+        generate_feeds(specs, batch, seed, example_inputs(model, specs, notes=notes))
     for name, value in (set_values or {}).items():
         feeds[tensor_name(name)] = np.asarray(value)
     return feeds
@@ -268,10 +269,8 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
 def _generated(end, specs, batch, seed, notes):
     """Generated feeds keyed like specs (an endpoint's input names), Examples where a parse op reads one
     (each described in `notes`)."""
-    from migrate import examples as examples_mod
     tensors = dict((name, end.inputs.get(name, name)) for name in specs)
-    parsed = example_inputs(end.model, specs, tensors)
-    notes.extend("generated " + examples_mod.describe(parsed[tensor]) for tensor in sorted(parsed))
+    parsed = example_inputs(end.model, specs, tensors, notes)
     by_tensor = generate_feeds(dict((tensor_name(name), spec) for name, spec in specs.items()), batch, seed,
                                dict((tensor_name(name), parsed[tensor_name(tensors[name])]) for name in specs
                                     if tensor_name(tensors[name]) in parsed))
@@ -286,14 +285,18 @@ def load_npz_named(path, specs, inputs=None):
     return dict((name, by_tensor[tensor_name(name)]) for name in specs)
 
 
-def example_inputs(model, specs, tensors=None):
+def example_inputs(model, specs, tensors=None, notes=None):
     """{tensor: examples.ExampleInput} for the string inputs among `specs` ({name: (dtype, dims)}) that a
-    tf.Example parse op or a lookup table reads; `tensors` ({name: tensor}) maps signature keys to tensors."""
+    tf.Example parse op or a lookup table reads; `tensors` ({name: tensor}) maps signature keys to tensors;
+    `notes` (a list) gets one line per such input saying what will be generated."""
     from migrate import examples as examples_mod
     strings = [(tensors or {}).get(name, name) for name, (dtype, _) in specs.items() if dtype == "string"]
     if not strings:
         return {}
-    return examples_mod.example_inputs(model.graph_def, strings, model.assets)
+    found = examples_mod.example_inputs(model.graph_def, strings, model.assets)
+    if notes is not None:
+        notes.extend("generated " + examples_mod.describe(found[tensor]) for tensor in sorted(found))
+    return found
 
 
 def input_aliases(model, sig=None):
@@ -309,9 +312,9 @@ def input_aliases(model, sig=None):
     return aliases
 
 
-def feeds_for_signature(model, sig, inputs_npz=None, batch=1, seed=0):
+def feeds_for_signature(model, sig, inputs_npz=None, batch=1, seed=0, notes=None):
     """Feeds for a signature's input tensors (placeholders or not), from an npz or generated."""
     specs = dict(sig.specs) if sig.specs else tensor_specs(model, sorted(sig.inputs.values()))
     if inputs_npz:
         return load_npz(inputs_npz, specs, input_aliases(model, sig))
-    return generate_feeds(specs, batch, seed, example_inputs(model, specs))
+    return generate_feeds(specs, batch, seed, example_inputs(model, specs, notes=notes))

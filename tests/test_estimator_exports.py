@@ -306,3 +306,24 @@ def test_half_plus_two_export_and_verify_without_npz(artifact, tmp_path, run_cli
         frozen = os.path.join(str(tmp_path), signature + ".pb")
         code, text, err = run_cli("freeze", source, "--signature", signature, "-o", frozen)
         assert code == 0, err
+
+
+def test_parse_keys_computed_at_run_time_ask_for_npz():
+    """No Examples can be written when the parse op's keys are not constants: the error asks for
+    --inputs-npz instead of feeding protos that would not parse."""
+    from migrate import model as m
+    from migrate.graph.names import node_name
+    graph_def, _ = _parse_graph("batch")
+    parser = [n for n in graph_def.node if n.op in ("ParseExample", "ParseExampleV2")][0]
+    key = [n for n in graph_def.node if n.name == node_name(parser.input[3 if parser.op == "ParseExampleV2"
+                                                                          else 2])][0]
+    dtype = key.attr["dtype"].type
+    key.op = "Placeholder"
+    key.attr.clear()
+    key.attr["dtype"].type = dtype
+    model = m.Model(m.FROZEN_GRAPH, "<test>", graph_def)
+    specs = {"serialized:0": ("string", [None])}
+    assert verify.example_inputs(model, specs) == {}
+    with pytest.raises(BadInput) as error:
+        verify.generate_feeds(specs, examples=verify.example_inputs(model, specs))
+    assert "--inputs-npz" in error.value.fix
