@@ -12,7 +12,8 @@ default; sparse and ragged keys with their value dtypes) and writes valid Exampl
           `migrate_0`, `migrate_1`, ...
 dense features get exactly their shape (a -1 leading dim, FixedLenSequenceFeature, gets 2 rows), sparse and
 ragged ones 1-3 values. Protos are built with the protobuf classes TF ships (tf.train.Example) from one
-seeded numpy generator: the same seed gives the same bytes.
+seeded numpy generator and serialized deterministically: the same seed gives the same bytes. A string input
+that a lookup table reads directly (no parse op) gets words of that table's vocabulary the same way.
 """
 from collections import namedtuple
 
@@ -32,7 +33,8 @@ _FALLBACK_WORDS = 8
 
 
 def example_inputs(graph_def, tensors, assets=None):
-    """{tensor: ExampleInput} for each of `tensors` that a parse op reads (string inputs only)."""
+    """{tensor: ExampleInput} for each of `tensors` (string tensors: the caller checks) that a parse op reads,
+    or that a lookup table with a known vocabulary reads directly (then parser is None: words, not protos)."""
     nodes = dict((node.name, node) for node in graph_def.node)
     readers = _readers(graph_def)
     words = _Vocabularies(graph_def, nodes, readers, assets or {})
@@ -42,7 +44,7 @@ def example_inputs(graph_def, tensors, assets=None):
         parser = _parser_of(tensor, nodes, readers)
         if parser is None:
             vocabulary = words.for_tensor(tensor)
-            if vocabulary and all(isinstance(w, str) for w in vocabulary) and _is_string(tensor, nodes):
+            if vocabulary and all(isinstance(w, str) for w in vocabulary):
                 found[tensor] = ExampleInput(tensor, None, [Feature(None, "words", "string", None, None,
                                                                     vocabulary)], None)
             continue
@@ -64,11 +66,6 @@ def _typed(feature, vocabulary):
     wanted = str if feature.dtype == "string" else int
     words = [w for w in vocabulary if isinstance(w, wanted) and not isinstance(w, bool)]
     return words if feature.dtype in ("string", "int64") and len(words) == len(vocabulary) else None
-
-
-def _is_string(tensor, nodes):
-    node = nodes.get(node_name(tensor))
-    return node is not None and "dtype" in node.attr and _dtype(node.attr["dtype"].type) == "string"
 
 
 def generate(example_input, rng, batch, dims=None):

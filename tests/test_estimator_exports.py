@@ -327,3 +327,22 @@ def test_parse_keys_computed_at_run_time_ask_for_npz():
     with pytest.raises(BadInput) as error:
         verify.generate_feeds(specs, examples=verify.example_inputs(model, specs))
     assert "--inputs-npz" in error.value.fix
+
+
+@pytest.mark.zoo("lookup")
+def test_string_input_a_table_reads_gets_vocabulary_words(zoo_model, tmp_path, run_cli):
+    """A plain string placeholder looked up in a vocabulary-file table: words of that vocabulary, so convert
+    needs no --inputs-npz, and the ids the table gives are real ones (not all the OOV row)."""
+    if _unknown_ops(zoo_model):
+        pytest.skip("written by a newer TF than this one")
+    model = artifacts.load(zoo_model.path)
+    specs = {"words:0": ("string", [None])}
+    feeds = verify.generate_feeds(specs, batch=12, seed=0, examples=verify.example_inputs(model, specs))
+    ids = verify.run_model(model, ["ids:0"], feeds)["ids:0"]
+    (asset,) = model.assets.values()
+    with open(asset) as handle:
+        vocabulary = handle.read().split()
+    assert [vocabulary[i] for i in ids] == [w.decode() for w in feeds["words:0"]]
+    code, text, err = run_cli("convert", zoo_model.path, os.path.join(str(tmp_path), "out"), "--batch", "4")
+    assert code == 0, err
+    assert "generated words:0: words of a {}-word vocabulary".format(len(vocabulary)) in text
