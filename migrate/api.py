@@ -42,9 +42,13 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
             values = freeze_mod.parse_set_values(set_values)
             signature_used = record.how_outputs[len("signature "):] if record.how_outputs.startswith(
                 "signature") else None
+            generated = []
             feeds = verify.feeds_for(model, record.outputs, inputs_npz, batch, seed,
                                      dict((k, v) for k, v in record.switches.items()
-                                          if k in values or _is_placeholder(model, k)), signature_used)
+                                          if k in values or _is_placeholder(model, k)), signature_used,
+                                     notes=generated)
+            for note in generated:
+                progress("note: " + note)
             comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
         if comparisons is None or all(row.ok for row in comparisons):
@@ -112,9 +116,11 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
 
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
-             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet):
+             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet,
+             input_aliases=None):
     """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically.
-    keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders)."""
+    keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders);
+    input_aliases: {npz key: tensor} the source's signature keys, for an --inputs-npz keyed by them."""
     from migrate import model as m
     from migrate import passes as passes_mod
     from migrate import stream
@@ -156,7 +162,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         stream.write_graph_def(optimized.graph_def, target.path, target.text)  # node by node, no bytes copy
         comparisons = None
         if verify_result:
-            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
+            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
+                                     aliases=input_aliases)
             if files_verify:
                 comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol)
             else:
@@ -254,11 +261,14 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                 savedmodel.write_tf1(frozen, target, signatures)
         comparisons = {}
         if verify_result:
+            generated = []
             for name, sig in sorted(signatures.items()):
-                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed)
+                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, generated)
                 expected = verify.run_model(model, sorted(sig.outputs.values()), feeds)
                 actual = savedmodel.run_signature(target, sig, feeds)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
+            for note in sorted(set(generated)):
+                progress("note: " + note)
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
                 progress(verify.format_rows(rows))
@@ -333,7 +343,8 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
                           input_shapes=input_shapes, trt=trt, inputs_npz=inputs_npz,
                           batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
-                          keep_inputs=keep_inputs, progress=_indent(progress))
+                          keep_inputs=keep_inputs, progress=_indent(progress),
+                          input_aliases=verify.input_aliases(source_model))
         final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
         _require_ok(result["comparisons"], "optimize", final_frozen)
         steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be

@@ -30,6 +30,16 @@ TABLE_OPS = frozenset([
     "InitializeTableFromTextFile", "InitializeTableFromTextFileV2",
 ])
 
+# Table initializers that read the file their second input names (a model's vocabulary asset).
+FILE_TABLE_INITIALIZERS = frozenset(["InitializeTableFromTextFile", "InitializeTableFromTextFileV2"])
+TABLE_FIND_OPS = frozenset(["LookupTableFind", "LookupTableFindV2"])
+# Static tables: freeze reads their contents and re-initializes them from constants (migrate_init_tables).
+HASH_TABLE_OPS = frozenset(["HashTable", "HashTableV2"])
+
+# Ops that parse serialized tf.Example protos (input 0: the serialized string tensor); SINGLE_: one scalar proto.
+EXAMPLE_PARSE_OPS = frozenset(["ParseExample", "ParseExampleV2", "ParseSingleExample"])
+SINGLE_EXAMPLE_PARSE_OPS = frozenset(["ParseSingleExample"])
+
 # Ops that touch files, the network or run Python: never executed from a model without --allow-unsafe-ops.
 # (Checkpoint Save/Restore ops are listed too: we restore with our own reader, never by running a model's
 # restore ops, so any such op the model would run itself is refused.)

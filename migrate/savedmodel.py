@@ -136,9 +136,9 @@ def _asset_tensors(restored):
 def write_tf2(frozen, directory, signatures):
     """TF2 SavedModel: each signature a tf.function over a function pruned from the frozen graph.
 
-    Tables (the frozen graph's HashTableV2 nodes initialized by `migrate_init_tables`) become tracked
-    tf.lookup.StaticHashTable objects, initialized once at load; their handles are fed into the pruned
-    graph where the HashTableV2 node was."""
+    Tables (the frozen graph's HashTableV2 nodes, or calls returning a table made in a function, initialized
+    by `migrate_init_tables`) become tracked tf.lookup.StaticHashTable objects, initialized once at load;
+    their handles are fed into the pruned graph where the table's handle was."""
     tf = tfcompat.tf()
     v1 = tfcompat.v1()
     graph_def = frozen.graph_def
@@ -157,19 +157,19 @@ def write_tf2(frozen, directory, signatures):
 
 
 def _tables(graph_def):
-    """{table node: StaticHashTable} rebuilt from the constants freeze stored for each table."""
+    """{table handle tensor: StaticHashTable} rebuilt from the constants freeze stored for each table."""
     tf = tfcompat.tf()
     from migrate.graph import edit
     nodes = edit.node_map(graph_def)
     tables = {}
     for node in graph_def.node:
         if node.op == "InitializeTableV2" and node_name(node.input[0]) in nodes:
-            table = nodes[node_name(node.input[0])]
             keys = edit.const_value(nodes[node_name(node.input[1])])
             values = edit.const_value(nodes[node_name(node.input[2])])
             initializer = tf.lookup.KeyValueTensorInitializer(keys, values)
-            default = tf.zeros([], dtype=tf.as_dtype(table.attr["value_dtype"].type))
-            tables[table.name] = tf.lookup.StaticHashTable(initializer, default_value=default)
+            default = tf.zeros([], dtype=tf.as_dtype(node.attr["Tval"].type))
+            # keyed by the handle tensor: a HashTableV2's output, or a call's when the table was made in a function
+            tables[tensor_name(node.input[0])] = tf.lookup.StaticHashTable(initializer, default_value=default)
         elif node.op == "InitializeTable":
             raise BadInput("reference-type lookup table '{}' cannot live in a TF2 SavedModel".format(
                 node_name(node.input[0])), None, "use --format tf1")
@@ -183,8 +183,8 @@ def _signature_function(wrapped, module, sig):
     table_names = sorted(module.tables)
     graph = wrapped.graph
     feeds = [graph.get_tensor_by_name(sig.inputs[k]) for k in keys]
-    used_tables = [t for t in table_names if _reachable(graph, sig.outputs.values(), t)]
-    feeds += [graph.get_tensor_by_name(t + ":0") for t in used_tables]
+    used_tables = [t for t in table_names if _reachable(graph, sig.outputs.values(), node_name(t))]
+    feeds += [graph.get_tensor_by_name(t) for t in used_tables]
     out_keys = sorted(sig.outputs)
     fetches = [graph.get_tensor_by_name(sig.outputs[k]) for k in out_keys]
     pruned = wrapped.prune(feeds=feeds, fetches=fetches)

@@ -156,6 +156,10 @@ def _consumers(graph_def):
 
 def _refuse_unhandled(graph_def, needed, consumers, by_name):
     from migrate import opsets
+    from migrate.graph.ops import table_handles
+    for tensor, (_, _, node) in sorted(table_handles(graph_def).items()):
+        if node in needed:
+            raise Unsupported("lookup table '{}' ({}) is needed".format(tensor, by_name[node].op))
     for node in graph_def.node:
         if node.name not in needed:
             continue

@@ -107,6 +107,12 @@ def has_estimator():
         return False
 
 
+def estimator_export(estimator, export_dir_base, serving_input_receiver_fn):
+    """Estimator.export_saved_model (TF >= 1.13), export_savedmodel before; returns the export directory."""
+    method = getattr(estimator, "export_saved_model", None) or estimator.export_savedmodel
+    return method(export_dir_base, serving_input_receiver_fn)
+
+
 def unregistered_ops(op_names):
     """The op names this TF build does not know (a graph holding them cannot be imported here).
 
