@@ -2,6 +2,7 @@
 import os
 
 from migrate import artifacts, freeze as freeze_mod, io, safety, tfcompat, verify
+from migrate.errors import MigrateError
 from migrate.graph.names import node_name
 
 
@@ -295,8 +296,6 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
     """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
     import time
-    from migrate import model as m
-    from migrate import report
     io.check_output_path(out_dir, [source], force)
     started = time.time()
     source_model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
@@ -307,52 +306,77 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         sigs = {}
     keep_outputs = sorted(set(t for s in sigs.values() for t in s.outputs.values())) or outputs
     keep_inputs = sorted(set(t for s in sigs.values() for t in s.inputs.values()))
-    steps = {}
     with io.atomic_dir(out_dir) as temp:
-        frozen_path = os.path.join(temp, "frozen.pb")
-        if source_model.kind == m.FROZEN_GRAPH:
-            progress("[1/4] {} is already frozen".format(source))
-            import shutil
-            shutil.copyfile(source_model.path, frozen_path)
-            steps["freeze"] = {"skipped": "already a frozen graph"}
-        else:
-            progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
-            result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
-                            inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
-                            allow_unsafe=allow_unsafe, progress=_indent(progress))
-            _require_ok(result["comparisons"], "freeze", source)
-            steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
-                               "how_outputs": result["record"].how_outputs,
-                               "verification": report.comparisons_dict(result["comparisons"])}
-            keep_outputs = result["outputs"]
-        progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
-        optimized_path = os.path.join(temp, "optimized.pb")
-        result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
-                          input_shapes=input_shapes, outputs=keep_outputs, trt=trt, inputs_npz=inputs_npz,
-                          batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
-                          keep_inputs=keep_inputs, progress=_indent(progress))
-        _require_ok(result["comparisons"], "optimize", frozen_path)
-        steps["optimize"] = report.optimize_report(frozen_path, optimized_path, result)
-        progress("[3/4] export: SavedModel")
-        saved_path = os.path.join(temp, "saved_model")
-        exported = export(optimized_path, saved_path, fmt=fmt, outputs=result["outputs"],
-                          signatures=sigs or None, verify_result=False, allow_unsafe=allow_unsafe,
-                          progress=_indent(progress))
-        steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
-        progress("[4/4] verify: source vs exported SavedModel, same inputs")
-        final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
-                             atol)
-        for name, rows in sorted(final.items()):
-            progress("  signature {}:".format(name))
-            progress(verify.format_rows(rows))
-        steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
-        summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
-        report.write_json(summary, os.path.join(temp, "report.json"))
-        bad = [name for name, rows in final.items() if not all(row.ok for row in rows)]
-        if bad:
-            from migrate.errors import VerificationFailed
-            raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
-                                     "nothing was written; see the errors above")
+        try:
+            return _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag,
+                                  checkpoint, passes, static, max_batch, input_shapes, trt, fmt, inputs_npz, batch,
+                                  seed, rtol, atol, allow_unsafe, progress, started)
+        except MigrateError as exc:
+            raise _outside_temp(exc, temp, source, out_dir)
+
+
+def _outside_temp(exc, temp, source, out_dir):
+    """Each convert step reads and writes files in OUT_DIR's temp directory, which is gone once the error is
+    shown: an error naming one names the source instead when the input is at fault, else OUT_DIR."""
+    from migrate.errors import BadInput
+    where = os.path.abspath(exc.where) if exc.where else ""
+    if not (where == temp or where.startswith(temp + os.sep)):
+        return exc
+    input_fault = isinstance(exc, BadInput) and not exc.what.startswith("cannot write output")
+    return exc.relocate(source if input_fault else out_dir)
+
+
+def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag, checkpoint, passes,
+                   static, max_batch, input_shapes, trt, fmt, inputs_npz, batch, seed, rtol, atol, allow_unsafe,
+                   progress, started):
+    import time
+    from migrate import model as m
+    from migrate import report
+    steps = {}
+    frozen_path = os.path.join(temp, "frozen.pb")
+    if source_model.kind == m.FROZEN_GRAPH:
+        progress("[1/4] {} is already frozen".format(source))
+        import shutil
+        shutil.copyfile(source_model.path, frozen_path)
+        steps["freeze"] = {"skipped": "already a frozen graph"}
+    else:
+        progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
+        result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
+                        inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
+                        allow_unsafe=allow_unsafe, progress=_indent(progress))
+        _require_ok(result["comparisons"], "freeze", source)
+        steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
+                           "how_outputs": result["record"].how_outputs,
+                           "verification": report.comparisons_dict(result["comparisons"])}
+        keep_outputs = result["outputs"]
+    progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
+    optimized_path = os.path.join(temp, "optimized.pb")
+    result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
+                      input_shapes=input_shapes, outputs=keep_outputs, trt=trt, inputs_npz=inputs_npz,
+                      batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
+                      keep_inputs=keep_inputs, progress=_indent(progress))
+    _require_ok(result["comparisons"], "optimize", frozen_path)
+    steps["optimize"] = report.optimize_report(frozen_path, optimized_path, result)
+    progress("[3/4] export: SavedModel")
+    saved_path = os.path.join(temp, "saved_model")
+    exported = export(optimized_path, saved_path, fmt=fmt, outputs=result["outputs"],
+                      signatures=sigs or None, verify_result=False, allow_unsafe=allow_unsafe,
+                      progress=_indent(progress))
+    steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
+    progress("[4/4] verify: source vs exported SavedModel, same inputs")
+    final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
+                         atol)
+    for name, rows in sorted(final.items()):
+        progress("  signature {}:".format(name))
+        progress(verify.format_rows(rows))
+    steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
+    summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
+    report.write_json(summary, os.path.join(temp, "report.json"))
+    bad = [name for name, rows in final.items() if not all(row.ok for row in rows)]
+    if bad:
+        from migrate.errors import VerificationFailed
+        raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
+                                 "nothing was written; see the errors above")
     return summary
 
 

@@ -21,6 +21,12 @@ class MigrateError(Exception):
         self.fix = fix
         super(MigrateError, self).__init__(self.line())
 
+    def relocate(self, where):
+        """The same error told about `where` (a step that ran on a temp file names what the user gave)."""
+        self.where = where
+        self.args = (self.line(),)
+        return self
+
     def line(self):
         text = "{}: {}".format(self.where, self.what) if self.where else self.what
         if self.fix:

@@ -5,8 +5,14 @@ What is checked is everything migrate would execute, not just what the outputs n
 op (a Saver's `save/restore_all` runs whatever it waits on), the table initializers, a SavedModel's main /
 legacy init op, a frozen graph's `migrate_init_tables`, and the bodies of the library functions any of
 those call. Exempt: checkpoint reads (Restore*) whose file name is the tensor migrate feeds with the
-checkpoint the user named, and vocabulary files a SavedModel ships as assets (read only from its assets/).
+checkpoint the user named, and vocabulary files a SavedModel ships as assets (read only from its assets/, and
+only when the file really lies inside the SavedModel: an asset that is a symlink to /etc/passwd is refused, as
+freeze would embed its content and `export --format tf1` copy it).
+Debug ops are safe while they print to the console; a PrintV2 whose output_stream is a file
+(`tf.print(..., output_stream="file:///path")` appends to that file) is unsafe (opsets.writes_file).
 """
+import os
+
 from migrate import opsets
 from migrate.errors import BadInput
 from migrate.graph import needed_nodes, node_name
@@ -64,8 +70,8 @@ def _unsafe_in_functions(start, functions):
             continue
         seen.add(name)
         for inner in functions[name].node_def:
-            if inner.op in opsets.UNSAFE_OPS:
-                found.append("{}/{}".format(name, inner.op))
+            if opsets.is_unsafe(inner):
+                found.append("{}/{}".format(name, _label(inner)))
             todo.extend(_function_calls(inner, functions))
     return found
 
@@ -77,7 +83,7 @@ def unsafe_nodes(model, outputs):
     for node in graph_def.node:
         existing.add(node.name)
         ops.add(node.op)
-    if not (ops & opsets.UNSAFE_OPS) and not len(graph_def.library.function) and \
+    if not (ops & (opsets.UNSAFE_OPS | opsets.STREAM_DEBUG_OPS)) and not len(graph_def.library.function) and \
             all(node_name(o) in existing for o in outputs):
         return []  # no unsafe op anywhere (the usual case): no need to work out what would run
     loader_roots, fed = _loader_roots(model)
@@ -92,19 +98,45 @@ def unsafe_nodes(model, outputs):
         inside = _unsafe_in_functions(_function_calls(node, functions), functions) if functions else []
         if inside:
             found.append((node.name, "{} calling {}".format(node.op, ", ".join(sorted(set(inside))))))
-        if node.op not in opsets.UNSAFE_OPS:
+        if not opsets.is_unsafe(node):
             continue
         if node.op in CHECKPOINT_READ_OPS and node.input and node_name(node.input[0]) in fed:
             continue  # reads the checkpoint the user named: migrate feeds that file name
         if node.op in FILE_TABLE_INITIALIZERS and len(node.input) > 1 and node_name(node.input[1]) in assets:
             continue  # reads the SavedModel's own asset file
-        found.append((node.name, node.op))
+        found.append((node.name, _label(node)))
+    return found
+
+
+def _label(node):
+    stream = opsets.writes_file(node)
+    return "{} writing to {}".format(node.op, stream) if stream else node.op
+
+
+def escaping_assets(model):
+    """[(asset file as the SavedModel names it, the real file it resolves to)] for every asset (the graph's
+    asset_file_def / saved_model_assets, which the table initializers read) whose real path, symlinks
+    resolved, lies outside the SavedModel directory."""
+    if not model.assets or not model.saved_model_dir:
+        return []
+    root = os.path.realpath(model.saved_model_dir)
+    found = []
+    for _, path in sorted(model.assets.items()):
+        real = os.path.realpath(path)
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+            found.append((os.path.relpath(path, model.saved_model_dir), real))
     return found
 
 
 def check(model, outputs, allow_unsafe=False):
     if allow_unsafe:
         return
+    escaping = escaping_assets(model)
+    if escaping:
+        listing = ", ".join("{} -> {}".format(name, real) for name, real in escaping[:5])
+        raise BadInput("asset file(s) resolve outside the SavedModel (symlinks): {}".format(listing), model.path,
+                       "copy the files into the SavedModel's assets/ instead of linking them, or pass "
+                       "--allow-unsafe-ops to read them anyway")
     found = unsafe_nodes(model, outputs)
     if found:
         listing = ", ".join("{} ({})".format(name, op) for name, op in found[:5])
