@@ -161,7 +161,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         if verify_result:
             feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
             if files_verify:
-                comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol)
+                comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol,
+                                                 output)
             else:
                 comparisons = verify.check_pair(model, optimized, output_tensors, feeds, rtol, atol)
         if comparisons is None or all(row.ok for row in comparisons):

@@ -742,12 +742,25 @@ def run_file(path, outputs, feeds, where=None):
     return dict(zip(outputs, values))
 
 
-def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5):
+def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, output=None):
     """verify.check_pair for two binary frozen GraphDef files, each run by run_file, one after the other
-    (the candidate first: its fed weights are freed before the reference is read)."""
+    (the candidate first: its fed weights are freed before the reference is read).
+
+    The candidate is a temp file the user never sees: when it fails to run, the reference runs next and its
+    error (naming the input: the feeds or the input graph are at fault) is the one raised; when the reference
+    runs where the candidate failed, the result is wrong: VerificationFailed naming `output`."""
     from migrate import verify
-    actual = run_file(candidate_path, outputs, feeds)
+    from migrate.errors import VerificationFailed
+    try:
+        actual = run_file(candidate_path, outputs, feeds)
+        failure = None
+    except BadInput as exc:
+        actual, failure = None, exc.what
     expected = run_file(reference_path, outputs, feeds)
+    if failure is not None:
+        raise VerificationFailed("the optimized graph fails where the input runs: " + failure,
+                                 output or candidate_path, "nothing was written; leave out the pass that broke it "
+                                 "(--passes) and report it")
     return verify.compare(expected, actual, rtol, atol)
 
 

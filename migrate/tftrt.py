@@ -22,7 +22,7 @@ from collections import namedtuple
 import numpy as np
 
 from migrate import tfcompat
-from migrate.errors import BadInput
+from migrate.errors import BadInput, first_line
 from migrate.graph.edit import unique_name
 from migrate.graph.names import is_control, node_name, output_index, tensor_name
 
@@ -259,7 +259,7 @@ class _Record(object):
 
     def failed(self, source, exc):
         """The converter raised: the input graph comes back, the exception is the reason."""
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
+        text = first_line(exc) if str(exc).strip() else "(no message)"
         return source, self.outcome(source, source, "{} raised {}: {}".format(self.step, type(exc).__name__, text))
 
     def not_attempted(self, source, reason):
