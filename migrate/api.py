@@ -143,8 +143,9 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     context = passes_mod.PassContext(outputs=output_tensors + keep, inputs=inputs, options=options)
     nodes_before = len(model.graph_def.node)
     # A binary frozen source file can be verified file against file (stream.check_files): then the passes edit
-    # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each.
-    files_verify = trt is None and model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
+    # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each. With
+    # TF-TRT too: whatever the converter returned is written, and that file is what runs against the source.
+    files_verify = model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
         and not output.endswith(stream.TEXT_SUFFIXES)
     graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
                                                  checked=model.kind == m.FROZEN_GRAPH, in_place=files_verify)
@@ -225,7 +226,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
            allow_unsafe=False, signatures=None, progress=_quiet):
     """Write a SavedModel (format tf2 or tf1, see savedmodel.py); reload it and compare every signature."""
     from migrate import model as m
-    from migrate import savedmodel
+    from migrate import savedmodel, stream
     fmt = fmt or savedmodel.default_format()
     savedmodel.check_format(fmt)
     io.check_output_path(output, [source], force)
@@ -236,6 +237,13 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     for sig in signatures.values():
         safety.check(model, list(sig.outputs.values()), allow_unsafe)
     frozen = model
+    # A binary frozen graph file exported as tf2: the weights are read from the file when written and when
+    # verified (stream.read_back / run_file); the parsed GraphDef is swapped for its structure (weights as
+    # Placeholders, values not kept), which is all the signatures and the feeds need.
+    graph_file = model.path if fmt == "tf2" and model.kind == m.FROZEN_GRAPH and \
+        stream.is_binary_graph_file(model.path) else None
+    if graph_file:
+        frozen = model = model.derive(graph_def=stream.split_weights(model.graph_def, values=False)[0])
     if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
         progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
         all_outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
@@ -243,7 +251,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     with io.atomic_dir(output) as temp:
         target = os.path.join(temp, "model")
         if fmt == "tf2":
-            savedmodel.write_tf2(frozen, target, signatures)
+            savedmodel.write_tf2(frozen, target, signatures, graph_file)
         else:
             try:
                 savedmodel.write_tf1(model, target, signatures)
@@ -260,8 +268,9 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         if verify_result:
             for name, sig in sorted(signatures.items()):
                 feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed)
-                expected = verify.run_model(model, sorted(sig.outputs.values()), feeds)
                 actual = savedmodel.run_signature(target, sig, feeds)
+                expected = stream.run_file(graph_file, sorted(sig.outputs.values()), feeds) if graph_file else \
+                    verify.run_model(model, sorted(sig.outputs.values()), feeds)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))

@@ -117,41 +117,63 @@ def _asset_tensors(restored):
 
 # ------------------------------------------------------------------------------------------ tf2 format
 
-def write_tf2(frozen, directory, signatures):
+def write_tf2(frozen, directory, signatures, graph_file=None):
     """TF2 SavedModel: each signature a tf.function over a function pruned from the frozen graph.
+
+    The weights (Consts above stream.FED_CONST_BYTES) become tf.Variables the module tracks, saved in
+    variables/ like any TF2 SavedModel's, read by the functions where the Const was: embedded in the function
+    graphs they were copied by every stage of tracing, pruning and saving (a 134 MB graph: +2.3 GB, 19 s) and
+    again on every load. graph_file: the binary frozen GraphDef file `frozen` comes from; its weights are
+    read from the file straight into arrays (stream.read_back) and frozen.graph_def is not used.
 
     Tables (the frozen graph's HashTableV2 nodes initialized by `migrate_init_tables`) become tracked
     tf.lookup.StaticHashTable objects, initialized once at load; their handles are fed into the pruned
     graph where the HashTableV2 node was."""
+    import gc
+    from migrate import stream
     tf = tfcompat.tf()
     v1 = tfcompat.v1()
-    graph_def = frozen.graph_def
+    if graph_file:
+        graph_def, weights = stream.read_back(graph_file)
+    else:
+        graph_def, weights = stream.split_weights(frozen.graph_def)
+    module = tf.Module()
+    variables = {}
+    for name in sorted(weights):  # one at a time: each array is dropped once its variable holds it
+        variables[name] = tf.Variable(weights.pop(name), trainable=False, name=node_name(name).replace("/", "_"))
+    module.weights = [variables[name] for name in sorted(variables)]
 
     def import_graph():
-        v1.import_graph_def(graph_def, name="")
+        mapped = dict((name, variable.read_value()) for name, variable in variables.items())
+        v1.import_graph_def(graph_def, input_map=mapped, name="")
 
     wrapped = v1.wrap_function(import_graph, [])
-    module = tf.Module()
-    module.tables = _tables(graph_def)
+    module.tables = _tables(graph_def, variables)
     functions = {}
     for name, sig in sorted(signatures.items()):
         functions[name] = _signature_function(wrapped, module, sig)
     module.signature_functions = list(functions.values())
     tf.saved_model.save(module, directory, signatures=functions)
+    del module, functions, wrapped, variables
+    gc.collect()  # the functions hold the variables through reference cycles: free the weights now
 
 
-def _tables(graph_def):
-    """{table node: StaticHashTable} rebuilt from the constants freeze stored for each table."""
+def _tables(graph_def, variables=None):
+    """{table node: StaticHashTable} rebuilt from the constants freeze stored for each table (a large one was
+    made a variable: its value is read from it)."""
     tf = tfcompat.tf()
     from migrate.graph import edit
     nodes = edit.node_map(graph_def)
+
+    def value(name):
+        if variables and tensor_name(name) in variables:
+            return variables[tensor_name(name)].numpy()
+        return edit.const_value(nodes[node_name(name)])
     tables = {}
     for node in graph_def.node:
         if node.op == "InitializeTableV2" and node_name(node.input[0]) in nodes:
             table = nodes[node_name(node.input[0])]
-            keys = edit.const_value(nodes[node_name(node.input[1])])
-            values = edit.const_value(nodes[node_name(node.input[2])])
-            initializer = tf.lookup.KeyValueTensorInitializer(keys, values)
+            initializer = tf.lookup.KeyValueTensorInitializer(value(node.input[1]), value(node.input[2]))
             default = tf.zeros([], dtype=tf.as_dtype(table.attr["value_dtype"].type))
             tables[table.name] = tf.lookup.StaticHashTable(initializer, default_value=default)
         elif node.op == "InitializeTable":

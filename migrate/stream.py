@@ -834,6 +834,29 @@ def read_back(path, fed_bytes=FED_CONST_BYTES):
     return graph_def, weights
 
 
+def split_weights(graph_def, fed_bytes=FED_CONST_BYTES, values=True):
+    """read_back for a GraphDef in memory: (a new GraphDef with every Const whose tensor_content is above
+    fed_bytes turned into a Placeholder, {tensor: value of that Const}). The input is not changed; small nodes
+    are copied into the new GraphDef, each large value is decoded once (values=False: not at all, {})."""
+    from tensorflow.core.framework import graph_pb2
+    structure = graph_pb2.GraphDef()
+    weights = {}
+    for node in graph_def.node:
+        if node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > fed_bytes:
+            value = edit.const_value(node) if values else None
+            placeholder = structure.node.add()
+            placeholder.name, placeholder.op = node.name, "Placeholder"
+            placeholder.attr["dtype"].type = node.attr["dtype"].type
+            placeholder.attr["shape"].shape.CopyFrom(node.attr["value"].tensor.tensor_shape)
+            if values:
+                weights[tensor_name(node.name)] = value
+        else:
+            structure.node.add().CopyFrom(node)
+    structure.library.CopyFrom(graph_def.library)
+    structure.versions.CopyFrom(graph_def.versions)
+    return structure, weights
+
+
 def _read_weight(handle, start, length, head_size=1 << 16):
     """(name, dtype enum, array) for the Const NodeDef of `length` bytes at `start`, its tensor_content read
     into an aligned array; None (file position undefined) when the node is not laid out that way."""
