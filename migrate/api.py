@@ -147,6 +147,7 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     # TF-TRT too: whatever the converter returned is written, and that file is what runs against the source.
     files_verify = model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
         and not output.endswith(stream.TEXT_SUFFIXES)
+    source_path = model.path
     graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
                                                  checked=model.kind == m.FROZEN_GRAPH, in_place=files_verify)
     for record in records:
@@ -156,21 +157,24 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     trt_outcome = None
     if trt is not None:
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
+    nodes_after = len(optimized.graph_def.node)
     with stream.Target(output) as target:
         stream.write_graph_def(optimized.graph_def, target.path, target.text)  # node by node, no bytes copy
+        # (after writing: TF's import, which input_specs may run, adds default attrs to the GraphDef it reads)
+        feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed) \
+            if verify_result else None
+        if files_verify:  # the result is in its file now: its GraphDef goes before both files run
+            optimized = stream.streamed_from(optimized, target.path)
+            model = graph_def = None
         comparisons = None
-        if verify_result:
-            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
-            if files_verify:
-                comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol,
-                                                 output)
-            else:
-                comparisons = verify.check_pair(model, optimized, output_tensors, feeds, rtol, atol)
+        if verify_result and files_verify:
+            comparisons = stream.check_files(source_path, target.path, output_tensors, feeds, rtol, atol, output)
+        elif verify_result:
+            comparisons = verify.check_pair(model, optimized, output_tensors, feeds, rtol, atol)
         if comparisons is None or all(row.ok for row in comparisons):
-            target.commit()
+            target.commit(optimized if files_verify else None)
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
-            "outputs": output_tensors, "nodes_before": nodes_before,
-            "nodes": len(optimized.graph_def.node), "passes": names}
+            "outputs": output_tensors, "nodes_before": nodes_before, "nodes": nodes_after, "passes": names}
 
 
 def _run_tftrt(model, output_tensors, trt, progress):
@@ -244,13 +248,12 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         stream.is_binary_graph_file(model.path) else None
     if graph_file:
         frozen = model = model.derive(graph_def=stream.split_weights(model.graph_def, values=False)[0])
-    if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
-        progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
-        all_outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
-        frozen, _ = freeze_mod.freeze(model, outputs=all_outputs)
     with io.atomic_dir(output) as temp:
         target = os.path.join(temp, "model")
-        if fmt == "tf2":
+        if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
+            progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
+            _write_tf2_frozen_first(model, target, signatures, temp)
+        elif fmt == "tf2":
             savedmodel.write_tf2(frozen, target, signatures, graph_file)
         else:
             try:
@@ -268,9 +271,9 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         if verify_result:
             for name, sig in sorted(signatures.items()):
                 feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed)
-                actual = savedmodel.run_signature(target, sig, feeds)
                 expected = stream.run_file(graph_file, sorted(sig.outputs.values()), feeds) if graph_file else \
                     verify.run_model(model, sorted(sig.outputs.values()), feeds)
+                actual = _run_exported(target, sig, feeds, output)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
@@ -282,6 +285,29 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                                          ", ".join(sorted(bad)), output, "nothing was written; see the errors above")
         _move_contents(target, temp)
     return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
+
+
+def _run_exported(directory, sig, feeds, output):
+    """savedmodel.run_signature; the source ran on these feeds, so a TF error here is the export's fault."""
+    from migrate import savedmodel
+    from migrate.errors import VerificationFailed, first_line
+    try:
+        return savedmodel.run_signature(directory, sig, feeds)
+    except tfcompat.tf().errors.OpError as exc:
+        raise VerificationFailed("the exported SavedModel fails where the source runs: " + first_line(exc), output,
+                                 "nothing was written; report it")
+
+
+def _write_tf2_frozen_first(model, target, signatures, temp):
+    """tf2 export of a model with variables: frozen first, streamed into a temp file in the output's temp dir
+    where that applies (the weights go from the checkpoint to that file and from it to the SavedModel's
+    variables, each in memory once), else frozen in memory (the session path)."""
+    from migrate import savedmodel, stream
+    outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
+    with stream.Target(os.path.join(temp, "frozen.pb")) as frozen_file:  # never committed: removed on exit
+        frozen, _ = freeze_mod.freeze(model, outputs=outputs, stream_to=frozen_file)
+        streamed = isinstance(frozen, stream.StreamedModel) and not frozen.text and frozen.file_path
+        savedmodel.write_tf2(frozen, target, signatures, frozen.file_path if streamed else None)
 
 
 def _move_contents(source_dir, target_dir):
@@ -361,11 +387,13 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
         keep_outputs = result["outputs"]
     progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
     optimized_path = os.path.join(temp, "optimized.pb")
+    result = None  # the freeze step's Model is not needed any more
     result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
                       input_shapes=input_shapes, outputs=keep_outputs, trt=trt, inputs_npz=inputs_npz,
                       batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
                       keep_inputs=keep_inputs, progress=_indent(progress))
     _require_ok(result["comparisons"], "optimize", frozen_path)
+    result.pop("model")  # the optimized GraphDef (the size of the model) is in optimized.pb: not kept in memory
     steps["optimize"] = report.optimize_report(frozen_path, optimized_path, result)
     progress("[3/4] export: SavedModel")
     saved_path = os.path.join(temp, "saved_model")
@@ -412,6 +440,6 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
     for name, sig in sorted(exported_sigs.items()):
         feeds = verify.feeds_for_signature(source_model, sig, inputs_npz, batch, seed)
         expected = verify.run_model(source_model, sorted(sig.outputs.values()), feeds)
-        actual = savedmodel.run_signature(saved_path, sig, feeds)
+        actual = _run_exported(saved_path, sig, feeds, saved_path)
         results[name] = verify.compare(expected, actual, rtol, atol)
     return results

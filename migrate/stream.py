@@ -630,6 +630,13 @@ class StreamedModel(m.Model):
         return plain.derive(**changes)
 
 
+def streamed_from(model, file_path, text=False):
+    """The Model `model` is, its GraphDef left to the file it was written to (parsed again only if asked)."""
+    fields = dict((k, v) for k, v in model.__dict__.items()
+                  if k not in ("kind", "path", "graph_def", "file_path", "text", "_graph_def"))
+    return StreamedModel(file_path, text, model.kind, model.path, None, **fields)
+
+
 class Target(object):
     """Where a frozen graph is written: a temp file beside `output`, renamed to it by commit(), removed by
     close() otherwise (also on errors and SIGTERM, like io.atomic_file). Use as a context manager:
