@@ -120,6 +120,8 @@ def test_print_to_a_file_is_refused_by_every_verb(kind, tmp_path, run_cli):
     written = str(tmp_path / "written_by_the_model.txt")
     stream = "file://" + written
     source = (_frozen_printing if kind == "frozen" else _checkpoint_printing)(str(tmp_path), stream)
+    code, listing, err = run_cli("inspect", source)  # what the refusal's fix points to lists it
+    assert code == 0 and "PrintV2 (to {})".format(stream) in listing, listing + err
     out = str(tmp_path / "out")
     os.makedirs(out)
     for verb, argv in _verbs(source, out):
