@@ -241,11 +241,10 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     for sig in signatures.values():
         safety.check(model, list(sig.outputs.values()), allow_unsafe)
     frozen = model
-    # A binary frozen graph file exported as tf2: the weights are read from the file when written and when
+    # A binary frozen graph file: the weights are read from the file when written and when
     # verified (stream.read_back / run_file); the parsed GraphDef is swapped for its structure (weights as
     # Placeholders, values not kept), which is all the signatures and the feeds need.
-    graph_file = model.path if fmt == "tf2" and model.kind == m.FROZEN_GRAPH and \
-        stream.is_binary_graph_file(model.path) else None
+    graph_file = model.path if model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) else None
     if graph_file:
         frozen = model = model.derive(graph_def=stream.split_weights(model.graph_def, values=False)[0])
     with io.atomic_dir(output) as temp:
@@ -257,7 +256,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
             savedmodel.write_tf2(frozen, target, signatures, graph_file)
         else:
             try:
-                savedmodel.write_tf1(model, target, signatures)
+                savedmodel.write_tf1(model, target, signatures, graph_file)
             except savedmodel.SaverUnsupported as exc:
                 progress("note: TF {}'s SavedModel builder cannot save these variables ({}); exporting the "
                          "frozen graph instead".format(tfcompat.version_string(), exc))

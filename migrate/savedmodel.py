@@ -48,10 +48,15 @@ def _key(tensor):
 
 # ------------------------------------------------------------------------------------------ tf1 format
 
-def write_tf1(model, directory, signatures):
-    """SavedModelBuilder from the restored session: variables, signatures, assets, table init."""
+def write_tf1(model, directory, signatures, graph_file=None):
+    """SavedModelBuilder from the restored session: variables, signatures, assets, table init.
+
+    A frozen graph's weights (Consts above stream.FED_CONST_BYTES) become variables saved in variables/, read
+    where the Const was (graph_file: the binary file they are read from, see write_tf2): as constants they
+    would be imported into the session and serialized again into saved_model.pb."""
     v1 = tfcompat.v1()
-    with Restored(model) as restored:
+    loaded = _FrozenAsVariables(model, graph_file) if model.kind == m.FROZEN_GRAPH else Restored(model)
+    with loaded as restored:
         graph = restored.graph
         with graph.as_default():
             defs = {}
@@ -75,6 +80,53 @@ def write_tf1(model, directory, signatures):
                     raise
                 raise SaverUnsupported(str(exc))
             builder.save()
+
+
+class _FrozenAsVariables(object):
+    """Restored's fields (model, graph, session) for a frozen graph whose large Consts are turned into
+    variables: each is created from a placeholder, initialized from its array (dropped right after), and the
+    graph is imported with the variable's value where the Const was."""
+
+    def __init__(self, model, graph_file=None):
+        from migrate import session as session_mod
+        from migrate import stream
+        v1 = tfcompat.v1()
+        self.model = model
+        self.graph = v1.Graph()
+        self.session = v1.Session(graph=self.graph, config=session_mod._session_config())
+        try:
+            if graph_file:
+                graph_def, weights = stream.read_back(graph_file)
+            else:
+                graph_def, weights = stream.split_weights(model.graph_def)
+            session_mod.check_ops_known(graph_def, model.path)
+            mapped = {}
+            with self.graph.as_default():
+                for name in sorted(weights):
+                    value = weights.pop(name)
+                    with v1.name_scope("migrate_weights/"):
+                        fed = v1.placeholder(v1.as_dtype(value.dtype), value.shape)
+                        variable = v1.Variable(fed, name=node_name(name).replace("/", "_"))
+                    self.session.run(variable.initializer, {fed: value})
+                    mapped[name] = variable.value()
+                    del value
+                session_mod._importing(model.path, v1.import_graph_def, graph_def, input_map=mapped, name="")
+                if any(node.name == TABLE_INIT_NODE for node in graph_def.node):
+                    self.session.run(self.graph.get_operation_by_name(TABLE_INIT_NODE))
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self.session is not None:
+            self.session.close()
+            self.session = None
 
 
 class SaverUnsupported(Exception):
