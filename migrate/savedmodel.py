@@ -82,12 +82,13 @@ def write_tf1(model, directory, signatures, graph_file=None):
             builder.save()
 
 
-class _FrozenAsVariables(object):
-    """Restored's fields (model, graph, session) for a frozen graph whose large Consts are turned into
+class _FrozenAsVariables(Restored):
+    """A Restored (model, graph, session; closed on exit) for a frozen graph whose large Consts are turned into
     variables: each is created from a placeholder, initialized from its array (dropped right after), and the
     graph is imported with the variable's value where the Const was."""
 
     def __init__(self, model, graph_file=None):
+        # (Restored.__init__ is not called: it would import the graph with its constants)
         from migrate import session as session_mod
         from migrate import stream
         v1 = tfcompat.v1()
@@ -116,17 +117,6 @@ class _FrozenAsVariables(object):
         except BaseException:
             self.close()
             raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        if self.session is not None:
-            self.session.close()
-            self.session = None
 
 
 class SaverUnsupported(Exception):
