@@ -1,7 +1,8 @@
 """User-facing errors and the exit codes the CLI maps them to.
 
 Exit codes: 0 ok, 1 verification mismatch, 2 bad input (something the user can fix),
-3 TensorRT required (--require-trt) but unavailable.
+3 TensorRT required (--require-trt) but unavailable, 4 verification checked nothing (every output empty or
+constant for the inputs used: nothing written).
 """
 
 import re
@@ -10,6 +11,7 @@ EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 EXIT_TRT_UNAVAILABLE = 3
+EXIT_NOT_VERIFIED = 4
 
 
 class MigrateError(Exception):
@@ -73,3 +75,8 @@ def first_line(exc):
             named = node and ("'{}'".format(node) in line or "node {}".format(node) in line)
             return line + " [node {}]".format(node) if node and not named else line
     return lines[0].strip() if lines else type(exc).__name__
+
+
+class NotVerified(MigrateError):
+    """Verification ran but checked no output (each was empty or constant for the inputs used)."""
+    exit_code = EXIT_NOT_VERIFIED

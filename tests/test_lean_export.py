@@ -70,7 +70,9 @@ def test_tf2_export_keeps_the_weights_in_variables(tmp_path):
         with pytest.raises(BadInput, match=r"needs TF >= 2\.0"):
             api.export(source, output, fmt="tf2", outputs=["y"])
         return
-    result = api.export(source, output, fmt="tf2", outputs=["y"])
+    npz = str(tmp_path / "x.npz")
+    np.savez(npz, **{"x:0": np.random.RandomState(4).randn(3, 1024).astype(np.float32)})
+    result = api.export(source, output, fmt="tf2", outputs=["y"], inputs_npz=npz)
     rows = result["comparisons"]["serving_default"]
     assert [row.output for row in rows] == ["y:0"] and all(row.ok for row in rows)
     sizes = _sizes(output)
@@ -89,8 +91,8 @@ def test_tf2_export_keeps_the_weights_in_variables(tmp_path):
 
 def test_tf2_export_of_a_checkpoint_leaves_no_temp_file(tmp_path):
     from tests.test_broken_inputs import _mlp, _save_checkpoint
-    ckpt = _save_checkpoint(str(tmp_path / "ckpt"), {"w": np.ones((4, 3), np.float32),
-                                                     "b": np.zeros(3, np.float32)}, _mlp)
+    from tests.test_broken_inputs import W_VALUE
+    ckpt = _save_checkpoint(str(tmp_path / "ckpt"), {"w": W_VALUE, "b": np.zeros(3, np.float32)}, _mlp)
     output = str(tmp_path / "saved_model")
     fmt = "tf2" if tfcompat.is_tf2() else "tf1"
     result = api.export(ckpt, output, fmt=fmt, outputs=["probabilities"])
