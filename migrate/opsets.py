@@ -59,6 +59,26 @@ UNSAFE_OPS = frozenset([
 ])
 
 
+# Debug ops whose `output_stream` attr picks where they print: these console/log streams are safe; any other
+# value ("file:///any/path", which appends to that file) writes a file and makes the node unsafe.
+STREAM_DEBUG_OPS = frozenset(["PrintV2"])
+CONSOLE_STREAMS = frozenset(["stderr", "stdout", "log(info)", "log(warning)", "log(error)"])
+
+
+def writes_file(node):
+    """The output_stream a debug node (NodeDef) writes to when it is a file, else None."""
+    if node.op not in STREAM_DEBUG_OPS or "output_stream" not in node.attr:
+        return None
+    stream = node.attr["output_stream"].s
+    stream = stream.decode("utf-8", "replace") if isinstance(stream, bytes) else stream
+    return None if stream in CONSOLE_STREAMS else stream
+
+
+def is_unsafe(node):
+    """True when running this NodeDef touches files, the network or Python."""
+    return node.op in UNSAFE_OPS or writes_file(node) is not None
+
+
 # Graph plumbing that is never a model output even when nothing reads it (output inference skips it):
 # input pipelines (queues, readers, iterators, datasets), summaries, and ops with no outputs at all.
 NEVER_OUTPUT_OPS = re.compile(

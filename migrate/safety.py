@@ -9,6 +9,10 @@ checkpoint the user named, and vocabulary files a SavedModel ships as assets (re
 compared on resolved paths). Both also inside functions, when the file name reaches the op through the call's
 arguments: a table initialized in an `__initializer_*` function called with the asset (TF 2.x, TF Transform),
 the RestoreV2 of a TF2 SavedModel's `__traced_restore` called with the checkpoint file name migrate feeds.
+Assets count only when the file really lies inside the SavedModel: an asset that is a symlink to /etc/passwd
+is refused, as freeze would embed its content and `export --format tf1` copy it.
+Debug ops are safe while they print to the console; a PrintV2 whose output_stream is a file
+(`tf.print(..., output_stream="file:///path")` appends to that file) is unsafe (opsets.writes_file).
 """
 import os
 
@@ -98,11 +102,11 @@ def _unsafe_in_functions(calls, functions):
         seen.add(key)
         inside = dict((n.name, n) for n in functions[name].node_def)
         for inner in functions[name].node_def:
-            if inner.op in opsets.UNSAFE_OPS:
+            if opsets.is_unsafe(inner):
                 position, wanted = _FILE_INPUT.get(inner.op, (None, None))
                 if position is None or len(inner.input) <= position or \
                         _bound(inner.input[position], inside, args) != wanted:
-                    found.append("{}/{}".format(name, inner.op))
+                    found.append("{}/{}".format(name, _label(inner)))
             for called in called_functions(inner, functions):
                 todo.append((called, _call_bindings(inner, functions[called],
                                                     lambda input_name: _bound(input_name, inside, args))))
@@ -129,7 +133,7 @@ def unsafe_nodes(model, outputs):
     for node in graph_def.node:
         existing.add(node.name)
         ops.add(node.op)
-    if not (ops & opsets.UNSAFE_OPS) and not len(graph_def.library.function) and \
+    if not (ops & (opsets.UNSAFE_OPS | opsets.STREAM_DEBUG_OPS)) and not len(graph_def.library.function) and \
             all(node_name(o) in existing for o in outputs):
         return []  # no unsafe op anywhere (the usual case): no need to work out what would run
     loader_roots, fed = _loader_roots(model)
@@ -151,19 +155,45 @@ def unsafe_nodes(model, outputs):
         inside = _unsafe_in_functions(calls, functions) if calls else []
         if inside:
             found.append((node.name, "{} calling {}".format(node.op, ", ".join(sorted(set(inside))))))
-        if node.op not in opsets.UNSAFE_OPS:
+        if not opsets.is_unsafe(node):
             continue
         if node.op in CHECKPOINT_READ_OPS and node.input and node_name(node.input[0]) in fed:
             continue  # reads the checkpoint the user named: migrate feeds that file name
         if node.op in FILE_TABLE_INITIALIZERS and len(node.input) > 1 and node_name(node.input[1]) in assets:
             continue  # reads the SavedModel's own asset file
-        found.append((node.name, node.op))
+        found.append((node.name, _label(node)))
+    return found
+
+
+def _label(node):
+    stream = opsets.writes_file(node)
+    return "{} writing to {}".format(node.op, stream) if stream else node.op
+
+
+def escaping_assets(model):
+    """[(asset file as the SavedModel names it, the real file it resolves to)] for every asset (the graph's
+    asset_file_def / saved_model_assets, which the table initializers read) whose real path, symlinks
+    resolved, lies outside the SavedModel directory."""
+    if not model.assets or not model.saved_model_dir:
+        return []
+    root = os.path.realpath(model.saved_model_dir)
+    found = []
+    for _, path in sorted(model.assets.items()):
+        real = os.path.realpath(path)
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+            found.append((os.path.relpath(path, model.saved_model_dir), real))
     return found
 
 
 def check(model, outputs, allow_unsafe=False):
     if allow_unsafe:
         return
+    escaping = escaping_assets(model)
+    if escaping:
+        listing = ", ".join("{} -> {}".format(name, real) for name, real in escaping[:5])
+        raise BadInput("asset file(s) resolve outside the SavedModel (symlinks): {}".format(listing), model.path,
+                       "copy the files into the SavedModel's assets/ instead of linking them, or pass "
+                       "--allow-unsafe-ops to read them anyway")
     found = unsafe_nodes(model, outputs)
     if found:
         listing = ", ".join("{} ({})".format(name, op) for name, op in found[:5])
