@@ -19,14 +19,14 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
     file becomes `output` only once verification passed."""
     from migrate import stream
     verify_result = kwargs.pop("verify", verify_result)
-    io.check_output_path(output, [source], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz], force)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     for note in model.provenance:
         if not note.startswith("loaded"):
             progress("note: " + note)
     progress("freezing {} ({})".format(model.path, model.kind))
     safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
-    with stream.Target(output) as target:
+    with stream.Target(output, replace=force) as target:
         frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
                                            allow=allow, deny=deny, clear_devices=clear_devices, stream_to=target)
         _freeze_progress(record, progress)
@@ -107,7 +107,9 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
         return model, record.outputs
     if outputs:
         known = set(node.name for node in model.graph_def.node)  # a dict of 1M NodeDefs costs ~2 s
-        return model, [freeze_mod._checked_tensor(name, known, source) for name in outputs]
+        tensors = [freeze_mod._checked_tensor(name, known, source) for name in outputs]
+        freeze_mod.check_output_indices(model.graph_def, tensors, source)
+        return model, tensors
     chosen, ranked = output_discovery.infer_outputs(model.graph_def)
     if not chosen:
         listing = ", ".join("{} [{}]".format(c.name, c.op) for c in ranked[:8]) or "none"
@@ -126,7 +128,7 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     from migrate import passes as passes_mod
     from migrate import stream
     from migrate.passes import set_static_shapes
-    io.check_output_path(output, [source], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force)
     model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe)
     safety.check(model, output_tensors, allow_unsafe)  # fold_constants runs constant subgraphs even unverified
     if verify_result or trt is not None:
@@ -154,7 +156,7 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     trt_outcome = None
     if trt is not None:
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
-    with stream.Target(output) as target:
+    with stream.Target(output, replace=force) as target:
         stream.write_graph_def(optimized.graph_def, target.path, target.text)  # node by node, no bytes copy
         comparisons = None
         if verify_result:
@@ -226,7 +228,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     from migrate import savedmodel
     fmt = fmt or savedmodel.default_format()
     savedmodel.check_format(fmt)
-    io.check_output_path(output, [source], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz], force, directory=True)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     signatures = signatures or savedmodel.export_signatures(model, outputs)
     if signature:
@@ -238,7 +240,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
         all_outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
         frozen, _ = freeze_mod.freeze(model, outputs=all_outputs)
-    with io.atomic_dir(output) as temp:
+    with io.atomic_dir(output, replace=force) as temp:
         target = os.path.join(temp, "model")
         if fmt == "tf2":
             savedmodel.write_tf2(frozen, target, signatures)
@@ -297,7 +299,8 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
     import time
     from migrate import model as m
     from migrate import report
-    io.check_output_path(out_dir, [source], force)
+    io.check_output_path(out_dir, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
+                         directory=True)
     started = time.time()
     source_model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     sigs = dict((n, s) for n, s in source_model.signatures.items() if s.outputs and s.inputs)
@@ -308,7 +311,7 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
     keep_outputs = sorted(set(t for s in sigs.values() for t in s.outputs.values())) or outputs
     keep_inputs = sorted(set(t for s in sigs.values() for t in s.inputs.values()))
     steps = {}
-    with io.atomic_dir(out_dir) as temp:
+    with io.atomic_dir(out_dir, replace=force) as temp:
         frozen_path = os.path.join(temp, "frozen.pb")
         if source_model.kind == m.FROZEN_GRAPH:
             progress("[1/4] {} is already frozen".format(source))

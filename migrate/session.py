@@ -58,6 +58,9 @@ class Restored(object):
             self.close()
             if not isinstance(exc, tfcompat.tf().errors.OpError) and not isinstance(exc, (ValueError, KeyError)):
                 raise
+            if isinstance(exc, (tfcompat.tf().errors.DataLossError, tfcompat.tf().errors.OutOfRangeError)):
+                from migrate.artifacts import damaged_checkpoint
+                raise damaged_checkpoint(model.checkpoint or model.path, exc)
             raise BadInput("cannot restore the model: {}".format(tf_error_line(exc)), model.path,
                            "check that the checkpoint belongs to this graph (names, shapes, dtypes)")
 
