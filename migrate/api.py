@@ -9,6 +9,23 @@ def _quiet(message):
     pass
 
 
+def _memory_named(function):
+    """MemoryError (a model too big for the memory limit, ulimit -v) becomes the one line naming the source
+    (the verb's first argument); everything written so far is removed by the atomic writers."""
+    import functools
+
+    @functools.wraps(function)
+    def run(source, *args, **kwargs):
+        try:
+            return function(source, *args, **kwargs)
+        except MemoryError:
+            from migrate.errors import BadInput
+            raise BadInput("out of memory (MemoryError) while working on it", source,
+                           "raise the process's memory limit (ulimit -v) or use a machine with more memory")
+    return run
+
+
+@_memory_named
 def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=None, set_values=None, allow=None,
            deny=None, clear_devices=True, verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, **kwargs):
@@ -19,7 +36,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
     file becomes `output` only once verification passed."""
     from migrate import stream
     verify_result = kwargs.pop("verify", verify_result)
-    io.check_output_path(output, [source, checkpoint, inputs_npz], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz], force, directory=False)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     for note in model.provenance:
         if not note.startswith("loaded"):
@@ -119,6 +136,7 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
     return model, [name + ":0" for name in chosen]
 
 
+@_memory_named
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
              seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet):
@@ -128,7 +146,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     from migrate import passes as passes_mod
     from migrate import stream
     from migrate.passes import set_static_shapes
-    io.check_output_path(output, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
+                         directory=False)
     model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe)
     safety.check(model, output_tensors, allow_unsafe)  # fold_constants runs constant subgraphs even unverified
     if verify_result or trt is not None:
@@ -154,6 +173,10 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     optimized = model.derive(graph_def=graph_def, outputs=output_tensors, inputs=inputs,
                              note="optimized with passes " + ",".join(names))
     trt_outcome = None
+    if trt is not None and context.oversized:  # TF-TRT's Grappler folds constant subgraphs whatever their size
+        from migrate.session import too_big
+        raise too_big(*(context.oversized[0] + (source,)), runs="TF-TRT's constant folding",
+                      fix="pass --no-trt")
     if trt is not None:
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
     with stream.Target(output, replace=force) as target:
@@ -220,6 +243,7 @@ def _pass_line(record):
                                                              record.seconds, detail)
 
 
+@_memory_named
 def export(source, output, fmt=None, outputs=None, tag=None, signature=None, checkpoint=None,
            verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, force=False,
            allow_unsafe=False, signatures=None, progress=_quiet):
@@ -240,7 +264,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
         all_outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
         frozen, _ = freeze_mod.freeze(model, outputs=all_outputs)
-    with io.atomic_dir(output, replace=force) as temp:
+    with io.atomic_dir(output, replace=force, source=source) as temp:
         target = os.path.join(temp, "model")
         if fmt == "tf2":
             savedmodel.write_tf2(frozen, target, signatures)
@@ -282,6 +306,7 @@ def _move_contents(source_dir, target_dir):
     os.rmdir(source_dir)
 
 
+@_memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
                      atol=1e-5, allow_unsafe=False):
     """Run two artifacts of any kinds on the same inputs: ([Comparison], notes)."""
@@ -292,6 +317,7 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
     return verify.verify_pair(a, b, inputs_npz, batch, seed, rtol, atol)
 
 
+@_memory_named
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
             max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
             atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
@@ -311,7 +337,7 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
     keep_outputs = sorted(set(t for s in sigs.values() for t in s.outputs.values())) or outputs
     keep_inputs = sorted(set(t for s in sigs.values() for t in s.inputs.values()))
     steps = {}
-    with io.atomic_dir(out_dir, replace=force) as temp:
+    with io.atomic_dir(out_dir, replace=force, source=source) as temp:
         frozen_path = os.path.join(temp, "frozen.pb")
         if source_model.kind == m.FROZEN_GRAPH:
             progress("[1/4] {} is already frozen".format(source))

@@ -194,9 +194,35 @@ def _op_specs():
     return spec
 
 
+# DataType -> bytes per element, for the dtypes tensor_content is written for.
+_ITEM_BYTES = {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 8: 8, 9: 8, 10: 1, 14: 2, 17: 2, 18: 16, 19: 2, 22: 4, 23: 8}
+
+
+def _const_problem(node):
+    """A Const whose tensor_content does not hold what its shape and dtype need (TF refuses it at run time,
+    logging `E... tensor.cc] Input size was ...`), as text, or None."""
+    tensor = node.attr["value"].tensor
+    content = tensor.tensor_content
+    item = _ITEM_BYTES.get(tensor.dtype)
+    if not content or item is None or tensor.tensor_shape.unknown_rank:
+        return None
+    count = 1
+    for dim in tensor.tensor_shape.dim:
+        count *= dim.size
+    if len(content) == count * item:
+        return None
+    return "node '{}' (Const) holds {} bytes of tensor_content, its shape {} {} needs {}".format(
+        node.name, len(content), [dim.size for dim in tensor.tensor_shape.dim],
+        tfcompat.tf().as_dtype(tensor.dtype).name, count * item)
+
+
 def _node_problem(node, data, spec, producers, valid_types):
     """What is wrong with one node's inputs and attrs for its op (see _arity_problem), or None.
     (Runs once per node on graphs of a million nodes: plain loops, no generators.)"""
+    if node.op == "Const" and "value" in node.attr:
+        problem = _const_problem(node)
+        if problem:
+            return problem
     info = spec(node.op)
     if info is not None:
         wanted, attr_specs, _ = info

@@ -191,8 +191,12 @@ def _terminate_unwinds():
             signal.signal(signal.SIGTERM, previous)
 
 
+class WriteFailed(BadInput):
+    """The output could not be written (disk full, permissions): named by the output, never a temp path."""
+
+
 def _write_error(exc, path):
-    return BadInput("cannot write output: {}".format(exc.strerror or exc), path,
+    return WriteFailed("cannot write output: {}".format(exc.strerror or exc), path,
                     "check free space and permissions of the output directory")
 
 
@@ -307,9 +311,12 @@ def atomic_file(path, replace=True):
 
 
 @contextmanager
-def atomic_dir(path, replace=False):
+def atomic_dir(path, replace=False, source=None):
     """Yield a temp directory; on success it becomes `path` with a MARKER listing what it holds (replacing a
-    previous migrate output only with replace=True), on any error it is removed."""
+    previous migrate output only with replace=True), on any error it is removed. Errors never name the temp
+    directory: a failed write there (TF's 'No space left on device' included) is a write error of `path`; a
+    MigrateError whose where is inside it (a step run on a file written there) names `source`."""
+    from migrate.errors import MigrateError
     directory = os.path.dirname(os.path.abspath(path))
     with _terminate_unwinds():
         try:
@@ -322,9 +329,25 @@ def atomic_dir(path, replace=False):
             rename_into_place(temp, path, replace)
         except BaseException as exc:
             shutil.rmtree(temp, ignore_errors=True)
+            if isinstance(exc, MigrateError):
+                if exc.where and exc.where.startswith(temp):
+                    exc.where = path if isinstance(exc, WriteFailed) else source or path
+                exc.what = exc.what.replace(temp, os.path.abspath(path))
+                raise
             if isinstance(exc, (IOError, OSError)):
                 raise _write_error(exc, path)
+            if temp in str(exc):  # TF's own write errors (ResourceExhaustedError: ...; No space left on device)
+                raise WriteFailed("cannot write output: {}".format(_tf_write_reason(exc)), path,
+                               "check free space and permissions of the output directory")
             raise
+
+
+def _tf_write_reason(exc):
+    """'No space left on device' out of TF's 'ResourceExhaustedError: {{function_node ...}} /tmp/x; No space
+    left on device [Op:SaveV2]'."""
+    text = str(getattr(exc, "message", None) or exc).strip().splitlines()[0]
+    reason = text.rsplit("; ", 1)[-1]
+    return re.sub(r"\s*\[Op:\w+\]$", "", reason).strip() or type(exc).__name__
 
 
 def write_graph(graph_def, path, replace=True):

@@ -723,6 +723,7 @@ def run_file(path, outputs, feeds, where=None):
     with graph.as_default():
         session_mod._importing(where, v1.import_graph_def, structure, name="")
     del structure
+    session_mod.check_run_memory(graph, where)
     with v1.Session(graph=graph, config=session_mod._session_config()) as sess:
         present = set(op.name for op in graph.get_operations())
         if session_mod.TABLE_INIT_NODE in present:
@@ -744,9 +745,11 @@ def run_file(path, outputs, feeds, where=None):
 
 def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5):
     """verify.check_pair for two binary frozen GraphDef files, each run by run_file, one after the other
-    (the candidate first: its fed weights are freed before the reference is read)."""
+    (the candidate first: its fed weights are freed before the reference is read). The candidate is made
+    from the reference: what stops its run is named by the reference's path (the candidate's is a temp
+    file)."""
     from migrate import verify
-    actual = run_file(candidate_path, outputs, feeds)
+    actual = run_file(candidate_path, outputs, feeds, reference_path)
     expected = run_file(reference_path, outputs, feeds)
     return verify.compare(expected, actual, rtol, atol)
 
