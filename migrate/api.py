@@ -259,6 +259,8 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         signatures = {signature: signatures[signature]} if signature in signatures else signatures
     for sig in signatures.values():
         safety.check(model, list(sig.outputs.values()), allow_unsafe)
+    from migrate.session import check_ops_known
+    check_ops_known(model.graph_def, model.path)  # before TF imports it to write the SavedModel
     frozen = model
     if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
         progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))

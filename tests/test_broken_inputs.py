@@ -870,7 +870,7 @@ CASES = [
          args=["--force", "--outputs", "probabilities"], output=_link_to_previous_output, where=_where_output),
     # the disk fills up while the output is written: RLIMIT_FSIZE makes every write past 4 KiB fail (EFBIG)
     Case("disk_full_while_writing", WRITES, "cannot write output", _make_wider_checkpoint,
-         args=["--outputs", "probabilities"], where=_where_output, real_only=("fsize", 4096)),
+         args=["--outputs", "probabilities", "--no-trt"], where=_where_output, real_only=("fsize", 4096)),
     # verification mismatch: exit 1, nothing written
     Case("verification_mismatch_freeze", ("freeze", "export", "convert"),
          {None: "differ beyond tolerance", "export": "reloaded SavedModel differs from the source",
@@ -1224,6 +1224,51 @@ def test_real_process_prints_one_line(name, processes):
     assert job.output is None or not os.path.exists(job.output)
 
 
+@pytest.mark.parametrize("stage", ["work", "write"])
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_while_freezing_leaves_nothing(stage, sig, processes):
+    job = processes["{}-{}".format(stage, sig)]
+    before = _digests(job.source)
+    line = job.process.stdout.readline()
+    while line and STAGE not in line:
+        line = job.process.stdout.readline()
+    assert STAGE in line, "the process ended before reaching stage {}: {}".format(stage, job.process.stderr.read())
+    if stage == "write":  # the window that matters: the whole graph sits in a temp file beside the output
+        assert len(_temp_files(job.out_dir)) == 1
+    job.process.send_signal(getattr(signal, sig))
+    out, err = job.process.communicate(timeout=60)
+    code = job.process.returncode
+    assert code in (130, -getattr(signal, sig), 128 + getattr(signal, sig)), (code, err)
+    assert "Traceback" not in err
+    assert not os.path.exists(job.output), "a partial output was left behind"
+    assert _temp_files(job.out_dir) == [] and os.listdir(job.out_dir) == []
+    assert _digests(job.source) == before
+
+
+def test_sigterm_to_plain_python_m_migrate(processes):
+    """No hook: SIGTERM as soon as `python -m migrate freeze` says it is freezing. Whenever it lands, the
+    result is all or nothing: exit 0 with a whole frozen graph, or no output at all; never a temp file."""
+    from tensorflow.core.framework import graph_pb2
+    job = processes["plain-SIGTERM"]
+    before = _digests(job.source)
+    line = job.process.stdout.readline()
+    while line and "freezing" not in line:
+        line = job.process.stdout.readline()
+    assert "freezing" in line, job.process.stderr.read()
+    job.process.send_signal(signal.SIGTERM)
+    out, err = job.process.communicate(timeout=60)
+    assert "Traceback" not in err
+    if job.process.returncode == 0:
+        graph_pb2.GraphDef().ParseFromString(_read(job.output))
+    else:
+        assert job.process.returncode in (130, -signal.SIGTERM, 128 + signal.SIGTERM), err
+        assert not os.path.exists(job.output)
+    assert _temp_files(job.out_dir) == []
+    assert _digests(job.source) == before
+
+
+# ------------------------------------------------------------------------------------------ corpus, real processes
+
 # Real processes for the cases marked real/real_only: python -m migrate (runpy, as -m does) under an optional
 # limit, reporting its peak RSS on stdout when it ends. 'memory' limits the address space to what the process
 # holds once TF is imported plus VALUE MiB (a user's ulimit -v that leaves room for TF itself).
@@ -1305,44 +1350,130 @@ def test_memory_bound_is_held_in_numbers(real_runs):
         assert code == 2 and peak < 1536, (peak, err)
 
 
-@pytest.mark.parametrize("stage", ["work", "write"])
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
-def test_signal_while_freezing_leaves_nothing(stage, sig, processes):
-    job = processes["{}-{}".format(stage, sig)]
-    before = _digests(job.source)
-    line = job.process.stdout.readline()
-    while line and STAGE not in line:
-        line = job.process.stdout.readline()
-    assert STAGE in line, "the process ended before reaching stage {}: {}".format(stage, job.process.stderr.read())
-    if stage == "write":  # the window that matters: the whole graph sits in a temp file beside the output
-        assert len(_temp_files(job.out_dir)) == 1
-    job.process.send_signal(getattr(signal, sig))
-    out, err = job.process.communicate(timeout=60)
-    code = job.process.returncode
-    assert code in (130, -getattr(signal, sig), 128 + getattr(signal, sig)), (code, err)
-    assert "Traceback" not in err
-    assert not os.path.exists(job.output), "a partial output was left behind"
-    assert _temp_files(job.out_dir) == [] and os.listdir(job.out_dir) == []
-    assert _digests(job.source) == before
+# ------------------------------------------------------------------------------------------ --force, races, full disks
+
+def _dir_argv(command, source, output):
+    if command == "convert":
+        return ["convert", source, output, "--no-trt", "--outputs", "probabilities"]
+    return ["export", source, "-o", output, "--outputs", "probabilities"]
 
 
-def test_sigterm_to_plain_python_m_migrate(processes):
-    """No hook: SIGTERM as soon as `python -m migrate freeze` says it is freezing. Whenever it lands, the
-    result is all or nothing: exit 0 with a whole frozen graph, or no output at all; never a temp file."""
-    from tensorflow.core.framework import graph_pb2
-    job = processes["plain-SIGTERM"]
-    before = _digests(job.source)
-    line = job.process.stdout.readline()
-    while line and "freezing" not in line:
-        line = job.process.stdout.readline()
-    assert "freezing" in line, job.process.stderr.read()
-    job.process.send_signal(signal.SIGTERM)
-    out, err = job.process.communicate(timeout=60)
-    assert "Traceback" not in err
-    if job.process.returncode == 0:
-        graph_pb2.GraphDef().ParseFromString(_read(job.output))
+@pytest.mark.parametrize("command", DIR_OUT)
+def test_force_replaces_a_previous_migrate_output(command, base, tmp_path, run_cli):
+    """--force replaces what migrate wrote before (its marker lists every entry), and only that: the
+    previous output's files are gone, the new ones in place, nothing left beside."""
+    from migrate import io
+    import json
+    source = _frozen(base, str(tmp_path))
+    output = str(tmp_path / "result")
+    code, out, err = run_cli(*_dir_argv(command, source, output))
+    assert code == 0, err
+    with open(os.path.join(output, io.MARKER)) as handle:
+        listed = json.load(handle)["entries"]
+    inside = "saved_model.pb" if command == "export" else "saved_model/saved_model.pb"
+    assert inside in listed and sorted(listed) == [e for e in io._listing(output) if e != io.MARKER]
+    first = os.stat(os.path.join(output, inside)).st_ino
+    code, out, err = run_cli(*_dir_argv(command, source, output))
+    assert code == 2 and "output already exists" in err and "--force" in err
+    code, out, err = run_cli(*(_dir_argv(command, source, output) + ["--force"]))
+    assert code == 0, err
+    assert os.stat(os.path.join(output, inside)).st_ino != first
+    assert sorted(os.listdir(str(tmp_path))) == ["frozen.pb", "result"] and _temp_files(str(tmp_path)) == []
+
+
+def _appear(path, when, directory=False):
+    """A progress callback that makes `path` appear (another run's result) when a message holds `when`."""
+    def progress(message):
+        if when in message and not os.path.lexists(path):
+            if directory:
+                os.makedirs(path)
+                _write(os.path.join(path, "saved_model.pb"), b"another run's result")
+            else:
+                _write(path, b"another run's result")
+    return progress
+
+
+@pytest.mark.parametrize("verb", ["freeze", "optimize", "export"])
+def test_output_appearing_during_the_run_is_never_replaced(verb, base, tmp_path):
+    """Without --force the output is put in place by a rename that never replaces (os.link for a file,
+    renameat2(RENAME_NOREPLACE) for a directory): a result that appeared after the run's start (another
+    run, finished first) stays, and this run says so in one line and leaves nothing."""
+    from migrate import api
+    from migrate.errors import BadInput
+    source = _ckpt(base, str(tmp_path))
+    before = _digests(source)
+    if verb == "freeze":
+        output = str(tmp_path / "frozen.pb")
+        call = lambda: api.freeze(source, output, outputs=["probabilities"],  # noqa: E731
+                                  progress=_appear(output, "freezing"))
+    elif verb == "optimize":
+        source = _frozen(base, str(tmp_path))
+        before = _digests(source)
+        output = str(tmp_path / "optimized.pb")
+        call = lambda: api.optimize(source, output, outputs=["probabilities"],  # noqa: E731
+                                    progress=_appear(output, "topo_sort"))
     else:
-        assert job.process.returncode in (130, -signal.SIGTERM, 128 + signal.SIGTERM), err
-        assert not os.path.exists(job.output)
-    assert _temp_files(job.out_dir) == []
-    assert _digests(job.source) == before
+        output = str(tmp_path / "exported")
+        call = lambda: api.export(source, output, outputs=["probabilities"],  # noqa: E731
+                                  progress=_appear(output, "SavedModel with signatures", directory=True))
+    with pytest.raises(BadInput) as raised:
+        call()
+    assert "output appeared while migrate was running" in str(raised.value) and output in str(raised.value)
+    written = os.path.join(output, "saved_model.pb") if verb == "export" else output
+    assert _read(written) == b"another run's result"
+    assert _temp_files(str(tmp_path)) == [] and _digests(source) == before
+
+
+def test_two_concurrent_runs_to_one_new_output(base, tmp_path):
+    """Two `python -m migrate optimize` started together, same new output, no --force: one writes it, the
+    other exits 2 (it found the output already there, or saw it appear before its own rename)."""
+    from tensorflow.core.framework import graph_pb2
+    source = _frozen(base, str(tmp_path))
+    output = str(tmp_path / "optimized.pb")
+    argv = [sys.executable, "-m", "migrate", "optimize", source, "-o", output, "--outputs", "probabilities",
+            "--no-trt"]
+    runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=str(tmp_path),
+                             universal_newlines=True) for _ in range(2)]
+    results = [(run.wait(timeout=300), run.communicate()[1]) for run in runs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    loser = [err for code, err in results if code == 2][0]
+    assert len(loser.strip().splitlines()) == 1 and output in loser and (
+        "output already exists" in loser or "output appeared while migrate was running" in loser), loser
+    graph_pb2.GraphDef().ParseFromString(_read(output))
+    assert _temp_files(str(tmp_path)) == []
+
+
+def _can_mount_tmpfs():
+    try:
+        return subprocess.call(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+                                "mount -t tmpfs -o size=4k tmpfs /mnt"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL) == 0
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("command", DIR_OUT)
+def test_disk_full_on_a_small_filesystem(command, base, tmp_path):
+    """A genuinely full disk (ENOSPC from a 16 KiB tmpfs in a private mount namespace: TF's SaveV2 raises
+    ResourceExhaustedError 'No space left on device'). Where user namespaces are not allowed this skips:
+    the corpus case disk_full_while_writing (RLIMIT_FSIZE) covers the same code everywhere."""
+    if not _can_mount_tmpfs():
+        pytest.skip("cannot mount a tmpfs here (unshare --user --mount not permitted)")
+    source = _saved(base, str(tmp_path))
+    before = _digests(source)
+    mount = str(tmp_path / "small")
+    os.makedirs(mount)
+    output = os.path.join(mount, "result")
+    argv = [sys.executable, "-m", "migrate"] + (["convert", source, output, "--no-trt"] if command == "convert"
+                                                else ["export", source, "-o", output])
+    script = 'mount -t tmpfs -o size=16k tmpfs "$0" && "$@"; code=$?; echo LISTING; ls -A "$0"; exit $code'
+    run = subprocess.Popen(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, mount] + argv,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), universal_newlines=True)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("migrate: error: {}: cannot write output: No space left on "
+                                                   "device".format(output)), err
+    assert "LISTING" in out and out.split("LISTING", 1)[1].split() == [], "left on the full disk: " + out
+    assert _digests(source) == before
