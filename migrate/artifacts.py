@@ -457,8 +457,10 @@ def open_checkpoint(prefix):
 def damaged_checkpoint(prefix, exc, name=None):
     """BadInput for a checkpoint whose data cannot be read back (a truncated .data shard: 'Read less bytes
     than requested'; a flipped bit: 'Checksum does not match'), naming the checkpoint, never a temp path."""
-    line = str(getattr(exc, "message", None) or exc).strip()
-    line = line.splitlines()[0] if line else type(exc).__name__
+    lines = [text.strip() for text in str(getattr(exc, "message", None) or exc).splitlines() if text.strip()]
+    # TF 2.x puts 'Graph execution error:' first and what went wrong further down
+    telling = [text for text in lines if re.search(r"Checksum|less bytes|DATA_LOSS|OUT_OF_RANGE|corrupt", text)]
+    line = re.sub(r"^\w+: ", "", (telling or lines or [type(exc).__name__])[0])
     return BadInput("checkpoint data is damaged{}: {}".format(
         " (reading variable '{}')".format(name) if name else "", line), prefix,
         "the .data-NNNNN-of-NNNNN file is truncated or corrupt; re-copy the checkpoint from its source")
