@@ -407,20 +407,21 @@ def _make_corrupt_saved_model(base, d):
     return saved
 
 
-def _make_frozen_edit(edit):
+def _copied_and(copy, change):
+    """A make: copy a healthy artifact (`copy(base, d)`), then `change(path)` the copy in place."""
     def make(base, d):
-        path = _frozen(base, d)
-        _edit_graph(path, edit)
+        path = copy(base, d)
+        change(path)
         return path
     return make
 
 
+def _make_frozen_edit(edit):
+    return _copied_and(_frozen, lambda path: _edit_graph(path, edit))
+
+
 def _make_meta_edit(edit):
-    def make(base, d):
-        ckpt = _ckpt(base, d)
-        _edit_meta(os.path.join(ckpt, "model.ckpt-1"), edit)
-        return ckpt
-    return make
+    return _copied_and(_ckpt, lambda ckpt: _edit_meta(os.path.join(ckpt, "model.ckpt-1"), edit))
 
 
 def _make_no_index(base, d):
@@ -561,19 +562,11 @@ def _damage_data(directory, how):
 
 
 def _make_damaged_checkpoint(how):
-    def make(base, d):
-        ckpt = _ckpt(base, d)
-        _damage_data(ckpt, how)
-        return ckpt
-    return make
+    return _copied_and(_ckpt, lambda ckpt: _damage_data(ckpt, how))
 
 
 def _make_damaged_saved_model(how):
-    def make(base, d):
-        saved = _saved(base, d)
-        _damage_data(os.path.join(saved, "variables"), how)
-        return saved
-    return make
+    return _copied_and(_saved, lambda saved: _damage_data(os.path.join(saved, "variables"), how))
 
 
 def _make_deep_pbtxt(base, d):
@@ -666,31 +659,31 @@ def _project_dir(d, out, source):
     return os.path.join(d, "proj")
 
 
+def _directory_holding(path, files, marked=False):
+    """Make directory `path` holding {name: bytes}; marked: with the marker migrate writes, listing them."""
+    from migrate import io
+    os.makedirs(path)
+    for name, data in sorted(files.items()):
+        _write(os.path.join(path, name), data)
+    if marked:
+        io.write_marker(path)
+    return path
+
+
 def _foreign_dir(d, out, source):
     """An existing directory of the user's: --force must not empty it."""
-    target = os.path.join(out, "proj")
-    os.makedirs(target)
-    _write(os.path.join(target, "notes.txt"), b"the user's own notes")
-    return target
+    return _directory_holding(os.path.join(out, "proj"), {"notes.txt": b"the user's own notes"})
 
 
 def _previous_output_plus_file(d, out, source):
     """What an earlier `migrate export` left (its marker lists saved_model.pb), plus a file the user added."""
-    from migrate import io
-    target = os.path.join(out, "previous")
-    os.makedirs(target)
-    _write(os.path.join(target, "saved_model.pb"), b"earlier result")
-    io.write_marker(target)
+    target = _directory_holding(os.path.join(out, "previous"), {"saved_model.pb": b"earlier result"}, marked=True)
     _write(os.path.join(target, "notes.txt"), b"added since")
     return target
 
 
 def _link_to_previous_output(d, out, source):
-    from migrate import io
-    target = os.path.join(out, "previous")
-    os.makedirs(target)
-    _write(os.path.join(target, "saved_model.pb"), b"earlier result")
-    io.write_marker(target)
+    target = _directory_holding(os.path.join(out, "previous"), {"saved_model.pb": b"earlier result"}, marked=True)
     os.symlink(target, os.path.join(out, "link"))
     return os.path.join(out, "link")
 
@@ -700,10 +693,7 @@ def _existing_file(d, out, source):
 
 
 def _existing_dir(d, out, source):
-    target = os.path.join(out, "result")
-    os.makedirs(target)
-    _write(os.path.join(target, "saved_model.pb"), b"an earlier result")
-    return target
+    return _directory_holding(os.path.join(out, "result"), {"saved_model.pb": b"an earlier result"})
 
 
 def _in_input(case_dir, out_dir, source):
