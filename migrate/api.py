@@ -226,6 +226,7 @@ def _calibration_feeds(path):
         raise BadInput("no .npz files in calibration folder", path, "put one .npz per calibration batch there")
     feeds = []
     for name in files:
+        artifacts.require_file_or_dir(name, "calibration .npz")  # a named pipe would block np.load
         try:
             with np.load(name, allow_pickle=False) as data:
                 feeds.append(dict((key if ":" in key else key + ":0", data[key]) for key in data.files))
