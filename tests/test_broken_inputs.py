@@ -1424,7 +1424,7 @@ def test_two_concurrent_runs_to_one_new_output(base, tmp_path):
             "--no-trt"]
     runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=str(tmp_path),
                              universal_newlines=True) for _ in range(2)]
-    results = [(run.wait(timeout=300), run.communicate()[1]) for run in runs]
+    results = [(run.communicate(timeout=300)[1], run.returncode)[::-1] for run in runs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
     loser = [err for code, err in results if code == 2][0]
