@@ -242,34 +242,37 @@ def _renameat2(source, target):
     raise OSError(code, os.strerror(code), target)
 
 
+def _put_new(temp, path):
+    """Rename `temp` to `path` unless something is at `path` (then OSError EEXIST)."""
+    import errno
+    if not os.path.isdir(temp):
+        try:
+            os.link(temp, path)
+            os.unlink(temp)
+            return
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                raise
+            # a filesystem without hard links: renameat2 below, or the two-step fallback
+    if _renameat2(temp, path):
+        return
+    if os.path.lexists(path):
+        raise OSError(errno.EEXIST, "exists", path)
+    os.rename(temp, path)
+
+
 def rename_into_place(temp, path, replace):
     """Put `temp` (a file or directory beside `path`) at `path`. replace=False (no --force) never replaces
     anything that appeared at `path` meanwhile, e.g. another run's result: a file goes in by os.link (fails
     when `path` exists; the temp name is then unlinked), a directory by renameat2(RENAME_NOREPLACE). Where
-    neither exists (not Linux, a filesystem without hard links) the check and the rename are two steps and
-    a result landing between them is replaced. replace=True: the previous output (checked by
-    check_output_path) is moved aside, the new one renamed in, the old one removed."""
+    neither exists (not Linux, glibc < 2.28, a filesystem without hard links) the check and the rename are
+    two steps and a result landing between them is replaced. replace=True: the previous output (checked
+    by check_output_path, and again here) is moved aside, the new one renamed in, the old one removed."""
     import errno
     with _signals_deferred():
         if not replace:
             try:
-                if not os.path.isdir(temp):
-                    try:
-                        os.link(temp, path)
-                    except OSError as exc:
-                        if exc.errno in (errno.EEXIST,):
-                            raise
-                        if not _renameat2(temp, path):
-                            if os.path.lexists(path):
-                                raise OSError(errno.EEXIST, "exists", path)
-                            os.rename(temp, path)
-                        return
-                    os.unlink(temp)
-                    return
-                if not _renameat2(temp, path):
-                    if os.path.lexists(path):
-                        raise OSError(errno.EEXIST, "exists", path)
-                    os.rename(temp, path)
+                _put_new(temp, path)
             except OSError as exc:
                 if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                     raise _appeared(path)
