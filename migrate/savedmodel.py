@@ -30,6 +30,8 @@ def export_signatures(model, outputs=None, signature_name="serving_default"):
     """{name: Signature} to export: the model's own (all of them), else one built from inputs/outputs."""
     if model.signatures and not outputs:
         return dict((name, sig) for name, sig in model.signatures.items() if sig.outputs)
+    if outputs:  # from the user (--outputs): names and output indices checked, one line when wrong
+        outputs, _ = freeze_mod.resolve_outputs(model, outputs)
     outputs = [tensor_name(o) for o in (outputs or model.outputs)]
     if not outputs:
         outputs, _ = freeze_mod.resolve_outputs(model)
