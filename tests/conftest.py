@@ -23,6 +23,45 @@ def _missing(reason):
     pytest.skip(reason)
 
 
+def require_module(name):
+    """Import `name`, a test dependency (setup.cfg's test extra): a bare venv skips, CI fails."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        reason = "test dependency {} is not installed ({}; pip install -e .[test])".format(name, exc)
+        if REQUIRE_ALL:
+            pytest.fail(reason + " (MIGRATE_REQUIRE_ALL=1: required here)", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
+
+
+def _hypothesis_profile():
+    """One hypothesis profile for the whole suite, loaded before any test module makes its settings: no deadline
+    and no data-generation health checks (a loaded 2-core CI machine trips them: too_slow failed the py36-tf1.7
+    run under load), no example database, and derandomized (a fixed seed: the same examples on every run).
+    MIGRATE_FUZZ_RANDOM=1 explores with fresh random examples on a developer machine; never in CI."""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:  # test_fuzz / test_graph_oracle say so through require_module
+        return
+    random_wanted = os.environ.get("MIGRATE_FUZZ_RANDOM") == "1" and not REQUIRE_ALL
+    checks = [getattr(HealthCheck, name) for name in ("too_slow", "data_too_large", "filter_too_much",
+                                                        "large_base_example") if hasattr(HealthCheck, name)]
+    settings.register_profile("migrate", max_examples=int(os.environ.get("MIGRATE_FUZZ_EXAMPLES", "50")),
+                              deadline=None, suppress_health_check=checks, database=None,
+                              derandomize=not random_wanted, print_blob=True)
+    settings.load_profile("migrate")
+
+
+_hypothesis_profile()
+
+
+def hypothesis_settings():
+    """The suite's hypothesis profile (see _hypothesis_profile), for @SETTINGS on every property test."""
+    from hypothesis import settings
+    return settings.get_profile("migrate")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "zoo(*names): run the test on these zoo models only")
 
@@ -82,6 +121,10 @@ def pytest_generate_tests(metafunc):
             params.append((zoo, None, None))
             ids.append("{}:missing".format(zoo))
         for zoo, manifest, directory in manifests:
+            if not manifest.get("models"):  # a zoo that lists no model is as good as missing
+                params.append((zoo, directory, None))
+                ids.append("{}:empty".format(zoo))
+                continue
             for entry in manifest["models"]:
                 if only is not None and entry["name"] not in only:
                     continue
@@ -120,6 +163,9 @@ def zoo_model(request, tmp_path):
         _missing("no zoo written by old TF under {} (run `tox -e zoo-tf1.7,zoo-tf1.15` or set "
                  "MIGRATE_ZOO_ROOT)".format(ZOO_ROOT))
     zoo, directory, entry = request.param
+    if entry is None and directory is not None:
+        _missing("zoo {} under {} lists no models (did its builders fail? rebuild it with `tox -e {}`)".format(
+            zoo, ZOO_ROOT, zoo))
     if entry is None:
         _missing("zoo {} was not written under {} (did `tox -e {}` fail?)".format(zoo, ZOO_ROOT, zoo))
     return ZooModel(zoo, directory, entry, tmp_path)
@@ -139,3 +185,27 @@ def run_cli(capsys):
         out, err = capsys.readouterr()
         return code, out, err
     return run
+
+
+def assert_compared(rows, outputs):
+    """Verification rows that compared exactly `outputs` (tensor names, any order), each within tolerance: a
+    comparison with no rows, or rows for other outputs, is never a pass."""
+    from migrate.graph.names import tensor_name
+    assert rows, "no outputs were compared"
+    assert sorted(row.output for row in rows) == sorted(tensor_name(name) for name in outputs), rows
+    assert all(row.ok for row in rows), rows
+
+
+# Ops a zoo model holds because of the TF that wrote it, with the first TF that registers them (measured on the
+# matrix: TF 1.14 has FusedBatchNormV3, 1.13 does not), by manifest feature. A model written by a newer TF than
+# the running one must then be refused in one line naming the op; elsewhere it must migrate.
+NEWER_OPS = [("fused_batch_norm", (1, 14), ("FusedBatchNormGradV3", "FusedBatchNormV3"))]
+
+
+def expected_unknown_ops(zoo_model):
+    """The ops of `zoo_model` this TF cannot run, from its manifest (writer TF, features), not from the code."""
+    from migrate import tfcompat
+    written = tfcompat.parse_version(zoo_model.tf_version)
+    running = tfcompat.version()
+    return sorted(op for feature, since, ops in NEWER_OPS if feature in zoo_model.entry.get("features", ())
+                  and written[:2] >= since > running[:2] for op in ops)

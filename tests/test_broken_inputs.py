@@ -439,22 +439,22 @@ def _symlinked(base, d):
     return ckpt
 
 
-def _random_graph(base, d):
-    """A checkpoint whose output adds unseeded noise: two runs never agree (verification mismatch)."""
+def _planted_graph(base, d):
+    """A plain deterministic checkpoint; the case plants a difference in what freeze writes (MIGRATE_TEST_PLANT):
+    the verification must run the written file to see it (verification mismatch, exit 1)."""
     def build(x, variables):
-        v1 = _v1()
-        noise = v1.random_uniform([3], name="noise")
-        v1.identity(v1.matmul(x, variables["w"]) + noise, name="y")
+        _v1().identity(_v1().matmul(x, variables["w"]), name="y")
     return _save_checkpoint(os.path.join(d, "ckpt"), {"w": W_VALUE}, build)
 
 
-def _random_frozen(base, d):
+def _planted_frozen(base, d):
+    """A plain deterministic frozen graph; the case plants a difference in what optimize writes."""
     v1 = _v1()
     graph = v1.Graph()
     with graph.as_default():
         x = v1.placeholder(v1.float32, [None, 4], name="x")
-        v1.identity(x + v1.random_uniform([4], name="noise"), name="y")
-    return _write(os.path.join(d, "noisy.pb"), graph.as_graph_def().SerializeToString())
+        v1.identity(v1.matmul(x, v1.constant(W_VALUE, name="w")), name="y")
+    return _write(os.path.join(d, "plain.pb"), graph.as_graph_def().SerializeToString())
 
 
 def _in_input(case_dir, out_dir, source):
@@ -553,10 +553,10 @@ CASES = [
          output=lambda d, out, s: s, where=_where_output),
     Case("output_exists", RUNS, "output already exists", _ckpt, where=_where_output,
          existing_output=True),
-    # verification mismatch: exit 1, nothing written
-    Case("verification_mismatch_freeze", ("freeze",), "differ beyond tolerance", _random_graph,
+    # verification mismatch: exit 1, nothing written (the writer moves a weight: MIGRATE_TEST_PLANT, see below)
+    Case("verification_mismatch_freeze", ("freeze",), "differ beyond tolerance", _planted_graph,
          args=["--outputs", "y"], code=1),
-    Case("verification_mismatch_optimize", ("optimize",), "differ beyond tolerance", _random_frozen,
+    Case("verification_mismatch_optimize", ("optimize",), "differ beyond tolerance", _planted_frozen,
          args=["--outputs", "y"], code=1),
 ]
 
@@ -577,7 +577,10 @@ def _line_checks(err, out, case, where):
 
 
 @pytest.mark.parametrize("case,command", PARAMS)
-def test_broken_input(case, command, base, tmp_path, run_cli):
+def test_broken_input(case, command, base, tmp_path, run_cli, monkeypatch):
+    from migrate import io
+    if case.name.startswith("verification_mismatch"):  # a deterministic difference, planted in the writer
+        monkeypatch.setenv(io.PLANT_ENV, command)
     case_dir = str(tmp_path / "input")
     out_dir = str(tmp_path / "out")
     os.makedirs(case_dir)

@@ -7,6 +7,7 @@ import pytest
 
 from migrate import api, artifacts, freeze, verify
 from migrate.errors import BadInput
+from tests.conftest import assert_compared, expected_unknown_ops
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -29,25 +30,37 @@ def _tree_digest(root):
 
 
 def _unknown_ops(zoo_model):
+    """The ops of the zoo model this TF lacks, by the manifest (conftest.expected_unknown_ops); the code's own
+    probe must agree (else the expectation, not the code, would decide what is tested)."""
     from migrate import inspect_model, tfcompat
-    return tfcompat.unregistered_ops(inspect_model.op_histogram(artifacts.load(zoo_model.path).graph_def))
+    expected = expected_unknown_ops(zoo_model)
+    found = tfcompat.unregistered_ops(inspect_model.op_histogram(artifacts.load(zoo_model.path).graph_def))
+    assert sorted(found) == expected, "this TF's registry lacks {}, the manifest says {}".format(found, expected)
+    return expected
 
 
-def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path):
+def assert_refused(run_cli, verb, zoo_model, out, unknown, *args):
+    """`migrate VERB` on a zoo model holding ops this TF lacks: one line naming them, exit 2, nothing written."""
+    code, _, err = run_cli(verb, zoo_model.path, *((out,) if verb == "convert" else ("-o", out)) + args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "ops not registered" in lines[0], err
+    assert all(op in lines[0] for op in unknown), (lines[0], unknown)
+    assert not os.path.exists(out)
+
+
+def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path, run_cli):
     unknown = _unknown_ops(zoo_model)
-    if unknown:  # written by a newer TF than this one (FusedBatchNormV3 in TF 1.7): a clear refusal
-        with pytest.raises(BadInput) as error:
-            api.freeze(zoo_model.path, os.path.join(str(tmp_path), "f.pb"), outputs=zoo_model.outputs,
-                       inputs_npz=zoo_model.golden_path)
-        assert "ops not registered" in str(error.value) and unknown[0] in str(error.value)
-        assert not os.path.exists(os.path.join(str(tmp_path), "f.pb"))
+    if unknown:  # written by a newer TF than this one (FusedBatchNormV3 before TF 1.14): a clear refusal
+        assert_refused(run_cli, "freeze", zoo_model, os.path.join(str(tmp_path), "f.pb"), unknown, "--outputs",
+                       ",".join(zoo_model.outputs))
         return
     golden = zoo_model.golden()
     feeds = dict((name, golden[name]) for name in zoo_model.inputs)
     before = _tree_digest(zoo_model.root)
     out = os.path.join(str(tmp_path), "frozen.pb")
     result = api.freeze(zoo_model.path, out, outputs=zoo_model.outputs, inputs_npz=zoo_model.golden_path)
-    assert all(row.ok for row in result["comparisons"])
+    assert_compared(result["comparisons"], zoo_model.outputs)
     actual = _frozen_outputs(out, zoo_model.outputs, feeds)
     for name in zoo_model.outputs:
         np.testing.assert_allclose(actual[name], golden[name], rtol=RTOL, atol=ATOL, err_msg=name)
@@ -56,9 +69,12 @@ def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path):
 
 @pytest.mark.zoo("cnn_bn")
 def test_cnn_bn_drops_training_branch(zoo_model, tmp_path):
-    if _unknown_ops(zoo_model):
-        pytest.skip("written by a newer TF (refusal covered by test_zoo_model_freezes_and_matches_goldens)")
     model = artifacts.load(zoo_model.path)
+    unknown = _unknown_ops(zoo_model)
+    if unknown:  # the library refuses as the CLI does (test_zoo_model_freezes_and_matches_goldens)
+        with pytest.raises(BadInput, match="ops not registered in TF .*" + unknown[0]):
+            freeze.freeze(model, outputs=["probabilities"])
+        return
     frozen, record = freeze.freeze(model, outputs=["probabilities"])
     assert record.switches == {"is_training": False}
     ops = set(n.op for n in frozen.graph_def.node)
@@ -101,7 +117,7 @@ def test_half_plus_two_family(artifact, tmp_path, relative):
     np.savez(npz, **{x_name: x_fed})
     out = os.path.join(str(tmp_path), "frozen.pb")
     result = api.freeze(path, out, inputs_npz=npz)
-    assert all(row.ok for row in result["comparisons"])
+    assert_compared(result["comparisons"], [y_name])
     y = verify.run_model(artifacts.load(out), [y_name], {x_name: x_fed})[y_name]
     np.testing.assert_allclose(y.reshape(-1), 0.5 * x + 2.0)
 
