@@ -279,7 +279,8 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
                 progress(verify.format_rows(rows))
-            bad = [name for name, rows in comparisons.items() if not verify.all_ok(rows)]
+            bad = [name for name, rows in comparisons.items() if not verify.all_ok(rows)] or (
+                [] if comparisons else ["(none compared)"])
             if bad:
                 from migrate.errors import VerificationFailed
                 raise VerificationFailed("reloaded SavedModel differs from the source in signature(s) " +
@@ -363,7 +364,8 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
         summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
         report.write_json(summary, os.path.join(temp, "report.json"))
-        bad = [name for name, rows in final.items() if not verify.all_ok(rows)]
+        bad = [name for name, rows in final.items() if not verify.all_ok(rows)] or (
+            [] if final else ["(none compared)"])
         if bad:
             from migrate.errors import VerificationFailed
             raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
