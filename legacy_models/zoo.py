@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from legacy_models import checkpoints, estimator, savedmodels
+from legacy_models import checkpoints, estimator, frozen_graphs, savedmodels
 from legacy_models.common import Skip, v1
 from migrate import tfcompat
 
@@ -20,6 +20,9 @@ MODELS = OrderedDict([
     ("lookup", savedmodels.build_lookup),
     ("two_signatures", savedmodels.build_two_signatures),
     ("estimator", estimator.build_estimator),
+    ("detection", frozen_graphs.build_detection),
+    ("two_softmax", frozen_graphs.build_two_softmax),
+    ("dropout", checkpoints.build_dropout),
 ])
 
 # Facts read from the graph on disk, so the manifest cannot claim what the artifact lacks. Not
@@ -37,6 +40,8 @@ OP_FEATURES = {
     "FusedBatchNormV3": "fused_batch_norm",
     "AssignSub": "assign_sub",
     "HashTable": "hash_table", "HashTableV2": "hash_table",
+    "NonMaxSuppressionV2": "non_max_suppression", "NonMaxSuppressionV3": "non_max_suppression",
+    "RandomUniform": "random_ops",
 }
 
 MANIFEST = "manifest.json"
@@ -115,7 +120,7 @@ def _finish(out_dir, name, built):
 
 def _checkpoint_state_features(out_dir, entry):
     """Whether the `checkpoint` file holds absolute paths (stale once the directory moves) or relative ones."""
-    if entry["kind"] == "saved_model":
+    if entry["kind"] in ("saved_model", "frozen_graph"):
         return set()
     with open(os.path.join(out_dir, entry["path"], "checkpoint")) as handle:
         paths = [line.split(":", 1)[1].strip().strip('"') for line in handle if ":" in line]
@@ -136,7 +141,7 @@ def self_check(out_dir, entry):
     golden = load_golden(out_dir, entry)
     feed = dict((name, golden[name]) for name in entry["inputs"])
     path = os.path.join(out_dir, entry["path"])
-    runner = _run_saved_model if entry["kind"] == "saved_model" else _run_checkpoint
+    runner = {"saved_model": _run_saved_model, "frozen_graph": _run_frozen_graph}.get(entry["kind"], _run_checkpoint)
     values, op_types = runner(path, entry, feed)
     for name, value in zip(entry["outputs"], values):
         compare(entry["name"], name, golden[name], value)
@@ -154,6 +159,19 @@ def _run_checkpoint(model_dir, entry, feed):
     with graph.as_default(), tf1.Session(graph=graph) as sess:
         saver = tf1.train.import_meta_graph(prefix + ".meta")
         saver.restore(sess, prefix)
+        values = sess.run(entry["outputs"], feed)
+        return values, set(op.type for op in graph.get_operations())
+
+
+def _run_frozen_graph(path, entry, feed):
+    """A fresh Graph, import_graph_def of the file, as a user of a frozen graph would."""
+    tf1 = v1()
+    graph_def = tf1.GraphDef()
+    with open(path, "rb") as handle:
+        graph_def.ParseFromString(handle.read())
+    graph = tfcompat.tf().Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        tf1.import_graph_def(graph_def, name="")
         values = sess.run(entry["outputs"], feed)
         return values, set(op.type for op in graph.get_operations())
 

@@ -29,7 +29,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
     with stream.Target(output) as target:
         frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
                                            allow=allow, deny=deny, clear_devices=clear_devices, stream_to=target)
-        _freeze_progress(record, progress)
+        _freeze_progress(record, progress, printed=model.provenance)
         if io.planted("freeze") and not isinstance(frozen, stream.StreamedModel):  # test-only (io.planted)
             frozen = frozen.derive(graph_def=io.planted_graph_def(frozen.graph_def))
         comparisons = None
@@ -48,19 +48,20 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                                      dict((k, v) for k, v in record.switches.items()
                                           if k in values or _is_placeholder(model, k)), signature_used)
             comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
+            verify.require_checked(comparisons, source, progress)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit(frozen)
     return {"model": frozen, "record": record, "comparisons": comparisons, "nodes": record.nodes_after,
             "outputs": record.outputs}
 
 
-def _freeze_progress(record, progress):
+def _freeze_progress(record, progress, printed=()):
     progress("outputs ({}): {}; {} variables -> constants; nodes {} -> {}{}".format(
         record.how_outputs, ", ".join(record.outputs), record.variables, record.nodes_before, record.nodes_after,
         "; switches " + ", ".join("{}={}".format(k, v) for k, v in sorted(record.switches.items()))
         if record.switches else ""))
     for note in record.notes:
-        if not note.startswith("loaded"):
+        if not note.startswith("loaded") and note not in printed:  # the load's notes went out before
             progress("note: " + note)
 
 
@@ -98,25 +99,17 @@ def demo(workdir, progress=_quiet):
 
 
 def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False):
-    """A frozen Model from any source: frozen graphs load as they are, everything else is frozen first."""
+    """(frozen Model, output tensors, how): frozen graphs load as they are (outputs: --outputs, else recorded
+    in the graph, else inferred), everything else is frozen first."""
     from migrate import model as m
-    from migrate import outputs as output_discovery
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     if model.kind != m.FROZEN_GRAPH:
         progress("{} is a {}: freezing it first".format(source, model.kind))
         safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
         model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature)
-        return model, record.outputs
-    if outputs:
-        known = set(node.name for node in model.graph_def.node)  # a dict of 1M NodeDefs costs ~2 s
-        return model, [freeze_mod._checked_tensor(name, known, source) for name in outputs]
-    chosen, ranked = output_discovery.infer_outputs(model.graph_def)
-    if not chosen:
-        listing = ", ".join("{} [{}]".format(c.name, c.op) for c in ranked[:8]) or "none"
-        from migrate.errors import BadInput
-        raise BadInput("cannot tell the outputs apart; candidates, best first: " + listing, source,
-                       "pass --outputs NAME[,NAME]")
-    return model, [name + ":0" for name in chosen]
+        return model, record.outputs, record.how_outputs
+    tensors, how = freeze_mod.resolve_outputs(model, outputs)
+    return model, tensors, how
 
 
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
@@ -129,12 +122,15 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     from migrate import stream
     from migrate.passes import set_static_shapes
     io.check_output_path(output, [source], force)
-    model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe)
+    model, output_tensors, how = _frozen_source(source, outputs, tag, signature, checkpoint, progress,
+                                                allow_unsafe)
+    progress("outputs ({}): {}".format(how, ", ".join(output_tensors)))
     safety.check(model, output_tensors, allow_unsafe)  # fold_constants runs constant subgraphs even unverified
     if verify_result or trt is not None:
         from migrate.session import check_ops_known
         check_ops_known(model.graph_def, model.path)
-    inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") | set(keep_inputs))
+    inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") | set(keep_inputs) |
+                    set(model.inputs))
     names = passes_mod.parse_pass_list(passes) if passes else list(passes_mod.DEFAULT_PASSES)
     if static and set_static_shapes.NAME not in names:
         names.insert(0, set_static_shapes.NAME)
@@ -156,6 +152,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     trt_outcome = None
     if trt is not None:
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
+    from migrate import outputs as output_discovery
+    output_discovery.record(optimized.graph_def, inputs, output_tensors)
     with stream.Target(output) as target:
         written = io.planted_graph_def(optimized.graph_def) if io.planted("optimize") else optimized.graph_def
         stream.write_graph_def(written, target.path, target.text)  # node by node, no bytes copy
@@ -166,12 +164,13 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
             if files_verify:
                 comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol)
             else:  # the file as written runs (not the GraphDef in memory), against the source model
-                comparisons = verify.compare(verify.run_model(model, output_tensors, feeds),
-                                             _run_written(target, optimized, output_tensors, feeds), rtol, atol)
+                comparisons = verify.compare(verify.run_model(model, output_tensors, feeds), _run_written(
+                    target, optimized, output_tensors, verify.plain(feeds)), rtol, atol)
+            verify.require_checked(comparisons, source, progress)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit()
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
-            "outputs": output_tensors, "nodes_before": nodes_before,
+            "outputs": output_tensors, "how_outputs": how, "nodes_before": nodes_before,
             "nodes": len(optimized.graph_def.node), "passes": names}
 
 
@@ -268,7 +267,6 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                 outputs_needed = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
                 frozen, _ = freeze_mod.freeze(model, outputs=outputs_needed)
                 savedmodel.write_tf1(frozen, target, signatures)
-        progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
         comparisons = {}
         if verify_result:
             for name, sig in sorted(signatures.items()):
@@ -285,7 +283,9 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                 from migrate.errors import VerificationFailed
                 raise VerificationFailed("reloaded SavedModel differs from the source in signature(s) " +
                                          ", ".join(sorted(bad)), output, "nothing was written; see the errors above")
+            verify.require_checked([row for rows in comparisons.values() for row in rows], source)
         _move_contents(target, temp)
+        progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
     return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
 
 
@@ -300,7 +300,7 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
                      atol=1e-5, allow_unsafe=False):
     """Run two artifacts of any kinds on the same inputs: ([Comparison], notes)."""
     a = verify.endpoint(artifacts.load(a_path, signature=None), outputs, signature)
-    b = verify.endpoint(artifacts.load(b_path, signature=None), outputs, signature)
+    b = verify.endpoint(artifacts.load(b_path, signature=None), outputs, signature, partner=a)
     for end in (a, b):
         safety.check(end.model, list(end.outputs.values()), allow_unsafe)
     return verify.verify_pair(a, b, inputs_npz, batch, seed, rtol, atol)
@@ -326,11 +326,14 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
     steps = {}
     with io.atomic_dir(out_dir) as temp:
         frozen_path = os.path.join(temp, "frozen.pb")
-        if source_model.kind == m.FROZEN_GRAPH:
-            progress("[1/4] {} is already frozen".format(source))
-            import shutil
-            shutil.copyfile(source_model.path, frozen_path)
-            steps["freeze"] = {"skipped": "already a frozen graph"}
+        if source_model.kind == m.FROZEN_GRAPH:  # written again with its inputs and outputs recorded in it
+            from migrate import stream
+            keep_outputs, how = freeze_mod.resolve_outputs(source_model, keep_outputs)
+            progress("[1/4] {} is already frozen; outputs ({}): {}".format(source, how, ", ".join(keep_outputs)))
+            freeze_mod.record_io(source_model.graph_def, source_model, keep_outputs, how)
+            stream.write_graph_def(source_model.graph_def, frozen_path)
+            steps["freeze"] = {"skipped": "already a frozen graph", "outputs": keep_outputs, "how_outputs": how,
+                               "nodes": len(source_model.graph_def.node)}
         else:
             progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
             result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
@@ -340,20 +343,20 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
                                "how_outputs": result["record"].how_outputs,
                                "verification": report.comparisons_dict(result["comparisons"])}
-            keep_outputs = result["outputs"]
         progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
         optimized_path = os.path.join(temp, "optimized.pb")
+        # frozen.pb records its outputs: optimize and export read them from the file
         result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
-                          input_shapes=input_shapes, outputs=keep_outputs, trt=trt, inputs_npz=inputs_npz,
+                          input_shapes=input_shapes, trt=trt, inputs_npz=inputs_npz,
                           batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
                           keep_inputs=keep_inputs, progress=_indent(progress))
-        _require_ok(result["comparisons"], "optimize", frozen_path, _indent(progress))
-        steps["optimize"] = report.optimize_report(frozen_path, optimized_path, result)
+        final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
+        _require_ok(result["comparisons"], "optimize", final_frozen, _indent(progress))
+        steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be
         progress("[3/4] export: SavedModel")
         saved_path = os.path.join(temp, "saved_model")
-        exported = export(optimized_path, saved_path, fmt=fmt, outputs=result["outputs"],
-                          signatures=sigs or None, verify_result=False, allow_unsafe=allow_unsafe,
-                          progress=_indent(progress))
+        exported = export(optimized_path, saved_path, fmt=fmt, signatures=sigs or None, verify_result=False,
+                          allow_unsafe=allow_unsafe, progress=_indent(progress))
         steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
         progress("[4/4] verify: source vs exported SavedModel, same inputs")
         final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
@@ -370,6 +373,7 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             from migrate.errors import VerificationFailed
             raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
                                      "nothing was written; see the errors above")
+        verify.require_checked([row for rows in final.values() for row in rows], source)
     return summary
 
 

@@ -88,6 +88,7 @@ def _print_rows(rows, where=None):
         bad = verify_mod.failed_outputs(rows)
         raise VerificationFailed("outputs differ beyond tolerance: " + ", ".join(bad) + "; nothing written", where,
                                  "inspect the per-output errors above; loosen --rtol/--atol only if expected")
+    verify_mod.require_checked(rows, where, writes=False)  # the verbs that write refused before writing
 
 
 @cli.command()
@@ -235,8 +236,10 @@ def verify_command(a, b, outputs, signature, inputs_npz, batch, seed, rtol, atol
     click.echo("A: {}\nB: {}".format(a, b))
     for note in notes:
         click.echo("  note: " + note)
-    _print_rows(rows)
-    click.echo("outputs match (rtol={}, atol={})".format(rtol, atol))
+    _print_rows(rows, b)
+    checked = sum(1 for row in rows if row.checked)
+    click.echo("outputs match (rtol={}, atol={}){}".format(rtol, atol, "" if checked == len(rows) else
+                                                           "; {} of {} output(s) checked".format(checked, len(rows))))
 
 
 @cli.command()

@@ -197,15 +197,35 @@ def assert_compared(rows, outputs):
 
 
 # Ops a zoo model holds because of the TF that wrote it, with the first TF that registers them (measured on the
-# matrix: TF 1.14 has FusedBatchNormV3, 1.13 does not), by manifest feature. A model written by a newer TF than
-# the running one must then be refused in one line naming the op; elsewhere it must migrate.
-NEWER_OPS = [("fused_batch_norm", (1, 14), ("FusedBatchNormGradV3", "FusedBatchNormV3"))]
+# matrix: TF 1.14 has FusedBatchNormV3, 1.13 does not; 1.13 has NonMaxSuppressionV3, 1.7 does not), by manifest
+# feature. A model written by a newer TF than the running one must then be refused in one line naming the op;
+# elsewhere it must migrate.
+NEWER_OPS = [
+    ("fused_batch_norm", (1, 14), ("FusedBatchNormGradV3", "FusedBatchNormV3")),
+    ("non_max_suppression", (1, 8), ("NonMaxSuppressionV3",)),
+]
+# Attrs a newer TF writes into a frozen graph (a bare GraphDef has no op list saying they hold their default), with
+# the first TF that knows them (measured: GatherV2.batch_dims fails to import in TF 1.13, NonMaxSuppressionV3.
+# T_threshold in TF 1.14): plain TF cannot import such a graph, and migrate refuses it in one line.
+NEWER_ATTRS = [
+    ("non_max_suppression", (1, 14), "GatherV2.batch_dims"),
+    ("non_max_suppression", (1, 15), "NonMaxSuppressionV3.T_threshold"),
+]
+ATTRS_LACKING = "(attrs this TF lacks)"
 
 
 def expected_unknown_ops(zoo_model):
-    """The ops of `zoo_model` this TF cannot run, from its manifest (writer TF, features), not from the code."""
+    """What of `zoo_model` this TF cannot run, from its manifest (writer TF, features, kind), not from the code:
+    the ops it lacks, else [ATTRS_LACKING] for a frozen graph holding attrs it lacks, else []."""
     from migrate import tfcompat
-    written = tfcompat.parse_version(zoo_model.tf_version)
-    running = tfcompat.version()
-    return sorted(op for feature, since, ops in NEWER_OPS if feature in zoo_model.entry.get("features", ())
-                  and written[:2] >= since > running[:2] for op in ops)
+    written = tfcompat.parse_version(zoo_model.tf_version)[:2]
+    running = tfcompat.version()[:2]
+    features = zoo_model.entry.get("features", ())
+    ops = sorted(op for feature, since, names in NEWER_OPS if feature in features and written >= since > running
+                 for op in names)
+    if ops:
+        return ops
+    if zoo_model.kind == "frozen_graph" and any(feature in features and written >= since > running
+                                                for feature, since, _ in NEWER_ATTRS):
+        return [ATTRS_LACKING]
+    return []

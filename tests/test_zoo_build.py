@@ -10,6 +10,7 @@ from legacy_models.__main__ import main
 from migrate import tfcompat
 
 ALWAYS = ["mlp", "cnn_bn", "rnn", "resource_vars", "partitioned", "lookup", "two_signatures"]
+AFTER_ESTIMATOR = ["detection", "two_softmax", "dropout"]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def _assert_matches(golden, names, values):
 
 def test_manifest_lists_the_models_this_tf_supports(built):
     out_dir, manifest = built
-    expected = ALWAYS + (["estimator"] if tfcompat.has_estimator() else [])
+    expected = ALWAYS + (["estimator"] if tfcompat.has_estimator() else []) + AFTER_ESTIMATOR
     assert [e["name"] for e in manifest["models"]] == expected
     assert [s["name"] for s in manifest["skipped"]] == ([] if tfcompat.has_estimator() else ["estimator"])
     assert manifest["tf_version"] == tfcompat.version_string()
@@ -91,6 +92,9 @@ def test_features_match_the_graphs(built):
     assert {"tf1_while_loop", "tensor_array"} <= features["rnn"]
     assert not any("functional_control_flow" in f for f in features.values())
     assert {"hash_table", "asset_file"} <= features["lookup"]
+    assert {"frozen_graph", "non_max_suppression", "tf1_while_loop", "multi_output"} <= features["detection"]
+    assert {"frozen_graph", "two_softmax_sinks"} <= features["two_softmax"]
+    assert {"dropout", "random_ops", "ref_variables"} <= features["dropout"]
 
 
 def test_checkpoints_hold_slots_global_step_and_partitions(built):
