@@ -2,6 +2,7 @@
 import os
 
 from migrate import artifacts, freeze as freeze_mod, io, safety, tfcompat, verify
+from migrate.errors import MigrateError
 from migrate.graph.names import node_name
 
 
@@ -44,9 +45,13 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
             values = freeze_mod.parse_set_values(set_values)
             signature_used = record.how_outputs[len("signature "):] if record.how_outputs.startswith(
                 "signature") else None
+            generated = []
             feeds = verify.feeds_for(model, record.outputs, inputs_npz, batch, seed,
                                      dict((k, v) for k, v in record.switches.items()
-                                          if k in values or _is_placeholder(model, k)), signature_used)
+                                          if k in values or _is_placeholder(model, k)), signature_used,
+                                     notes=generated)
+            for note in generated:
+                progress("note: " + note)
             comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
         if comparisons is None or verify.all_ok(comparisons):
@@ -114,9 +119,11 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
 
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
-             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet):
+             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet,
+             input_aliases=None):
     """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically.
-    keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders)."""
+    keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders);
+    input_aliases: {npz key: tensor} the source's signature keys, for an --inputs-npz keyed by them."""
     from migrate import model as m
     from migrate import passes as passes_mod
     from migrate import stream
@@ -140,9 +147,11 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     context = passes_mod.PassContext(outputs=output_tensors + keep, inputs=inputs, options=options)
     nodes_before = len(model.graph_def.node)
     # A binary frozen source file can be verified file against file (stream.check_files): then the passes edit
-    # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each.
-    files_verify = trt is None and model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
+    # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each. With
+    # TF-TRT too: whatever the converter returned is written, and that file is what runs against the source.
+    files_verify = model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
         and not output.endswith(stream.TEXT_SUFFIXES)
+    source_path = model.path
     graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
                                                  checked=model.kind == m.FROZEN_GRAPH, in_place=files_verify)
     for record in records:
@@ -154,24 +163,29 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
     from migrate import outputs as output_discovery
     output_discovery.record(optimized.graph_def, inputs, output_tensors)
+    nodes_after = len(optimized.graph_def.node)
     with stream.Target(output) as target:
         written = io.planted_graph_def(optimized.graph_def) if io.planted("optimize") else optimized.graph_def
         stream.write_graph_def(written, target.path, target.text)  # node by node, no bytes copy
         del written
+        # (after writing: TF's import, which input_specs may run, adds default attrs to the GraphDef it reads)
+        feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
+                                 aliases=input_aliases) if verify_result else None
+        if files_verify:  # the result is in its file now: its GraphDef goes before both files run
+            optimized = stream.streamed_from(optimized, target.path)
+            model = graph_def = None
         comparisons = None
+        if verify_result and files_verify:
+            comparisons = stream.check_files(source_path, target.path, output_tensors, feeds, rtol, atol, output)
+        elif verify_result:  # the file as written runs (not the GraphDef in memory), against the source model
+            comparisons = verify.compare(verify.run_model(model, output_tensors, feeds), _run_written(
+                target, optimized, output_tensors, verify.plain(feeds)), rtol, atol)
         if verify_result:
-            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
-            if files_verify:
-                comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol)
-            else:  # the file as written runs (not the GraphDef in memory), against the source model
-                comparisons = verify.compare(verify.run_model(model, output_tensors, feeds), _run_written(
-                    target, optimized, output_tensors, verify.plain(feeds)), rtol, atol)
             verify.require_checked(comparisons, source, progress)
         if comparisons is None or verify.all_ok(comparisons):
-            target.commit()
+            target.commit(optimized if files_verify else None)
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
-            "outputs": output_tensors, "how_outputs": how, "nodes_before": nodes_before,
-            "nodes": len(optimized.graph_def.node), "passes": names}
+            "outputs": output_tensors, "how_outputs": how, "nodes_before": nodes_before, "nodes": nodes_after, "passes": names}
 
 
 def _run_written(target, model, outputs, feeds):
@@ -237,7 +251,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
            allow_unsafe=False, signatures=None, progress=_quiet):
     """Write a SavedModel (format tf2 or tf1, see savedmodel.py); reload it and compare every signature."""
     from migrate import model as m
-    from migrate import savedmodel
+    from migrate import savedmodel, stream
     fmt = fmt or savedmodel.default_format()
     savedmodel.check_format(fmt)
     io.check_output_path(output, [source], force)
@@ -248,17 +262,22 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     for sig in signatures.values():
         safety.check(model, list(sig.outputs.values()), allow_unsafe)
     frozen = model
-    if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
-        progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
-        all_outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
-        frozen, _ = freeze_mod.freeze(model, outputs=all_outputs)
+    # A binary frozen graph file: the weights are read from the file when written and when
+    # verified (stream.read_back / run_file); the parsed GraphDef is swapped for its structure (weights as
+    # Placeholders, values not kept), which is all the signatures and the feeds need.
+    graph_file = model.path if model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) else None
+    if graph_file:
+        frozen = model = model.derive(graph_def=stream.split_weights(model.graph_def, values=False)[0])
     with io.atomic_dir(output) as temp:
         target = os.path.join(temp, "model")
-        if fmt == "tf2":
-            savedmodel.write_tf2(frozen, target, signatures)
+        if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
+            progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
+            _write_tf2_frozen_first(model, target, signatures, temp)
+        elif fmt == "tf2":
+            savedmodel.write_tf2(frozen, target, signatures, graph_file)
         else:
             try:
-                savedmodel.write_tf1(model, target, signatures)
+                savedmodel.write_tf1(model, target, signatures, graph_file)
             except savedmodel.SaverUnsupported as exc:
                 progress("note: TF {}'s SavedModel builder cannot save these variables ({}); exporting the "
                          "frozen graph instead".format(tfcompat.version_string(), exc))
@@ -269,11 +288,15 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                 savedmodel.write_tf1(frozen, target, signatures)
         comparisons = {}
         if verify_result:
+            generated = []
             for name, sig in sorted(signatures.items()):
-                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed)
-                expected = verify.run_model(model, sorted(sig.outputs.values()), feeds)
-                actual = savedmodel.run_signature(target, sig, feeds)
+                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, generated)
+                expected = stream.run_file(graph_file, sorted(sig.outputs.values()), feeds) if graph_file else \
+                    verify.run_model(model, sorted(sig.outputs.values()), feeds)
+                actual = _run_exported(target, sig, feeds, output)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
+            for note in sorted(set(generated)):
+                progress("note: " + note)
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
                 progress(verify.format_rows(rows))
@@ -287,6 +310,29 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         _move_contents(target, temp)
         progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
     return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
+
+
+def _run_exported(directory, sig, feeds, output):
+    """savedmodel.run_signature; the source ran on these feeds, so a TF error here is the export's fault."""
+    from migrate import savedmodel
+    from migrate.errors import VerificationFailed, first_line
+    try:
+        return savedmodel.run_signature(directory, sig, feeds)
+    except tfcompat.tf().errors.OpError as exc:
+        raise VerificationFailed("the exported SavedModel fails where the source runs: " + first_line(exc), output,
+                                 "nothing was written; report it")
+
+
+def _write_tf2_frozen_first(model, target, signatures, temp):
+    """tf2 export of a model with variables: frozen first, streamed into a temp file in the output's temp dir
+    where that applies (the weights go from the checkpoint to that file and from it to the SavedModel's
+    variables, each in memory once), else frozen in memory (the session path)."""
+    from migrate import savedmodel, stream
+    outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
+    with stream.Target(os.path.join(temp, "frozen.pb")) as frozen_file:  # never committed: removed on exit
+        frozen, _ = freeze_mod.freeze(model, outputs=outputs, stream_to=frozen_file)
+        streamed = isinstance(frozen, stream.StreamedModel) and not frozen.text and frozen.file_path
+        savedmodel.write_tf2(frozen, target, signatures, frozen.file_path if streamed else None)
 
 
 def _move_contents(source_dir, target_dir):
@@ -311,8 +357,6 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
     """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
     import time
-    from migrate import model as m
-    from migrate import report
     io.check_output_path(out_dir, [source], force)
     started = time.time()
     source_model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
@@ -323,57 +367,84 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         sigs = {}
     keep_outputs = sorted(set(t for s in sigs.values() for t in s.outputs.values())) or outputs
     keep_inputs = sorted(set(t for s in sigs.values() for t in s.inputs.values()))
-    steps = {}
     with io.atomic_dir(out_dir) as temp:
-        frozen_path = os.path.join(temp, "frozen.pb")
-        if source_model.kind == m.FROZEN_GRAPH:  # written again with its inputs and outputs recorded in it
-            from migrate import stream
-            keep_outputs, how = freeze_mod.resolve_outputs(source_model, keep_outputs)
-            progress("[1/4] {} is already frozen; outputs ({}): {}".format(source, how, ", ".join(keep_outputs)))
-            freeze_mod.record_io(source_model.graph_def, source_model, keep_outputs, how)
-            stream.write_graph_def(source_model.graph_def, frozen_path)
-            steps["freeze"] = {"skipped": "already a frozen graph", "outputs": keep_outputs, "how_outputs": how,
-                               "nodes": len(source_model.graph_def.node)}
-        else:
-            progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
-            result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
-                            inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
-                            allow_unsafe=allow_unsafe, progress=_indent(progress))
-            _require_ok(result["comparisons"], "freeze", source, _indent(progress))
-            steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
-                               "how_outputs": result["record"].how_outputs,
-                               "verification": report.comparisons_dict(result["comparisons"])}
-        progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
-        optimized_path = os.path.join(temp, "optimized.pb")
-        # frozen.pb records its outputs: optimize and export read them from the file
-        result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
-                          input_shapes=input_shapes, trt=trt, inputs_npz=inputs_npz,
-                          batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
-                          keep_inputs=keep_inputs, progress=_indent(progress))
-        final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
-        _require_ok(result["comparisons"], "optimize", final_frozen, _indent(progress))
-        steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be
-        progress("[3/4] export: SavedModel")
-        saved_path = os.path.join(temp, "saved_model")
-        exported = export(optimized_path, saved_path, fmt=fmt, signatures=sigs or None, verify_result=False,
-                          allow_unsafe=allow_unsafe, progress=_indent(progress))
-        steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
-        progress("[4/4] verify: source vs exported SavedModel, same inputs")
-        final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
-                             atol)
-        for name, rows in sorted(final.items()):
-            progress("  signature {}:".format(name))
-            progress(verify.format_rows(rows))
-        steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
-        summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
-        report.write_json(summary, os.path.join(temp, "report.json"))
-        bad = [name for name, rows in final.items() if not verify.all_ok(rows)] or (
-            [] if final else ["(none compared)"])
-        if bad:
-            from migrate.errors import VerificationFailed
-            raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
-                                     "nothing was written; see the errors above")
-        verify.require_checked([row for rows in final.values() for row in rows], source)
+        try:
+            return _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag,
+                                  checkpoint, passes, static, max_batch, input_shapes, trt, fmt, inputs_npz, batch,
+                                  seed, rtol, atol, allow_unsafe, progress, started)
+        except MigrateError as exc:
+            raise _outside_temp(exc, temp, source, out_dir)
+
+
+def _outside_temp(exc, temp, source, out_dir):
+    """Each convert step reads and writes files in OUT_DIR's temp directory, which is gone once the error is
+    shown: an error naming one names the source instead when the input is at fault, else OUT_DIR."""
+    from migrate.errors import BadInput
+    where = os.path.abspath(exc.where) if exc.where else ""
+    if not (where == temp or where.startswith(temp + os.sep)):
+        return exc
+    input_fault = isinstance(exc, BadInput) and not exc.what.startswith("cannot write output")
+    return exc.relocate(source if input_fault else out_dir)
+
+
+def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag, checkpoint, passes,
+                   static, max_batch, input_shapes, trt, fmt, inputs_npz, batch, seed, rtol, atol, allow_unsafe,
+                   progress, started):
+    import time
+    from migrate import model as m
+    from migrate import report
+    steps = {}
+    frozen_path = os.path.join(temp, "frozen.pb")
+    if source_model.kind == m.FROZEN_GRAPH:  # written again with its inputs and outputs recorded in it
+        from migrate import stream
+        keep_outputs, how = freeze_mod.resolve_outputs(source_model, keep_outputs)
+        progress("[1/4] {} is already frozen; outputs ({}): {}".format(source, how, ", ".join(keep_outputs)))
+        freeze_mod.record_io(source_model.graph_def, source_model, keep_outputs, how)
+        stream.write_graph_def(source_model.graph_def, frozen_path)
+        steps["freeze"] = {"skipped": "already a frozen graph", "outputs": keep_outputs, "how_outputs": how,
+                           "nodes": len(source_model.graph_def.node)}
+    else:
+        progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
+        result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
+                        inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
+                        allow_unsafe=allow_unsafe, progress=_indent(progress))
+        _require_ok(result["comparisons"], "freeze", source, _indent(progress))
+        steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
+                           "how_outputs": result["record"].how_outputs,
+                           "verification": report.comparisons_dict(result["comparisons"])}
+    progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
+    optimized_path = os.path.join(temp, "optimized.pb")
+    result = None  # the freeze step's Model is not needed any more
+    # frozen.pb records its outputs: optimize and export read them from the file
+    result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
+                      input_shapes=input_shapes, trt=trt, inputs_npz=inputs_npz,
+                      batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
+                      keep_inputs=keep_inputs, progress=_indent(progress),
+                      input_aliases=verify.input_aliases(source_model))
+    final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
+    _require_ok(result["comparisons"], "optimize", final_frozen, _indent(progress))
+    result.pop("model")  # the optimized GraphDef (the size of the model) is in optimized.pb: not kept in memory
+    steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be
+    progress("[3/4] export: SavedModel")
+    saved_path = os.path.join(temp, "saved_model")
+    exported = export(optimized_path, saved_path, fmt=fmt, signatures=sigs or None, verify_result=False,
+                      allow_unsafe=allow_unsafe, progress=_indent(progress))
+    steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
+    progress("[4/4] verify: source vs exported SavedModel, same inputs")
+    final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
+                         atol)
+    for name, rows in sorted(final.items()):
+        progress("  signature {}:".format(name))
+        progress(verify.format_rows(rows))
+    steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
+    summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
+    report.write_json(summary, os.path.join(temp, "report.json"))
+    bad = [name for name, rows in final.items() if not verify.all_ok(rows)] or ([] if final else ["(none compared)"])
+    if bad:
+        from migrate.errors import VerificationFailed
+        raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
+                                 "nothing was written; see the errors above")
+    verify.require_checked([row for rows in final.values() for row in rows], source)
     return summary
 
 
@@ -400,6 +471,6 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
     for name, sig in sorted(exported_sigs.items()):
         feeds = verify.feeds_for_signature(source_model, sig, inputs_npz, batch, seed)
         expected = verify.run_model(source_model, sorted(sig.outputs.values()), feeds)
-        actual = savedmodel.run_signature(saved_path, sig, feeds)
+        actual = _run_exported(saved_path, sig, feeds, saved_path)
         results[name] = verify.compare(expected, actual, rtol, atol)
     return results

@@ -41,6 +41,10 @@ def parse_proto(path, message):
             raise BadInput("file is {:.2f} GiB, over protobuf's 2 GiB limit".format(size / 2.0 ** 30), path,
                            "models this large must stay a checkpoint or SavedModel with variables")
         with open(path, "rb") as handle:
+            if size > CHUNKED_PARSE_BYTES and not path.endswith(TEXT_SUFFIXES) and \
+                    not _looks_like_text(handle.read(256)):
+                return _parse_in_chunks(handle, size, message, path)
+            handle.seek(0)
             data = handle.read()
     except (IOError, OSError) as exc:
         raise BadInput("cannot read file: {}".format(exc.strerror or exc), path, "check the path and permissions")
@@ -60,6 +64,73 @@ def parse_proto(path, message):
         raise BadInput("not a valid {} (corrupt or truncated: {})".format(name, exc), path,
                        "re-export or re-copy the file; a partial download is the usual cause")
     return message
+
+
+CHUNKED_PARSE_BYTES = 256 << 20  # binary files above this are parsed a run of whole fields at a time
+CHUNK_BYTES = 64 << 20
+
+
+def _parse_in_chunks(handle, size, message, path):
+    """message.ParseFromString for a large binary file without its bytes in memory whole beside the parsed
+    message (a 524 MB frozen graph: 1.05 GB at once): runs of whole top-level fields, each at most CHUNK_BYTES
+    or one field, are merged in turn (merging repeated fields appends, as one parse would)."""
+    from google.protobuf import message as pb_message
+    position = 0
+    try:
+        while position < size:
+            handle.seek(position)
+            chunk = handle.read(min(CHUNK_BYTES, size - position))
+            end = _whole_fields(chunk)
+            if end == 0:  # one field longer than a chunk: read exactly that field
+                total = _field_size(chunk)
+                if total is None or position + total > size:
+                    raise pb_message.DecodeError("truncated field at byte {}".format(position))
+                chunk += handle.read(total - len(chunk))
+                end = total
+            elif end < 0:
+                raise pb_message.DecodeError("invalid field at byte {}".format(position - end - 1))
+            message.MergeFromString(chunk[:end] if end < len(chunk) else chunk)
+            position += end
+    except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
+        raise BadInput("not a valid {} (corrupt or truncated: {})".format(type(message).__name__, exc), path,
+                       "re-export or re-copy the file; a partial download is the usual cause")
+    return message
+
+
+def _field_size(data, position=0):
+    """Bytes of the whole field (key included) starting at `position`, or None for an invalid wire type or a
+    key/length not complete in `data`."""
+    from migrate.stream import _varint_at
+    key, at = _varint_at(data, position)
+    wire = key & 7
+    if at > len(data):
+        return None
+    if wire == 0:
+        _, end = _varint_at(data, at)
+        return None if end > len(data) else end - position
+    if wire == 1:
+        return at + 8 - position
+    if wire == 5:
+        return at + 4 - position
+    if wire == 2:
+        length, start = _varint_at(data, at)
+        return None if start > len(data) else start + length - position
+    return None
+
+
+def _whole_fields(data):
+    """End of the last whole top-level field in `data` (0: not even the first; -(position + 1): an invalid
+    field there)."""
+    position = 0
+    while position < len(data):
+        size = _field_size(data, position)
+        if size is None:
+            key_wire = data[position] & 7 if isinstance(data[position], int) else ord(data[position]) & 7
+            return -(position + 1) if key_wire not in (0, 1, 2, 5) else position
+        if position + size > len(data):
+            return position
+        position += size
+    return position
 
 
 def _looks_like_text(data):

@@ -6,7 +6,7 @@ import traceback
 import click
 
 from migrate import __version__
-from migrate.errors import MigrateError, EXIT_BAD_INPUT
+from migrate.errors import MigrateError, EXIT_BAD_INPUT, first_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -327,7 +327,7 @@ def main(argv=None):
     except Exception as exc:  # a bug of ours: say so in one line, full story with --debug
         if debug:
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = first_line(exc) if str(exc).strip() else ""
         click.echo("migrate: internal error: {}: {} (rerun with --debug and report it)".format(
             type(exc).__name__, first), err=True)
         sys.exit(70)

@@ -121,15 +121,37 @@ def _write_error(exc, path):
                     "check free space and permissions of the output directory")
 
 
+def current_umask():
+    """The process umask. Linux shows it in /proc/self/status (read without changing it); elsewhere it is
+    read by setting and restoring it."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (IOError, OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path, directory=False):
+    """Give a temp file/dir the mode any other writer's output gets: mkstemp / mkdtemp make them 0600 / 0700,
+    and that mode would survive the rename (a TF Serving account could not read the result)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 def temp_file_beside(path):
-    """A new empty temp file in `path`'s directory (so a rename puts it in place); BadInput when `path` is a
-    directory or the file cannot be made."""
+    """A new empty temp file in `path`'s directory (so a rename puts it in place), with the mode the umask
+    gives new files; BadInput when `path` is a directory or the file cannot be made."""
     if os.path.isdir(path):
         raise BadInput("output is a directory, not a file", path, "name a file inside it")
     try:
         fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                     dir=os.path.dirname(os.path.abspath(path)))
         os.close(fd)
+        _usual_mode(temp)
     except (IOError, OSError) as exc:
         raise _write_error(exc, path)
     return temp
@@ -159,6 +181,7 @@ def atomic_dir(path):
     with _terminate_unwinds():
         try:
             temp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+            _usual_mode(temp, directory=True)
         except (IOError, OSError) as exc:
             raise _write_error(exc, path)
         try:
@@ -234,3 +257,18 @@ def planted_graph_def(graph_def):
         if node.name == chosen:
             edit.make_const(node, plant_value(edit.const_value(node)), node.attr["dtype"].type)
     return copy
+
+
+def plant_in(stage, graph_def, weights):
+    """(graph_def, weights) as a writer of `stage` that splits a frozen graph's large Consts off as {tensor: array}
+    writes them: unchanged, or (test-only, see planted) with the largest float weight moved."""
+    if not planted(stage):
+        return graph_def, weights
+    import numpy as np
+    chosen = planted_weight(dict((name, (np.asarray(value).dtype.name, np.asarray(value).size))
+                                 for name, value in weights.items()))
+    if chosen is None:
+        return planted_graph_def(graph_def), weights
+    weights = dict(weights)
+    weights[chosen] = plant_value(weights[chosen])
+    return graph_def, weights

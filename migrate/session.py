@@ -7,16 +7,15 @@ import os
 from migrate import artifacts
 from migrate import model as m
 from migrate import tfcompat
-from migrate.errors import BadInput
+from migrate.errors import BadInput, first_line
 from migrate.graph.names import node_name, tensor_name
 
 TABLE_INIT_NODE = "migrate_init_tables"  # frozen graphs: run this node once before inference
 
 
 def tf_error_line(exc):
-    """First line of a TF error message, without the long op-trace TF appends."""
-    text = getattr(exc, "message", None) or str(exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    """The first informative line of a TF error message (errors.first_line), without the op-trace TF appends."""
+    return first_line(exc)
 
 
 def check_ops_known(graph_def, where):

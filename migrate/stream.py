@@ -156,6 +156,10 @@ def _consumers(graph_def):
 
 def _refuse_unhandled(graph_def, needed, consumers, by_name):
     from migrate import opsets
+    from migrate.graph.ops import table_handles
+    for tensor, (_, _, node) in sorted(table_handles(graph_def).items()):
+        if node in needed:
+            raise Unsupported("lookup table '{}' ({}) is needed".format(tensor, by_name[node].op))
     for node in graph_def.node:
         if node.name not in needed:
             continue
@@ -638,6 +642,13 @@ class StreamedModel(m.Model):
         return plain.derive(**changes)
 
 
+def streamed_from(model, file_path, text=False):
+    """The Model `model` is, its GraphDef left to the file it was written to (parsed again only if asked)."""
+    fields = dict((k, v) for k, v in model.__dict__.items()
+                  if k not in ("kind", "path", "graph_def", "file_path", "text", "_graph_def"))
+    return StreamedModel(file_path, text, model.kind, model.path, None, **fields)
+
+
 class Target(object):
     """Where a frozen graph is written: a temp file beside `output`, renamed to it by commit(), removed by
     close() otherwise (also on errors and SIGTERM, like io.atomic_file). Use as a context manager:
@@ -753,12 +764,25 @@ def run_file(path, outputs, feeds, where=None):
         return verify.run_batches(run, feeds)
 
 
-def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5):
+def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, output=None):
     """verify.check_pair for two binary frozen GraphDef files, each run by run_file, one after the other
-    (the candidate first: its fed weights are freed before the reference is read)."""
+    (the candidate first: its fed weights are freed before the reference is read).
+
+    The candidate is a temp file the user never sees: when it fails to run, the reference runs next and its
+    error (naming the input: the feeds or the input graph are at fault) is the one raised; when the reference
+    runs where the candidate failed, the result is wrong: VerificationFailed naming `output`."""
     from migrate import verify
-    actual = run_file(candidate_path, outputs, verify.plain(feeds))
+    from migrate.errors import VerificationFailed
+    try:
+        actual = run_file(candidate_path, outputs, verify.plain(feeds))
+        failure = None
+    except BadInput as exc:
+        actual, failure = None, exc.what
     expected = run_file(reference_path, outputs, feeds)
+    if failure is not None:
+        raise VerificationFailed("the optimized graph fails where the input runs: " + failure,
+                                 output or candidate_path, "nothing was written; leave out the pass that broke it "
+                                 "(--passes) and report it")
     return verify.compare(expected, actual, rtol, atol)
 
 
@@ -830,6 +854,29 @@ def read_back(path, fed_bytes=FED_CONST_BYTES):
                 rest += head + length_bytes + payload
     graph_def.MergeFromString(bytes(rest))
     return graph_def, weights
+
+
+def split_weights(graph_def, fed_bytes=FED_CONST_BYTES, values=True):
+    """read_back for a GraphDef in memory: (a new GraphDef with every Const whose tensor_content is above
+    fed_bytes turned into a Placeholder, {tensor: value of that Const}). The input is not changed; small nodes
+    are copied into the new GraphDef, each large value is decoded once (values=False: not at all, {})."""
+    from tensorflow.core.framework import graph_pb2
+    structure = graph_pb2.GraphDef()
+    weights = {}
+    for node in graph_def.node:
+        if node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > fed_bytes:
+            value = edit.const_value(node) if values else None
+            placeholder = structure.node.add()
+            placeholder.name, placeholder.op = node.name, "Placeholder"
+            placeholder.attr["dtype"].type = node.attr["dtype"].type
+            placeholder.attr["shape"].shape.CopyFrom(node.attr["value"].tensor.tensor_shape)
+            if values:
+                weights[tensor_name(node.name)] = value
+        else:
+            structure.node.add().CopyFrom(node)
+    structure.library.CopyFrom(graph_def.library)
+    structure.versions.CopyFrom(graph_def.versions)
+    return structure, weights
 
 
 def _read_weight(handle, start, length, head_size=1 << 16):

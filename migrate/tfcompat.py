@@ -107,6 +107,12 @@ def has_estimator():
         return False
 
 
+def estimator_export(estimator, export_dir_base, serving_input_receiver_fn):
+    """Estimator.export_saved_model (TF >= 1.13), export_savedmodel before; returns the export directory."""
+    method = getattr(estimator, "export_saved_model", None) or estimator.export_savedmodel
+    return method(export_dir_base, serving_input_receiver_fn)
+
+
 def unregistered_ops(op_names):
     """The op names this TF build does not know (a graph holding them cannot be imported here).
 
@@ -365,6 +371,28 @@ def _trt_reason(generation, module, error, built, library):
         return ("TF {}: TF-TRT imported from {} but the TensorRT library (libnvinfer) is not found on this "
                 "machine".format(tf_version, trt_module_name(generation)))
     return "TF {}: TensorRT available ({})".format(tf_version, library)
+
+
+# TF 2.x's converter constructors (TrtGraphConverter, TrtGraphConverterV2) first call
+# _check_trt_version_compatibility(), which raises RuntimeError "Tensorflow has not been built with TensorRT
+# support." when is_tensorrt_enabled() is False: read in trt_convert.py of TF 2.12, 2.15, 2.17 and 2.21 (older
+# 2.x are not in our matrix: there the converter is called and what it raises is the reason). TF 1.14/1.15's
+# check only compares TensorRT versions; their converters run and build 0 engines, so they are called.
+_TRT_CONVERTER_REFUSES_UNBUILT_SINCE = (2, 12, 0)
+TRT_NOT_BUILT_ERROR = "Tensorflow has not been built with TensorRT support."
+
+
+def trt_converter_refusal(generation, call, status=None):
+    """Why calling this TF's converter class `call` (generation V1 / V2) could only raise, as the probe already
+    knows, or None when it must be called (TensorRT may be usable, or the converter runs without it)."""
+    if generation not in (TRT_CONVERTER_V1, TRT_CONVERTER_V2) or version() < _TRT_CONVERTER_REFUSES_UNBUILT_SINCE:
+        return None
+    status = status or trt_status()
+    if status.built_with_trt is not False:
+        return None
+    return ("{}; {} not called: its constructor raises RuntimeError '{}' whenever is_tensorrt_enabled() is False "
+            "(TF >= {})".format(status.reason, call, TRT_NOT_BUILT_ERROR,
+                                format_version(_TRT_CONVERTER_REFUSES_UNBUILT_SINCE)))
 
 
 def trt_missing_cause(status):

@@ -196,13 +196,18 @@ def assert_compared(rows, outputs):
     assert all(row.ok for row in rows), rows
 
 
-# Ops a zoo model holds because of the TF that wrote it, with the first TF that registers them (measured on the
-# matrix: TF 1.14 has FusedBatchNormV3, 1.13 does not; 1.13 has NonMaxSuppressionV3, 1.7 does not), by manifest
-# feature. A model written by a newer TF than the running one must then be refused in one line naming the op;
-# elsewhere it must migrate.
+# Ops a zoo model holds because of the TF that wrote it, by manifest feature, with the first TF that registers
+# them as far as the matrix measured (1.7, 1.13, 1.14, 1.15, 2.12+: FusedBatchNormV3 and SelectV2 are in 1.14 and
+# not 1.13; NonMaxSuppressionV3, StatefulPartitionedCall and StaticRegexFullMatch in 1.13 and not 1.7;
+# ParseExampleV2 in 2.12 and not 1.15). A model written by a newer TF than the running one must then be refused
+# in one line naming the op; elsewhere it must migrate.
 NEWER_OPS = [
     ("fused_batch_norm", (1, 14), ("FusedBatchNormGradV3", "FusedBatchNormV3")),
     ("non_max_suppression", (1, 8), ("NonMaxSuppressionV3",)),
+    ("indicator_column", (1, 14), ("SelectV2",)),              # TF 1.15's feature columns (tf.where)
+    ("parse_example", (2, 0), ("ParseExampleV2",)),
+    ("function_calls", (1, 13), ("StatefulPartitionedCall",)),
+    ("export_saved_model", (1, 13), ("StaticRegexFullMatch",)),  # TF 2.x's sharded-save path check
 ]
 # Attrs a newer TF writes into a frozen graph (a bare GraphDef has no op list saying they hold their default), with
 # the first TF that knows them (measured: GatherV2.batch_dims fails to import in TF 1.13, NonMaxSuppressionV3.

@@ -476,6 +476,47 @@ def _where_npz(case_dir, source, output):
     return os.path.join(case_dir, "inputs.npz")
 
 
+def _file_print(case_dir):
+    """An edit adding tf.print(..., output_stream="file://CASE/printed.txt") (a PrintV2 NodeDef written by hand:
+    TF 1.7 lacks the op) that `probabilities` waits on: were it run, a file would appear in the input dir."""
+    def edit(graph_def):
+        message = graph_def.node.add()
+        message.name, message.op = "print_message", "Const"
+        message.attr["dtype"].type = message.attr["value"].tensor.dtype = 7  # DT_STRING
+        message.attr["value"].tensor.string_val.append(b"the model ran")
+        printer = graph_def.node.add()
+        printer.name, printer.op = "print", "PrintV2"
+        printer.input.append("print_message")
+        printer.attr["output_stream"].s = ("file://" + os.path.join(case_dir, "printed.txt")).encode()
+        _node(graph_def, "probabilities").input.append("^print")
+    return edit
+
+
+def _make_print_frozen(base, d):
+    return _make_frozen_edit(_file_print(d))(base, d)
+
+
+def _make_print_meta(base, d):
+    return _make_meta_edit(_file_print(d))(base, d)
+
+
+def _make_sm_asset_symlink(base, d):
+    """A SavedModel whose assets/vocab.txt is a symlink to a file outside it (here beside it in the case dir)."""
+    from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+    saved = _saved(base, d)
+    path = os.path.join(saved, "saved_model.pb")
+    model = saved_model_pb2.SavedModel()
+    model.ParseFromString(_read(path))
+    asset = meta_graph_pb2.AssetFileDef()
+    asset.filename = "vocab.txt"
+    asset.tensor_info.name = "x:0"
+    model.meta_graphs[0].collection_def["saved_model_assets"].any_list.value.add().Pack(asset)
+    _write(path, model.SerializeToString())
+    os.makedirs(os.path.join(saved, "assets"))
+    os.symlink(_write(os.path.join(d, "secret.txt"), b"not the model's\n"), os.path.join(saved, "assets", "vocab.txt"))
+    return saved
+
+
 CASES = [
     # unreadable files
     Case("empty_file", ALL, "file is empty", _make_empty),
@@ -558,6 +599,12 @@ CASES = [
          args=["--outputs", "y"], code=1),
     Case("verification_mismatch_optimize", ("optimize",), "differ beyond tolerance", _planted_frozen,
          args=["--outputs", "y"], code=1),
+    # models that would write files or read outside themselves (test_security runs every verb on them)
+    Case("print_to_file_frozen", ("optimize",), "(PrintV2 writing to file://", _make_print_frozen,
+         args=["--outputs", "probabilities"]),
+    Case("print_to_file_meta", RUNS, "(PrintV2 writing to file://", _make_print_meta,
+         args=["--outputs", "probabilities"]),
+    Case("saved_model_asset_symlinked_outside", RUNS, "vocab.txt -> ", _make_sm_asset_symlink),
 ]
 
 PARAMS = [pytest.param(case, command, id="{}-{}".format(case.name, command))

@@ -61,10 +61,11 @@ def zero_engines(version_text):
     return "converter ran and built 0 TRTEngineOps: " + " and ".join(causes)
 
 
-def refused(converter):
-    """The reason when a TF 2.x converter's constructor refuses (TF built without TensorRT), else None: a TF
-    built with TensorRT but without libnvinfer here fails later, in a way no machine of ours has shown."""
-    return "{} raised RuntimeError: {}".format(converter, NOT_BUILT) if STATUS.built_with_trt is False else None
+def refused(call):
+    """The reason when the gate skips a TF 2.x converter whose constructor would refuse (the probe says TF is
+    built without TensorRT), else None: a TF built with TensorRT but without libnvinfer here fails later, in a
+    way no machine of ours has shown."""
+    return not_called(call) if STATUS.built_with_trt is False else None
 
 
 def observed():
@@ -78,13 +79,48 @@ def observed():
         return (tfcompat.TRT_CONTRIB, tfcompat.CONTRIB_MODULE + ".create_inference_graph", True, zero_engines(here))
     if TF < (2, 0):  # TrtGraphConverter.convert() succeeds with 0 engines
         return tfcompat.TRT_CONVERTER_V1, "TrtGraphConverter.convert", True, zero_engines(here)
-    # TF 2.x: the V2 constructor refuses before converting anything
-    return tfcompat.TRT_CONVERTER_V2, "TrtGraphConverterV2.convert", True, refused("TrtGraphConverterV2")
+    # TF 2.x: the V2 constructor would refuse before converting anything (test_tf2_converters_refuse_...):
+    # the gate knows it from is_tensorrt_enabled() and does not call it
+    reason = refused("TrtGraphConverterV2")
+    return tfcompat.TRT_CONVERTER_V2, "TrtGraphConverterV2.convert", reason is None, reason
 
 
 def test_the_probe_agrees_with_itself():
     """usable means: the gate's module imported, TF not built without TensorRT, libnvinfer loads."""
     assert STATUS.usable == bool(STATUS.module_file and STATUS.built_with_trt is not False and STATUS.library)
+
+
+def not_called(call):
+    return ("TF {}: TensorFlow has not been built with TensorRT support (is_tensorrt_enabled() is False); {} not "
+            "called: its constructor raises RuntimeError '{}' whenever is_tensorrt_enabled() is False "
+            "(TF >= 2.12)".format(tfcompat.version_string(), call, NOT_BUILT))
+
+
+@pytest.mark.parametrize("call", ["TrtGraphConverter", "TrtGraphConverterV2"])
+def test_tf2_converters_refuse_when_tf_lacks_tensorrt(call, tmp_path):
+    """What the gate relies on to skip the call, checked against TF itself: in TF 2.x built without TensorRT
+    each converter constructor raises; in TF 1.14/1.15 they construct (and convert() builds 0 engines)."""
+    if TF < (1, 14):
+        assert tfcompat.trt_converter_refusal(tfcompat.trt_generation(), call) is None
+        return
+    module, _ = tfcompat.import_trt_module(tfcompat.TRT_CONVERTER_V2)
+    refusal = tfcompat.trt_converter_refusal(tfcompat.TRT_CONVERTER_V2, call)
+    if call == "TrtGraphConverterV2" and not tfcompat.executing_eagerly():
+        assert refusal is None  # TF 1.x: V2 needs eager execution; tftrt says so without calling it
+        return
+    try:
+        if call == "TrtGraphConverter":  # graph mode, as tftrt calls it
+            with tfcompat.v1().Graph().as_default():
+                module.TrtGraphConverter(input_graph_def=tfcompat.v1().GraphDef())
+        else:
+            module.TrtGraphConverterV2(input_saved_model_dir=str(tmp_path))
+        raised = None
+    except RuntimeError as exc:
+        raised = str(exc)
+    if TF >= (2, 12) and STATUS.built_with_trt is False:  # what the probe says decides what TF must do
+        assert raised == NOT_BUILT and refusal == not_called(call)
+    else:
+        assert raised != NOT_BUILT and refusal is None
 
 
 def test_default_conversion_reports_what_really_happened(tiny, feed):
@@ -97,11 +133,12 @@ def test_default_conversion_reports_what_really_happened(tiny, feed):
         return
     result, outcome = tftrt.convert(tiny, ["y"], {})
     generation, api_call, attempted, reason = observed()
-    assert (outcome.generation, outcome.api_call, outcome.attempted) == (generation, api_call, attempted)
+    assert (outcome.generation, outcome.api_call) == (generation, api_call)
     assert outcome.engines == 0 and outcome.converted is False
     assert outcome.reason == reason or (reason is None and "TensorRT" in outcome.reason), outcome.reason
+    assert outcome.attempted == attempted or reason is None
     assert tftrt.count_engines(result) == 0
-    if not attempted:
+    if STATUS.module_file is None:
         assert "does not include" in outcome.reason and outcome.kwargs_used == {}
     if TF >= (2, 0) and STATUS.built_with_trt is False:
         assert "has not been built with TensorRT support" in outcome.reason
@@ -140,19 +177,18 @@ def test_api_v1_in_this_tf(tiny, feed):
             tftrt.convert(tiny, ["y"], {"api": "v1"})
         return
     result, outcome = tftrt.convert(tiny, ["y"], {"api": "v1"})
-    assert (outcome.generation, outcome.api_call, outcome.attempted) == (
-        tfcompat.TRT_CONVERTER_V1, "TrtGraphConverter.convert", True)
+    assert (outcome.generation, outcome.api_call) == (tfcompat.TRT_CONVERTER_V1, "TrtGraphConverter.convert")
     blocklist = "nodes_blacklist" if TF < (2, 0) else "nodes_denylist"
     assert outcome.kwargs_used["TrtGraphConverter"][blocklist] == ["y"]
     assert_same_numbers(tiny, result, feed)
     if STATUS.usable:  # the two-op graph is under the default minimum_segment_size 3: no engine, but no error
-        assert "raised" not in outcome.reason, outcome.reason
+        assert outcome.attempted and "raised" not in outcome.reason, outcome.reason
         return
     assert outcome.engines == 0
     if TF < (2, 0):
-        assert outcome.reason == zero_engines(tfcompat.version_string())
-    elif refused("TrtGraphConverter"):  # a fresh graph (graph mode): TF 2.x gets past "Please use tf.experimental"
-        assert outcome.reason == refused("TrtGraphConverter")
+        assert outcome.attempted and outcome.reason == zero_engines(tfcompat.version_string())
+    elif refused("TrtGraphConverter"):  # the constructor would refuse (the gate knows it): not called
+        assert outcome.reason == refused("TrtGraphConverter") and outcome.attempted is False
         assert result is tiny
 
 
@@ -202,7 +238,7 @@ def test_int8_calibration_is_wired_per_generation(tiny, feed):
         assert outcome.kwargs_used["TrtGraphConverter.calibrate"]["num_runs"] == 3
         assert outcome.kwargs_used["TrtGraphConverter.calibrate"]["fetch_names"] == ["y:0"]
         assert outcome.reason == zero_engines(here)
-    else:  # the constructor refuses before convert(calibration_input_fn=...) is reached
+    else:  # the constructor would refuse before convert(calibration_input_fn=...) is reached: not called
         assert outcome.kwargs_used["TrtGraphConverterV2"]["use_calibration"] is True
         if refused("TrtGraphConverterV2"):
             assert "TrtGraphConverterV2.convert" not in outcome.kwargs_used

@@ -422,5 +422,5 @@ def _bytes(count):
 
 
 def _first_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    from migrate.errors import first_line
+    return first_line(exc)
