@@ -10,6 +10,23 @@ def _quiet(message):
     pass
 
 
+def _memory_named(function):
+    """MemoryError (a model too big for the memory limit, ulimit -v) becomes the one line naming the source
+    (the verb's first argument); everything written so far is removed by the atomic writers."""
+    import functools
+
+    @functools.wraps(function)
+    def run(source, *args, **kwargs):
+        try:
+            return function(source, *args, **kwargs)
+        except MemoryError:
+            from migrate.errors import BadInput
+            raise BadInput("out of memory (MemoryError) while working on it", source,
+                           "raise the process's memory limit (ulimit -v) or use a machine with more memory")
+    return run
+
+
+@_memory_named
 def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=None, set_values=None, allow=None,
            deny=None, clear_devices=True, verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, **kwargs):
@@ -20,14 +37,14 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
     file becomes `output` only once verification passed."""
     from migrate import stream
     verify_result = kwargs.pop("verify", verify_result)
-    io.check_output_path(output, [source], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz], force, directory=False)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     for note in model.provenance:
         if not note.startswith("loaded"):
             progress("note: " + note)
     progress("freezing {} ({})".format(model.path, model.kind))
     safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
-    with stream.Target(output) as target:
+    with stream.Target(output, replace=force) as target:
         frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
                                            allow=allow, deny=deny, clear_devices=clear_devices, stream_to=target)
         _freeze_progress(record, progress, printed=model.provenance)
@@ -117,6 +134,7 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
     return model, tensors, how
 
 
+@_memory_named
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
              seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet,
@@ -128,7 +146,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     from migrate import passes as passes_mod
     from migrate import stream
     from migrate.passes import set_static_shapes
-    io.check_output_path(output, [source], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
+                         directory=False)
     model, output_tensors, how = _frozen_source(source, outputs, tag, signature, checkpoint, progress,
                                                 allow_unsafe)
     progress("outputs ({}): {}".format(how, ", ".join(output_tensors)))
@@ -159,12 +178,16 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     optimized = model.derive(graph_def=graph_def, outputs=output_tensors, inputs=inputs,
                              note="optimized with passes " + ",".join(names))
     trt_outcome = None
+    if trt is not None and context.oversized:  # TF-TRT's Grappler folds constant subgraphs whatever their size
+        from migrate.session import too_big
+        raise too_big(*(context.oversized[0] + (source,)), runs="TF-TRT's constant folding",
+                      fix="pass --no-trt")
     if trt is not None:
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
     from migrate import outputs as output_discovery
     output_discovery.record(optimized.graph_def, inputs, output_tensors)
     nodes_after = len(optimized.graph_def.node)
-    with stream.Target(output) as target:
+    with stream.Target(output, replace=force) as target:
         written = io.planted_graph_def(optimized.graph_def) if io.planted("optimize") else optimized.graph_def
         stream.write_graph_def(written, target.path, target.text)  # node by node, no bytes copy
         del written
@@ -229,6 +252,7 @@ def _calibration_feeds(path):
         raise BadInput("no .npz files in calibration folder", path, "put one .npz per calibration batch there")
     feeds = []
     for name in files:
+        artifacts.require_file_or_dir(name, "calibration .npz")  # a named pipe would block np.load
         try:
             with np.load(name, allow_pickle=False) as data:
                 feeds.append(dict((key if ":" in key else key + ":0", data[key]) for key in data.files))
@@ -246,6 +270,7 @@ def _pass_line(record):
                                                              record.seconds, detail)
 
 
+@_memory_named
 def export(source, output, fmt=None, outputs=None, tag=None, signature=None, checkpoint=None,
            verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, force=False,
            allow_unsafe=False, signatures=None, progress=_quiet):
@@ -254,13 +279,15 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     from migrate import savedmodel, stream
     fmt = fmt or savedmodel.default_format()
     savedmodel.check_format(fmt)
-    io.check_output_path(output, [source], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz], force, directory=True)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     signatures = signatures or savedmodel.export_signatures(model, outputs)
     if signature:
         signatures = {signature: signatures[signature]} if signature in signatures else signatures
     for sig in signatures.values():
         safety.check(model, list(sig.outputs.values()), allow_unsafe)
+    from migrate.session import check_ops_known
+    check_ops_known(model.graph_def, model.path)  # before TF imports it to write the SavedModel
     frozen = model
     # A binary frozen graph file: the weights are read from the file when written and when
     # verified (stream.read_back / run_file); the parsed GraphDef is swapped for its structure (weights as
@@ -268,7 +295,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     graph_file = model.path if model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) else None
     if graph_file:
         frozen = model = model.derive(graph_def=stream.split_weights(model.graph_def, values=False)[0])
-    with io.atomic_dir(output) as temp:
+    with io.atomic_dir(output, replace=force, source=source) as temp:
         target = os.path.join(temp, "model")
         if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
             progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
@@ -342,6 +369,7 @@ def _move_contents(source_dir, target_dir):
     os.rmdir(source_dir)
 
 
+@_memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
                      atol=1e-5, allow_unsafe=False):
     """Run two artifacts of any kinds on the same inputs: ([Comparison], notes)."""
@@ -352,12 +380,14 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
     return verify.verify_pair(a, b, inputs_npz, batch, seed, rtol, atol)
 
 
+@_memory_named
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
             max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
             atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
     """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
     import time
-    io.check_output_path(out_dir, [source], force)
+    io.check_output_path(out_dir, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
+                         directory=True)
     started = time.time()
     source_model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     sigs = dict((n, s) for n, s in source_model.signatures.items() if s.outputs and s.inputs)
@@ -367,7 +397,7 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         sigs = {}
     keep_outputs = sorted(set(t for s in sigs.values() for t in s.outputs.values())) or outputs
     keep_inputs = sorted(set(t for s in sigs.values() for t in s.inputs.values()))
-    with io.atomic_dir(out_dir) as temp:
+    with io.atomic_dir(out_dir, replace=force, source=source) as temp:
         try:
             return _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag,
                                   checkpoint, passes, static, max_batch, input_shapes, trt, fmt, inputs_npz, batch,

@@ -42,6 +42,7 @@ def resolve_outputs(model, requested=None, signature=None):
     if requested:
         known = set(node.name for node in model.graph_def.node)  # names only: a dict of 1M NodeDefs costs ~2 s
         tensors = [_checked_tensor(name, known, model.path) for name in requested]
+        check_output_indices(model.graph_def, tensors, model.path)
         return tensors, _how_requested(model, tensors)
     if signature:
         sig = artifacts.choose_signature(model, signature)
@@ -96,6 +97,22 @@ def _checked_tensor(name, known, where):
     return tensor_name(name)
 
 
+def check_output_indices(graph_def, tensors, where):
+    """BadInput for a tensor `y:N` whose node has no output N (op known to this TF)."""
+    wanted = dict((node_name(t), t) for t in tensors if not t.endswith(":0"))
+    if not wanted:
+        return
+    for node in graph_def.node:
+        if node.name in wanted:
+            count = artifacts.output_count(node)
+            index = int(wanted[node.name].rpartition(":")[2])
+            if count is not None and index >= count:
+                raise BadInput("--outputs '{}': node '{}' ({}) has {} output(s), numbered from 0".format(
+                    wanted[node.name], node.name, node.op, count), where,
+                    "use {}".format(" or ".join("{}:{}".format(node.name, i) for i in range(min(count, 3)))
+                                    if count else "another node"))
+
+
 # ------------------------------------------------------------------------------------------ switches
 
 def parse_set_values(pairs):
@@ -130,11 +147,30 @@ def switch_values(graph_def, set_values):
             close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
             raise BadInput("--set names no node '{}'".format(name), None,
                            "did you mean: {}?".format(", ".join(close)) if close else "check the node name")
+        _check_set_value(known[name], value)
         values[name] = value
     for node in graph_def.node:
         if node.op == "PlaceholderWithDefault" and node.name not in values and TRAIN_SWITCH.search(node.name):
             values[node.name] = False if node.attr["dtype"].type == tfcompat.tf().bool.as_datatype_enum else 0
     return values
+
+
+def _check_set_value(node, value):
+    """BadInput when `value` (from --set) is not a value of the node's dtype (hello for a float, 0.5 for an
+    int)."""
+    if "dtype" not in node.attr:
+        return
+    dtype = tfcompat.tf().as_dtype(node.attr["dtype"].type)
+    try:
+        array = _as_array(value, dtype)
+        fits = array.shape == () and (dtype.is_bool or dtype == tfcompat.tf().string or array.item() == value)
+    except (ValueError, TypeError, OverflowError):
+        fits = False
+    if not fits:
+        raise BadInput("'{}={}': node '{}' takes a {} scalar, not {!r}".format(node.name, value, node.name,
+                                                                              dtype.name, value), "--set",
+                       "e.g. --set {}={}".format(node.name, "false" if dtype.is_bool else
+                                                 "0" if dtype.is_integer else "0.5"))
 
 
 def _apply_switches(graph_def, values):

@@ -31,6 +31,8 @@ def export_signatures(model, outputs=None, signature_name="serving_default"):
     """{name: Signature} to export: the model's own (all of them), else one built from inputs/outputs."""
     if model.signatures and not outputs:
         return dict((name, sig) for name, sig in model.signatures.items() if sig.outputs)
+    if outputs:  # from the user (--outputs): names and output indices checked, one line when wrong
+        outputs, _ = freeze_mod.resolve_outputs(model, outputs)
     outputs = [tensor_name(o) for o in (outputs or model.outputs)]
     if not outputs:
         outputs, _ = freeze_mod.resolve_outputs(model)
@@ -75,6 +77,8 @@ def write_tf1(model, directory, signatures, graph_file=None):
     loaded = _FrozenAsVariables(model, graph_file) if model.kind == m.FROZEN_GRAPH else Restored(model)
     with loaded as restored:
         graph = restored.graph
+        if io.planted("export") and model.kind != m.FROZEN_GRAPH:  # test-only (io.planted): variables kept
+            _plant_variable(restored)
         with graph.as_default():
             defs = {}
             for name, sig in signatures.items():
@@ -97,6 +101,17 @@ def write_tf1(model, directory, signatures, graph_file=None):
                     raise
                 raise SaverUnsupported(str(exc))
             builder.save()
+
+
+def _plant_variable(restored):
+    """Test-only (io.planted): the largest float variable of the restored session moved by io.plant_value."""
+    v1 = tfcompat.v1()
+    variables = dict((v.op.name, v) for v in restored.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES))
+    specs = dict((name, (v.dtype.base_dtype.name, v.shape.num_elements() or 0)) for name, v in variables.items())
+    chosen = io.planted_weight(specs)
+    if chosen is not None:
+        variable = variables[chosen]
+        variable.load(io.plant_value(restored.session.run(variable)), restored.session)
 
 
 class _FrozenAsVariables(Restored):

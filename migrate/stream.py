@@ -428,7 +428,8 @@ def write_frozen(plan, path, text=False):
     planted = io.planted_weight(dict((name, (tfcompat.v1().as_dtype(plan.weights[name][1]).name,
                                              _nbytes(plan.weights[name]))) for name in order)) \
         if io.planted("freeze") else None  # test-only (io.planted)
-    tensors = _Tensors(reader, [(plan.weights[name][0], _nbytes(plan.weights[name])) for name in order])
+    tensors = _Tensors(reader, [(plan.weights[name][0], _nbytes(plan.weights[name])) for name in order],
+                       plan.checkpoint)
     written = 0
     try:
         with open(path, "w" if text else "wb") as handle:
@@ -474,13 +475,13 @@ class _Tensors(object):
     release the GIL). At most READ_AHEAD_BYTES are held at once, or one tensor when it alone is larger: the
     peak stays about the largest tensor."""
 
-    def __init__(self, reader, keys):
+    def __init__(self, reader, keys, prefix=None):
         import threading
         try:
             import queue
         except ImportError:  # Python 2 spelling never needed; kept for clarity of the dependency
             import Queue as queue
-        self.reader, self.keys = reader, keys
+        self.reader, self.keys, self.prefix = reader, keys, prefix
         self.ready = queue.Queue()
         self.condition = threading.Condition()
         self.held, self.sizes, self.stopped = 0, [], False
@@ -497,7 +498,7 @@ class _Tensors(object):
                     if self.stopped:
                         return
                     self.held += size
-                self.ready.put((size, self.reader.get_tensor(key), None))
+                self.ready.put((size, artifacts.read_tensor(self.reader, key, self.prefix), None))
         except BaseException as exc:  # handed to the writer, which raises it
             self.ready.put((0, None, exc))
 
@@ -660,8 +661,9 @@ class Target(object):
                 target.commit(frozen)      # streamed: rename; in memory: write frozen.graph_def
     """
 
-    def __init__(self, output):
+    def __init__(self, output, replace=True):
         self.output = output
+        self.replace = replace  # False (no --force): never replace a file that appeared at output meanwhile
         self.text = output.endswith(TEXT_SUFFIXES)
         self.path = io.temp_file_beside(output)
         self.committed = False
@@ -687,14 +689,12 @@ class Target(object):
         None or a StreamedModel of it) is renamed into place; an in-memory GraphDef (the session path ran)
         is written by io.write_graph, and the unused temp file removed."""
         if frozen is None:
-            with io._signals_deferred():
-                os.rename(self.path, self.output)
+            io.rename_into_place(self.path, self.output, self.replace)
         elif isinstance(frozen, StreamedModel) and frozen.file_path == self.path:
-            with io._signals_deferred():
-                os.rename(self.path, self.output)
+            io.rename_into_place(self.path, self.output, self.replace)
             frozen.file_path = self.output
         else:
-            io.write_graph(frozen.graph_def, self.output)
+            io.write_graph(frozen.graph_def, self.output, self.replace)
             self.close()
         self.committed = True
 
@@ -742,6 +742,7 @@ def run_file(path, outputs, feeds, where=None):
     with graph.as_default():
         session_mod._importing(where, v1.import_graph_def, structure, name="")
     del structure
+    session_mod.check_run_memory(graph, where)
     with v1.Session(graph=graph, config=session_mod._session_config()) as sess:
         present = set(op.name for op in graph.get_operations())
         if session_mod.TABLE_INIT_NODE in present:

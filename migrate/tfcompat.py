@@ -31,7 +31,9 @@ def tf():
     """The tensorflow module, imported on first use (importing TF costs seconds)."""
     global _tf
     if _tf is None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # 3: TF's C++ ERROR lines too (e.g. `E0000 ... tensor.cc:166] ...` beside a corrupt Const): migrate
+        # says what went wrong in its own one line; MIGRATE_DEBUG=1 keeps TF's errors visible.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if os.environ.get("MIGRATE_DEBUG") == "1" else "3")
         with _quiet_import():
             _tf = importlib.import_module("tensorflow")
         _quiet_tf_logging(_tf)

@@ -454,7 +454,14 @@ def _convert_v2(module, graph_def, outputs, opts, feeds, record):
     workdir = tempfile.mkdtemp(prefix="migrate-tftrt-")
     try:
         source_dir, converted_dir = os.path.join(workdir, "source"), os.path.join(workdir, "converted")
-        write_saved_model(graph_def, plan.inputs, plan.outputs, source_dir)
+        try:
+            write_saved_model(graph_def, plan.inputs, plan.outputs, source_dir)
+        except Exception as exc:  # disk full / file size limit in TMPDIR: say where, never the temp path
+            if not isinstance(exc, (IOError, OSError)) and workdir not in str(exc):
+                raise
+            from migrate.io import _tf_write_reason
+            raise BadInput("cannot write TF-TRT's temporary SavedModel: {}".format(_tf_write_reason(exc)),
+                           tempfile.gettempdir(), "free space there, set TMPDIR to a larger disk, or pass --no-trt")
         try:
             _run_v2(cls, plan, source_dir, converted_dir, record)
             record.step = "reading back the converted SavedModel"
