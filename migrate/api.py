@@ -48,6 +48,8 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
         frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
                                            allow=allow, deny=deny, clear_devices=clear_devices, stream_to=target)
         _freeze_progress(record, progress, printed=model.provenance)
+        if io.planted("freeze") and not isinstance(frozen, stream.StreamedModel):  # test-only (io.planted)
+            frozen = frozen.derive(graph_def=io.planted_graph_def(frozen.graph_def))
         comparisons = None
         # A streamed graph never keeps variables (--allow/--deny take the session path): not parsed to look.
         left = [] if isinstance(frozen, stream.StreamedModel) else sorted(
@@ -69,7 +71,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                 progress("note: " + note)
             comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
-        if comparisons is None or all(row.ok for row in comparisons):
+        if comparisons is None or verify.all_ok(comparisons):
             target.commit(frozen)
     return {"model": frozen, "record": record, "comparisons": comparisons, "nodes": record.nodes_after,
             "outputs": record.outputs}
@@ -186,7 +188,9 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     output_discovery.record(optimized.graph_def, inputs, output_tensors)
     nodes_after = len(optimized.graph_def.node)
     with stream.Target(output, replace=force) as target:
-        stream.write_graph_def(optimized.graph_def, target.path, target.text)  # node by node, no bytes copy
+        written = io.planted_graph_def(optimized.graph_def) if io.planted("optimize") else optimized.graph_def
+        stream.write_graph_def(written, target.path, target.text)  # node by node, no bytes copy
+        del written
         # (after writing: TF's import, which input_specs may run, adds default attrs to the GraphDef it reads)
         feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
                                  aliases=input_aliases) if verify_result else None
@@ -196,14 +200,25 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         comparisons = None
         if verify_result and files_verify:
             comparisons = stream.check_files(source_path, target.path, output_tensors, feeds, rtol, atol, output)
-        elif verify_result:
-            comparisons = verify.check_pair(model, optimized, output_tensors, feeds, rtol, atol)
+        elif verify_result:  # the file as written runs (not the GraphDef in memory), against the source model
+            comparisons = verify.compare(verify.run_model(model, output_tensors, feeds), _run_written(
+                target, optimized, output_tensors, verify.plain(feeds)), rtol, atol)
         if verify_result:
             verify.require_checked(comparisons, source, progress)
-        if comparisons is None or all(row.ok for row in comparisons):
+        if comparisons is None or verify.all_ok(comparisons):
             target.commit(optimized if files_verify else None)
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
             "outputs": output_tensors, "how_outputs": how, "nodes_before": nodes_before, "nodes": nodes_after, "passes": names}
+
+
+def _run_written(target, model, outputs, feeds):
+    """{output: array} from the graph file just written at target.path (binary: run_file; text: parsed)."""
+    from migrate import stream
+    if not target.text:
+        return stream.run_file(target.path, outputs, feeds, model.path)
+    from tensorflow.core.framework import graph_pb2
+    written = model.derive(graph_def=artifacts.parse_proto(target.path, graph_pb2.GraphDef()))
+    return verify.run_model(written, outputs, feeds)
 
 
 def _run_tftrt(model, output_tensors, trt, progress):
@@ -312,7 +327,8 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
                 progress(verify.format_rows(rows))
-            bad = [name for name, rows in comparisons.items() if not all(row.ok for row in rows)]
+            bad = [name for name, rows in comparisons.items() if not verify.all_ok(rows)] or (
+                [] if comparisons else ["(none compared)"])
             if bad:
                 from migrate.errors import VerificationFailed
                 raise VerificationFailed("reloaded SavedModel differs from the source in signature(s) " +
@@ -422,7 +438,7 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
         result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
                         inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
                         allow_unsafe=allow_unsafe, progress=_indent(progress))
-        _require_ok(result["comparisons"], "freeze", source)
+        _require_ok(result["comparisons"], "freeze", source, _indent(progress))
         steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
                            "how_outputs": result["record"].how_outputs,
                            "verification": report.comparisons_dict(result["comparisons"])}
@@ -436,7 +452,7 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
                       keep_inputs=keep_inputs, progress=_indent(progress),
                       input_aliases=verify.input_aliases(source_model))
     final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
-    _require_ok(result["comparisons"], "optimize", final_frozen)
+    _require_ok(result["comparisons"], "optimize", final_frozen, _indent(progress))
     result.pop("model")  # the optimized GraphDef (the size of the model) is in optimized.pb: not kept in memory
     steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be
     progress("[3/4] export: SavedModel")
@@ -453,7 +469,7 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
     steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
     summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
     report.write_json(summary, os.path.join(temp, "report.json"))
-    bad = [name for name, rows in final.items() if not all(row.ok for row in rows)]
+    bad = [name for name, rows in final.items() if not verify.all_ok(rows)] or ([] if final else ["(none compared)"])
     if bad:
         from migrate.errors import VerificationFailed
         raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
@@ -466,12 +482,13 @@ def _indent(progress):
     return lambda message: progress("  " + message.replace("\n", "\n  "))
 
 
-def _require_ok(rows, step, where):
-    if rows is not None and not all(row.ok for row in rows):
+def _require_ok(rows, step, where, progress=_quiet):
+    if rows is not None and not verify.all_ok(rows):
         from migrate.errors import VerificationFailed
-        raise VerificationFailed("{} changed the outputs: {}".format(step, ", ".join(r.output for r in rows
-                                                                                    if not r.ok)), where,
-                                 "see the errors above; nothing was written")
+        progress("{} vs its input, same inputs:".format(step))
+        progress(verify.format_rows(rows))  # the errors the message points to
+        raise VerificationFailed("{} changed the outputs: {}".format(step, ", ".join(verify.failed_outputs(rows))),
+                                 where, "see the errors above; nothing was written")
 
 
 def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, seed, rtol, atol):

@@ -72,6 +72,14 @@ def _verification_options(function):
     return function
 
 
+def _trt_flags(no_trt, require_trt):
+    """--require-trt asks for engines, --no-trt forbids calling TF-TRT: both at once is a contradiction."""
+    if no_trt and require_trt:
+        from migrate.errors import BadInput
+        raise BadInput("--require-trt and --no-trt contradict each other", None,
+                       "drop --no-trt to require TensorRT engines, or drop --require-trt to skip TF-TRT")
+
+
 def _split(values):
     return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
 
@@ -79,9 +87,9 @@ def _split(values):
 def _print_rows(rows, where=None):
     from migrate import verify as verify_mod
     click.echo(verify_mod.format_rows(rows))
-    if not all(row.ok for row in rows):
+    if not verify_mod.all_ok(rows):
         from migrate.errors import VerificationFailed
-        bad = [row.output for row in rows if not row.ok]
+        bad = verify_mod.failed_outputs(rows)
         raise VerificationFailed("outputs differ beyond tolerance: " + ", ".join(bad) + "; nothing written", where,
                                  "inspect the per-output errors above; loosen --rtol/--atol only if expected")
     verify_mod.require_checked(rows, where, writes=False)  # the verbs that write refused before writing
@@ -178,6 +186,7 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
     Example: migrate optimize frozen.pb -o optimized.pb --static --max-batch 1
     """
     from migrate import api as api_mod
+    _trt_flags(no_trt, require_trt)
     if static and max_batch is None:
         max_batch = 1
     shapes = _input_shapes(input_shape)
@@ -275,6 +284,7 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
     Example: migrate convert model_dir out/ --static --max-batch 1
     """
     from migrate import api, report
+    _trt_flags(no_trt, require_trt)
     if static and max_batch is None:
         max_batch = 1
     shapes = _input_shapes(input_shape)

@@ -390,3 +390,66 @@ def write_graph(graph_def, path, replace=True):
         else:
             with open(temp, "wb") as handle:
                 handle.write(graph_def.SerializeToString(deterministic=True))
+
+
+# ------------------------------------------------------------------------------------------ test-only hook
+
+PLANT_ENV = "MIGRATE_TEST_PLANT"  # test-only: freeze, optimize and/or export (comma-separated)
+
+
+def planted(stage):
+    """True when the test-only variable MIGRATE_TEST_PLANT names `stage` (freeze, optimize, export). That stage's
+    writer then moves every value of the largest float weight it writes (plant_value), so the file on disk
+    differs from what the source computes: the verification that follows must fail (exit 1, nothing written).
+    The tests set it to prove each verification runs what was written; it has no other use."""
+    return stage in os.environ.get(PLANT_ENV, "").split(",")
+
+
+def plant_value(value):
+    """`value` (a float array) with every element moved by a different amount (0.5, 0.75, 1.0, 0.5, ...): no
+    symmetry of the model (softmax shift, scale) can hide it."""
+    import numpy as np
+    value = np.asarray(value)
+    moved = value.reshape(-1) + (0.5 + 0.25 * (np.arange(value.size) % 3)).astype(value.dtype)
+    return moved.reshape(value.shape)
+
+
+def planted_weight(named_specs):
+    """The name of the largest float weight among {name: (dtype name, element count)}, or None."""
+    floats = [(count, name) for name, (dtype, count) in named_specs.items()
+              if dtype in ("float16", "half", "float32", "float", "float64", "double") and count]
+    return max(floats)[1] if floats else None
+
+
+def planted_graph_def(graph_def):
+    """A copy of `graph_def` whose largest float Const holds plant_value of its value (test-only, see planted)."""
+    import numpy as np
+    from migrate.graph import edit
+    from migrate import tfcompat
+    copy = type(graph_def)()
+    copy.CopyFrom(graph_def)
+    specs = {}
+    for node in copy.node:
+        if node.op == "Const":
+            dims = [d.size for d in node.attr["value"].tensor.tensor_shape.dim]
+            specs[node.name] = (tfcompat.v1().as_dtype(node.attr["dtype"].type).name, int(np.prod(dims)))
+    chosen = planted_weight(specs)
+    for node in copy.node:
+        if node.name == chosen:
+            edit.make_const(node, plant_value(edit.const_value(node)), node.attr["dtype"].type)
+    return copy
+
+
+def plant_in(stage, graph_def, weights):
+    """(graph_def, weights) as a writer of `stage` that splits a frozen graph's large Consts off as {tensor: array}
+    writes them: unchanged, or (test-only, see planted) with the largest float weight moved."""
+    if not planted(stage):
+        return graph_def, weights
+    import numpy as np
+    chosen = planted_weight(dict((name, (np.asarray(value).dtype.name, np.asarray(value).size))
+                                 for name, value in weights.items()))
+    if chosen is None:
+        return planted_graph_def(graph_def), weights
+    weights = dict(weights)
+    weights[chosen] = plant_value(weights[chosen])
+    return graph_def, weights

@@ -12,6 +12,7 @@ Two formats:
 import os
 
 from migrate import freeze as freeze_mod
+from migrate import io
 from migrate import model as m
 from migrate import tfcompat
 from migrate.errors import BadInput
@@ -76,6 +77,8 @@ def write_tf1(model, directory, signatures, graph_file=None):
     loaded = _FrozenAsVariables(model, graph_file) if model.kind == m.FROZEN_GRAPH else Restored(model)
     with loaded as restored:
         graph = restored.graph
+        if io.planted("export") and model.kind != m.FROZEN_GRAPH:  # test-only (io.planted): variables kept
+            _plant_variable(restored)
         with graph.as_default():
             defs = {}
             for name, sig in signatures.items():
@@ -100,6 +103,17 @@ def write_tf1(model, directory, signatures, graph_file=None):
             builder.save()
 
 
+def _plant_variable(restored):
+    """Test-only (io.planted): the largest float variable of the restored session moved by io.plant_value."""
+    v1 = tfcompat.v1()
+    variables = dict((v.op.name, v) for v in restored.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES))
+    specs = dict((name, (v.dtype.base_dtype.name, v.shape.num_elements() or 0)) for name, v in variables.items())
+    chosen = io.planted_weight(specs)
+    if chosen is not None:
+        variable = variables[chosen]
+        variable.load(io.plant_value(restored.session.run(variable)), restored.session)
+
+
 class _FrozenAsVariables(Restored):
     """A Restored (model, graph, session; closed on exit) for a frozen graph whose large Consts are turned into
     variables: each is created from a placeholder, initialized from its array (dropped right after), and the
@@ -118,6 +132,7 @@ class _FrozenAsVariables(Restored):
                 graph_def, weights = stream.read_back(graph_file)
             else:
                 graph_def, weights = stream.split_weights(model.graph_def)
+            graph_def, weights = io.plant_in("export", graph_def, weights)  # test-only (io.planted)
             session_mod.check_ops_known(graph_def, model.path)
             mapped = {}
             with self.graph.as_default():
@@ -197,6 +212,7 @@ def write_tf2(frozen, directory, signatures, graph_file=None):
         graph_def, weights = stream.read_back(graph_file)
     else:
         graph_def, weights = stream.split_weights(frozen.graph_def)
+    graph_def, weights = io.plant_in("export", graph_def, weights)  # test-only (io.planted)
     module = tf.Module()
     variables = {}
     for name in sorted(weights):  # one at a time: each array is dropped once its variable holds it

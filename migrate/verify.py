@@ -156,6 +156,17 @@ def compare(reference, candidate, rtol=1e-5, atol=1e-5):
     return rows
 
 
+def all_ok(rows):
+    """True when every output compared within tolerance and there was at least one: a comparison with no rows
+    compared nothing, which is never a pass (all() of an empty list is True)."""
+    return bool(rows) and all(row.ok for row in rows)
+
+
+def failed_outputs(rows):
+    """The outputs that differ, or a phrase saying nothing was compared."""
+    return [row.output for row in rows if not row.ok] if rows else ["no outputs were compared"]
+
+
 def _unchecked_reason(expected, alternate, origin):
     if expected.size == 0:
         return "empty (0 elements) for {}".format(origin)

@@ -23,6 +23,45 @@ def _missing(reason):
     pytest.skip(reason)
 
 
+def require_module(name):
+    """Import `name`, a test dependency (setup.cfg's test extra): a bare venv skips, CI fails."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        reason = "test dependency {} is not installed ({}; pip install -e .[test])".format(name, exc)
+        if REQUIRE_ALL:
+            pytest.fail(reason + " (MIGRATE_REQUIRE_ALL=1: required here)", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
+
+
+def _hypothesis_profile():
+    """One hypothesis profile for the whole suite, loaded before any test module makes its settings: no deadline
+    and no data-generation health checks (a loaded 2-core CI machine trips them: too_slow failed the py36-tf1.7
+    run under load), no example database, and derandomized (a fixed seed: the same examples on every run).
+    MIGRATE_FUZZ_RANDOM=1 explores with fresh random examples on a developer machine; never in CI."""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:  # test_fuzz / test_graph_oracle say so through require_module
+        return
+    random_wanted = os.environ.get("MIGRATE_FUZZ_RANDOM") == "1" and not REQUIRE_ALL
+    checks = [getattr(HealthCheck, name) for name in ("too_slow", "data_too_large", "filter_too_much",
+                                                        "large_base_example") if hasattr(HealthCheck, name)]
+    settings.register_profile("migrate", max_examples=int(os.environ.get("MIGRATE_FUZZ_EXAMPLES", "50")),
+                              deadline=None, suppress_health_check=checks, database=None,
+                              derandomize=not random_wanted, print_blob=True)
+    settings.load_profile("migrate")
+
+
+_hypothesis_profile()
+
+
+def hypothesis_settings():
+    """The suite's hypothesis profile (see _hypothesis_profile), for @SETTINGS on every property test."""
+    from hypothesis import settings
+    return settings.get_profile("migrate")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "zoo(*names): run the test on these zoo models only")
 
@@ -82,6 +121,10 @@ def pytest_generate_tests(metafunc):
             params.append((zoo, None, None))
             ids.append("{}:missing".format(zoo))
         for zoo, manifest, directory in manifests:
+            if not manifest.get("models"):  # a zoo that lists no model is as good as missing
+                params.append((zoo, directory, None))
+                ids.append("{}:empty".format(zoo))
+                continue
             for entry in manifest["models"]:
                 if only is not None and entry["name"] not in only:
                     continue
@@ -120,6 +163,9 @@ def zoo_model(request, tmp_path):
         _missing("no zoo written by old TF under {} (run `tox -e zoo-tf1.7,zoo-tf1.15` or set "
                  "MIGRATE_ZOO_ROOT)".format(ZOO_ROOT))
     zoo, directory, entry = request.param
+    if entry is None and directory is not None:
+        _missing("zoo {} under {} lists no models (did its builders fail? rebuild it with `tox -e {}`)".format(
+            zoo, ZOO_ROOT, zoo))
     if entry is None:
         _missing("zoo {} was not written under {} (did `tox -e {}` fail?)".format(zoo, ZOO_ROOT, zoo))
     return ZooModel(zoo, directory, entry, tmp_path)
@@ -139,3 +185,52 @@ def run_cli(capsys):
         out, err = capsys.readouterr()
         return code, out, err
     return run
+
+
+def assert_compared(rows, outputs):
+    """Verification rows that compared exactly `outputs` (tensor names, any order), each within tolerance: a
+    comparison with no rows, or rows for other outputs, is never a pass."""
+    from migrate.graph.names import tensor_name
+    assert rows, "no outputs were compared"
+    assert sorted(row.output for row in rows) == sorted(tensor_name(name) for name in outputs), rows
+    assert all(row.ok for row in rows), rows
+
+
+# Ops a zoo model holds because of the TF that wrote it, by manifest feature, with the first TF that registers
+# them as far as the matrix measured (1.7, 1.13, 1.14, 1.15, 2.12+: FusedBatchNormV3 and SelectV2 are in 1.14 and
+# not 1.13; NonMaxSuppressionV3, StatefulPartitionedCall and StaticRegexFullMatch in 1.13 and not 1.7;
+# ParseExampleV2 in 2.12 and not 1.15). A model written by a newer TF than the running one must then be refused
+# in one line naming the op; elsewhere it must migrate.
+NEWER_OPS = [
+    ("fused_batch_norm", (1, 14), ("FusedBatchNormGradV3", "FusedBatchNormV3")),
+    ("non_max_suppression", (1, 8), ("NonMaxSuppressionV3",)),
+    ("indicator_column", (1, 14), ("SelectV2",)),              # TF 1.15's feature columns (tf.where)
+    ("parse_example", (2, 0), ("ParseExampleV2",)),
+    ("function_calls", (1, 13), ("StatefulPartitionedCall",)),
+    ("export_saved_model", (1, 13), ("StaticRegexFullMatch",)),  # TF 2.x's sharded-save path check
+]
+# Attrs a newer TF writes into a frozen graph (a bare GraphDef has no op list saying they hold their default), with
+# the first TF that knows them (measured: GatherV2.batch_dims fails to import in TF 1.13, NonMaxSuppressionV3.
+# T_threshold in TF 1.14): plain TF cannot import such a graph, and migrate refuses it in one line.
+NEWER_ATTRS = [
+    ("non_max_suppression", (1, 14), "GatherV2.batch_dims"),
+    ("non_max_suppression", (1, 15), "NonMaxSuppressionV3.T_threshold"),
+]
+ATTRS_LACKING = "(attrs this TF lacks)"
+
+
+def expected_unknown_ops(zoo_model):
+    """What of `zoo_model` this TF cannot run, from its manifest (writer TF, features, kind), not from the code:
+    the ops it lacks, else [ATTRS_LACKING] for a frozen graph holding attrs it lacks, else []."""
+    from migrate import tfcompat
+    written = tfcompat.parse_version(zoo_model.tf_version)[:2]
+    running = tfcompat.version()[:2]
+    features = zoo_model.entry.get("features", ())
+    ops = sorted(op for feature, since, names in NEWER_OPS if feature in features and written >= since > running
+                 for op in names)
+    if ops:
+        return ops
+    if zoo_model.kind == "frozen_graph" and any(feature in features and written >= since > running
+                                                for feature, since, _ in NEWER_ATTRS):
+        return [ATTRS_LACKING]
+    return []

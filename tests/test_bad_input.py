@@ -18,6 +18,12 @@ def _write(tmp_path, name, data):
     return path
 
 
+def _random_bytes(count, seed):
+    """Seeded noise: the same bytes on every run, so a failure can be replayed."""
+    import numpy as np
+    return np.random.RandomState(seed).bytes(count)
+
+
 def _graph_bytes():
     from migrate import tfcompat
     v1 = tfcompat.v1()
@@ -30,7 +36,7 @@ def _graph_bytes():
 
 @pytest.mark.parametrize("name,make,expect", [
     ("empty.pb", lambda: b"", "empty"),
-    ("random.pb", lambda: os.urandom(4096), "not a"),
+    ("random.pb", lambda: _random_bytes(4096, seed=0), "not a"),
     ("truncated.pb", lambda: _graph_bytes()[:-7], "not a"),
     ("broken.pbtxt", lambda: b'node { name: "x" op: "Placeholder" attr { key: ', "not a valid text"),
 ])
@@ -62,7 +68,7 @@ def test_checkpoint_state_names_missing_files(tmp_path, run_cli):
 
 
 def test_real_process_exit_code_and_no_traceback(tmp_path):
-    path = _write(tmp_path, "random.pb", os.urandom(1000))
+    path = _write(tmp_path, "random.pb", _random_bytes(1000, seed=1))
     proc = subprocess.run([sys.executable, "-m", "migrate", "inspect", path], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE)
     err = proc.stderr.decode()

@@ -547,22 +547,22 @@ def _symlinked(base, d):
     return ckpt
 
 
-def _random_graph(base, d):
-    """A checkpoint whose output adds unseeded noise: two runs never agree (verification mismatch)."""
+def _planted_graph(base, d):
+    """A plain deterministic checkpoint; the case plants a difference in what freeze writes (MIGRATE_TEST_PLANT):
+    the verification must run the written file to see it (verification mismatch, exit 1)."""
     def build(x, variables):
-        v1 = _v1()
-        noise = v1.random_uniform([3], name="noise")
-        v1.identity(v1.matmul(x, variables["w"]) + noise, name="y")
+        _v1().identity(_v1().matmul(x, variables["w"]), name="y")
     return _save_checkpoint(os.path.join(d, "ckpt"), {"w": W_VALUE}, build)
 
 
-def _random_frozen(base, d):
+def _planted_frozen(base, d):
+    """A plain deterministic frozen graph; the case plants a difference in what optimize writes."""
     v1 = _v1()
     graph = v1.Graph()
     with graph.as_default():
         x = v1.placeholder(v1.float32, [None, 4], name="x")
-        v1.identity(x + v1.random_uniform([4], name="noise"), name="y")
-    return _write(os.path.join(d, "noisy.pb"), graph.as_graph_def().SerializeToString())
+        v1.identity(v1.matmul(x, v1.constant(W_VALUE, name="w")), name="y")
+    return _write(os.path.join(d, "plain.pb"), graph.as_graph_def().SerializeToString())
 
 
 def _damage_data(directory, how):
@@ -923,12 +923,12 @@ CASES = [
     # the disk fills up while the output is written: RLIMIT_FSIZE makes every write past 4 KiB fail (EFBIG)
     Case("disk_full_while_writing", WRITES, "cannot write output", _make_wider_checkpoint,
          args=["--outputs", "probabilities", "--no-trt"], where=_where_output, real_only=("fsize", 4096)),
-    # verification mismatch: exit 1, nothing written
+    # verification mismatch: exit 1, nothing written (the writer moves a weight: MIGRATE_TEST_PLANT, see below)
     Case("verification_mismatch_freeze", ("freeze", "export", "convert"),
          {None: "differ beyond tolerance", "export": "reloaded SavedModel differs from the source",
-          "convert": "freeze changed the outputs: y"}, _random_graph, args=["--outputs", "y"], code=1,
+          "convert": "freeze changed the outputs: y"}, _planted_graph, args=["--outputs", "y"], code=1,
          where={None: None, "export": _where_output}),
-    Case("verification_mismatch_optimize", ("optimize",), "differ beyond tolerance", _random_frozen,
+    Case("verification_mismatch_optimize", ("optimize",), "differ beyond tolerance", _planted_frozen,
          args=["--outputs", "y"], code=1),
     # models that would write files or read outside themselves (test_security runs every verb on them)
     Case("print_to_file_frozen", ("optimize",), "(PrintV2 writing to file://", _make_print_frozen,
@@ -988,7 +988,10 @@ class Prepared(object):
 
 
 @pytest.mark.parametrize("case,command", PARAMS)
-def test_broken_input(case, command, base, tmp_path, run_cli):
+def test_broken_input(case, command, base, tmp_path, run_cli, monkeypatch):
+    from migrate import io
+    if case.name.startswith("verification_mismatch"):  # a deterministic difference, planted in the writer
+        monkeypatch.setenv(io.PLANT_ENV, "freeze" if command == "convert" else command)
     run = Prepared(case, command, base, str(tmp_path))
     code, out, err = run_cli(*run.argv)
     run.check(code, out, err)

@@ -20,6 +20,16 @@ def _unknown_ops(zoo_model):
     return unknown(zoo_model)
 
 
+def _refused_here(zoo_model, tmp_path, run_cli):
+    """True, after checking `migrate export`'s one-line refusal (exit 2, nothing written), when the manifest says
+    the model holds ops this TF lacks (tests/conftest.py NEWER_OPS; the registry must agree): not a skip."""
+    from tests.test_freeze import assert_refused
+    unknown = _unknown_ops(zoo_model)
+    if unknown:
+        assert_refused(run_cli, "export", zoo_model, os.path.join(str(tmp_path), "refused"), unknown)
+    return bool(unknown)
+
+
 def _golden_feed(zoo_model):
     golden = zoo_model.golden()
     return golden, {"input_example_tensor:0": golden["input_example_tensor:0"]}
@@ -32,8 +42,8 @@ def _assert_golden(actual, golden):
 @pytest.mark.zoo(*EXAMPLE_MODELS)
 def test_every_verb_without_flags(zoo_model, tmp_path, run_cli):
     """inspect/freeze/optimize/export/verify/convert with no --inputs-npz, no --allow-unsafe-ops."""
-    if _unknown_ops(zoo_model):
-        pytest.skip("written by a newer TF than this one (refusal covered by test_freeze)")
+    if _refused_here(zoo_model, tmp_path, run_cli):
+        return
     golden, feed = _golden_feed(zoo_model)
     out = str(tmp_path)
     code, text, err = run_cli("inspect", zoo_model.path)
@@ -72,12 +82,12 @@ def test_every_verb_without_flags(zoo_model, tmp_path, run_cli):
 
 
 @pytest.mark.zoo(*EXAMPLE_MODELS)
-def test_generated_examples_parse_and_use_the_vocabulary(zoo_model):
+def test_generated_examples_parse_and_use_the_vocabulary(zoo_model, tmp_path, run_cli):
     """The generated protos are real tf.Examples with the keys, dtypes and shapes the graph parses, colors drawn
     from the model's vocabulary asset (found through graph-level or in-function tables), same seed same bytes;
     and the model's outputs differ between rows (verification compares something)."""
-    if _unknown_ops(zoo_model):
-        pytest.skip("written by a newer TF than this one")
+    if _refused_here(zoo_model, tmp_path, run_cli):
+        return
     tf = tfcompat.tf()
     model = artifacts.load(zoo_model.path)
     specs = {"input_example_tensor:0": ("string", [None])}
@@ -108,8 +118,8 @@ def test_generated_examples_parse_and_use_the_vocabulary(zoo_model):
 @pytest.mark.zoo(*EXAMPLE_MODELS)
 def test_npz_keys_signature_or_tensor_for_every_verb(zoo_model, tmp_path, run_cli):
     """--inputs-npz keyed by the signature input key (`examples`) or by the tensor name, in every verb."""
-    if _unknown_ops(zoo_model):
-        pytest.skip("written by a newer TF than this one")
+    if _refused_here(zoo_model, tmp_path, run_cli):
+        return
     golden, _ = _golden_feed(zoo_model)
     by_key = os.path.join(str(tmp_path), "by_key.npz")
     by_tensor = os.path.join(str(tmp_path), "by_tensor.npz")
@@ -133,12 +143,12 @@ def test_npz_keys_signature_or_tensor_for_every_verb(zoo_model, tmp_path, run_cl
 
 
 @pytest.mark.zoo("estimator_tft")
-def test_tables_initialized_in_functions_survive_freeze(zoo_model, tmp_path):
+def test_tables_initialized_in_functions_survive_freeze(zoo_model, tmp_path, run_cli):
     """The table is created by a `__creator` function and initialized by an `__initializer` one given the
     asset: the frozen graph re-initializes it from constants on the call's handle (migrate_init_tables), so
     it runs without the vocabulary file and gives the goldens; an out-of-vocabulary color (purple) included."""
-    if _unknown_ops(zoo_model):
-        pytest.skip("written by a newer TF than this one")
+    if _refused_here(zoo_model, tmp_path, run_cli):
+        return
     model = artifacts.load(zoo_model.path)
     calls = [n.attr["f"].func.name for n in model.graph_def.node if n.op == "StatefulPartitionedCall"]
     functions = dict((f.signature.name, f) for f in model.graph_def.library.function)
@@ -160,11 +170,11 @@ def test_tables_initialized_in_functions_survive_freeze(zoo_model, tmp_path):
 
 
 @pytest.mark.zoo("estimator_tft")
-def test_tables_in_functions_export_tf1_format(zoo_model, tmp_path):
+def test_tables_in_functions_export_tf1_format(zoo_model, tmp_path, run_cli):
     """--format tf1 keeps the graph, the asset and the source's table initializer (the call to the
     `__initializer` function); the SavedModel reloads without the source and gives the goldens."""
-    if _unknown_ops(zoo_model):
-        pytest.skip("written by a newer TF than this one")
+    if _refused_here(zoo_model, tmp_path, run_cli):
+        return
     golden, feed = _golden_feed(zoo_model)
     sig = artifacts.load(zoo_model.path).signatures["serving_default"]
     out = os.path.join(str(tmp_path), "tf1")
@@ -175,9 +185,9 @@ def test_tables_in_functions_export_tf1_format(zoo_model, tmp_path):
 
 
 @pytest.mark.zoo(*EXAMPLE_MODELS)
-def test_safety_allows_own_assets_and_restore_but_not_other_files(zoo_model, tmp_path):
-    if _unknown_ops(zoo_model):
-        pytest.skip("written by a newer TF than this one")
+def test_safety_allows_own_assets_and_restore_but_not_other_files(zoo_model, tmp_path, run_cli):
+    if _refused_here(zoo_model, tmp_path, run_cli):
+        return
     model = artifacts.load(zoo_model.path)
     assert safety.unsafe_nodes(model, ["scores:0"]) == []
     # a file name that is not one of the model's assets: the initializer reads whatever it names
@@ -200,11 +210,13 @@ def test_safety_allows_own_assets_and_restore_but_not_other_files(zoo_model, tmp
 
 
 @pytest.mark.zoo(*EXAMPLE_MODELS)
-def test_migrates_own_tf2_export_passes_the_gate(zoo_model, tmp_path):
+def test_migrates_own_tf2_export_passes_the_gate(zoo_model, tmp_path, run_cli):
     """A TF2 SavedModel migrate wrote restores through `__traced_restore` (RestoreV2 in a function, fed the
     file name migrate passes): allowed; `migrate verify src exported/` runs."""
-    if _unknown_ops(zoo_model) or not tfcompat.is_tf2():
-        pytest.skip("a TF2 SavedModel needs TF 2.x" if not _unknown_ops(zoo_model) else "newer TF")
+    if _refused_here(zoo_model, tmp_path, run_cli):
+        return
+    if not tfcompat.is_tf2():
+        pytest.skip("a TF2 SavedModel needs TF 2.x")
     exported = os.path.join(str(tmp_path), "exported")
     api.export(zoo_model.path, exported, fmt="tf2")
     model = artifacts.load(exported)
@@ -333,8 +345,8 @@ def test_parse_keys_computed_at_run_time_ask_for_npz():
 def test_string_input_a_table_reads_gets_vocabulary_words(zoo_model, tmp_path, run_cli):
     """A plain string placeholder looked up in a vocabulary-file table: words of that vocabulary, so convert
     needs no --inputs-npz, and the ids the table gives are real ones (not all the OOV row)."""
-    if _unknown_ops(zoo_model):
-        pytest.skip("written by a newer TF than this one")
+    if _refused_here(zoo_model, tmp_path, run_cli):
+        return
     model = artifacts.load(zoo_model.path)
     specs = {"words:0": ("string", [None])}
     feeds = verify.generate_feeds(specs, batch=12, seed=0, examples=verify.example_inputs(model, specs))

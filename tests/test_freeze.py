@@ -7,6 +7,7 @@ import pytest
 
 from migrate import api, artifacts, freeze, verify
 from migrate.errors import BadInput
+from tests.conftest import ATTRS_LACKING, assert_compared, expected_unknown_ops
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -29,36 +30,53 @@ def _tree_digest(root):
 
 
 def _unknown_ops(zoo_model):
-    """Ops this TF lacks; for a frozen graph plain TF cannot import, its attrs this TF lacks (a bare GraphDef
-    has no op list saying they hold their default; tests/test_outputs.py checks that refusal)."""
+    """The ops of the zoo model this TF lacks, by the manifest (conftest.expected_unknown_ops); the code's own
+    probe must agree (else the expectation, not the code, would decide what is tested). For a frozen graph
+    plain TF cannot import, its attrs this TF lacks (a bare GraphDef has no op list saying they hold their
+    default; conftest.expected_unknown_ops and tests/test_outputs.py check that refusal)."""
     from migrate import inspect_model, tfcompat
-    unknown = tfcompat.unregistered_ops(inspect_model.op_histogram(artifacts.load(zoo_model.path).graph_def))
-    if not unknown and zoo_model.kind == "frozen_graph":
+    expected = expected_unknown_ops(zoo_model)
+    found = tfcompat.unregistered_ops(inspect_model.op_histogram(artifacts.load(zoo_model.path).graph_def))
+    assert sorted(found) == [op for op in expected if op != ATTRS_LACKING], (
+        "this TF's registry lacks {}, the manifest says {}".format(found, expected))
+    if zoo_model.kind == "frozen_graph" and not found:
         from tests.test_outputs import _plain_tf_imports
-        return [] if _plain_tf_imports(zoo_model.path) else ["(attrs this TF lacks)"]
-    return unknown
+        assert _plain_tf_imports(zoo_model.path) == (expected == []), (
+            "plain TF import and the manifest disagree ({})".format(expected))
+    return expected
 
 
-def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path):
+def assert_refused(run_cli, verb, zoo_model, out, unknown, *args):
+    """`migrate VERB` on a zoo model holding ops this TF lacks: one line naming them, exit 2, nothing written."""
+    code, _, err = run_cli(verb, zoo_model.path, *((out,) if verb == "convert" else ("-o", out)) + args)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    named = [op for op in unknown if op != ATTRS_LACKING]
+    if named:
+        assert "ops not registered" in lines[0] and all(op in lines[0] for op in named), (lines[0], unknown)
+    else:  # attrs this TF lacks
+        assert "cannot import the graph" in lines[0], (lines[0], unknown)
+    assert not os.path.exists(out)
+
+
+def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path, run_cli):
     if zoo_model.kind == "frozen_graph":  # nothing to freeze: one line pointing at optimize/export
         with pytest.raises(BadInput, match="already a frozen graph.*migrate optimize"):
             api.freeze(zoo_model.path, os.path.join(str(tmp_path), "f.pb"), outputs=zoo_model.outputs)
         assert not os.path.exists(os.path.join(str(tmp_path), "f.pb"))
         return
     unknown = _unknown_ops(zoo_model)
-    if unknown:  # written by a newer TF than this one (FusedBatchNormV3 in TF 1.7): a clear refusal
-        with pytest.raises(BadInput) as error:
-            api.freeze(zoo_model.path, os.path.join(str(tmp_path), "f.pb"), outputs=zoo_model.outputs,
-                       inputs_npz=zoo_model.golden_path)
-        assert "ops not registered" in str(error.value) and unknown[0] in str(error.value)
-        assert not os.path.exists(os.path.join(str(tmp_path), "f.pb"))
+    if unknown:  # written by a newer TF than this one (FusedBatchNormV3 before TF 1.14): a clear refusal
+        assert_refused(run_cli, "freeze", zoo_model, os.path.join(str(tmp_path), "f.pb"), unknown, "--outputs",
+                       ",".join(zoo_model.outputs))
         return
     golden = zoo_model.golden()
     feeds = dict((name, golden[name]) for name in zoo_model.inputs)
     before = _tree_digest(zoo_model.root)
     out = os.path.join(str(tmp_path), "frozen.pb")
     result = api.freeze(zoo_model.path, out, outputs=zoo_model.outputs, inputs_npz=zoo_model.golden_path)
-    assert all(row.ok for row in result["comparisons"])
+    assert_compared(result["comparisons"], zoo_model.outputs)
     actual = _frozen_outputs(out, zoo_model.outputs, feeds)
     for name in zoo_model.outputs:
         np.testing.assert_allclose(actual[name], golden[name], rtol=RTOL, atol=ATOL, err_msg=name)
@@ -67,9 +85,12 @@ def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path):
 
 @pytest.mark.zoo("cnn_bn")
 def test_cnn_bn_drops_training_branch(zoo_model, tmp_path):
-    if _unknown_ops(zoo_model):
-        pytest.skip("written by a newer TF (refusal covered by test_zoo_model_freezes_and_matches_goldens)")
     model = artifacts.load(zoo_model.path)
+    unknown = _unknown_ops(zoo_model)
+    if unknown:  # the library refuses as the CLI does (test_zoo_model_freezes_and_matches_goldens)
+        with pytest.raises(BadInput, match="ops not registered in TF .*" + unknown[0]):
+            freeze.freeze(model, outputs=["probabilities"])
+        return
     frozen, record = freeze.freeze(model, outputs=["probabilities"])
     assert record.switches == {"is_training": False}
     ops = set(n.op for n in frozen.graph_def.node)
@@ -112,7 +133,7 @@ def test_half_plus_two_family(artifact, tmp_path, relative):
     np.savez(npz, **{x_name: x_fed})
     out = os.path.join(str(tmp_path), "frozen.pb")
     result = api.freeze(path, out, inputs_npz=npz)
-    assert all(row.ok for row in result["comparisons"])
+    assert_compared(result["comparisons"], [y_name])
     y = verify.run_model(artifacts.load(out), [y_name], {x_name: x_fed})[y_name]
     np.testing.assert_allclose(y.reshape(-1), 0.5 * x + 2.0)
 

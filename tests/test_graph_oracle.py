@@ -6,15 +6,18 @@ on random GraphDefs: the edges and their kinds, the tie-stable topological order
 sinks and cycle detection."""
 import os
 
-import networkx as nx
 import pytest
-from hypothesis import given, settings, strategies as st
 from tensorflow.core.framework import graph_pb2
 
 from migrate.errors import BadInput
 from migrate.graph import view
+from tests.conftest import hypothesis_settings, require_module
 
-SETTINGS = settings(max_examples=int(os.environ.get("MIGRATE_FUZZ_EXAMPLES", "50")), deadline=None)
+nx = require_module("networkx")  # setup.cfg's test extra: a bare venv skips, CI fails
+require_module("hypothesis")
+from hypothesis import given, strategies as st  # noqa: E402
+
+SETTINGS = hypothesis_settings()  # the suite's one profile: no deadline, no too_slow, derandomized
 
 
 @st.composite

@@ -128,9 +128,24 @@ def test_redundant_signature_inputs(artifact):
     assert report["signatures"]["serving_default"]["inputs"] == {"x": "Placeholder:0", "y": "Placeholder_1:0"}
 
 
+# The folders of ../shared/legacy_artifacts the suite relies on (SOURCES.md lists where each comes from).
+SHARED_FOLDERS = [
+    "arm_kws_frozen", "nxt_v1_ckpt", "serving_bad_half_plus_two", "serving_counter",
+    "serving_half_plus_two_2_versions", "serving_half_plus_two_cpu", "serving_half_plus_two_mkl",
+    "serving_half_plus_two_v2ckpt_bundle", "serving_matrix_half_plus_two", "serving_session_bundles_v1",
+    "tf2onnx_ae0", "tf2onnx_fc-layers", "tf2onnx_gru", "tf2onnx_lstm", "tf2onnx_regression_3formats",
+    "tf2onnx_saved_model_with_redundant_inputs", "utensor_cifar10_cnn",
+]
+
+
 def test_every_shared_artifact_inspects(shared_dir, artifact):
-    """Every folder (or, for folders of several graphs, every graph) gives a report, no error."""
-    for name in sorted(os.listdir(shared_dir)):
+    """Every folder (or, for folders of several graphs, every graph) gives a report, no error; an empty or
+    partial mirror fails, naming what is missing."""
+    folders = sorted(name for name in os.listdir(shared_dir) if os.path.isdir(os.path.join(shared_dir, name)))
+    missing = sorted(set(SHARED_FOLDERS) - set(folders))
+    assert not missing, "shared artifacts missing from {}: {}".format(shared_dir, ", ".join(missing))
+    inspected = []
+    for name in folders:
         path = os.path.join(shared_dir, name)
         if not os.path.isdir(path):
             continue
@@ -143,6 +158,8 @@ def test_every_shared_artifact_inspects(shared_dir, artifact):
         for target in targets:
             report = inspect_model.inspect(target)
             assert report["nodes"] > 0, target
+            inspected.append(name)
+    assert set(inspected) >= set(SHARED_FOLDERS)
 
 
 def test_zoo_model_inspects(zoo_model):

@@ -137,9 +137,11 @@ def _refused_here(zoo_model, tmp_path, run_cli):
     written by TF 1.15, run in TF 1.7) or attrs it lacks (GatherV2.batch_dims from TF 1.15 in TF 1.13/1.14: a
     bare GraphDef carries no op list saying they hold their default). optimize says so in one line and writes
     nothing; where plain TF imports the graph, migrate must not refuse."""
-    from migrate import inspect_model
-    unknown = tfcompat.unregistered_ops(inspect_model.op_histogram(artifacts.load(zoo_model.path).graph_def))
-    if zoo_model.kind != "frozen_graph" or (not unknown and _plain_tf_imports(zoo_model.path)):
+    from tests.conftest import ATTRS_LACKING
+    from tests.test_freeze import _unknown_ops  # by the manifest; this TF's registry and plain import must agree
+    unknown = [op for op in _unknown_ops(zoo_model) if op != ATTRS_LACKING] if zoo_model.kind == "frozen_graph" \
+        else None
+    if unknown is None or (not unknown and _plain_tf_imports(zoo_model.path)):
         return False
     out = os.path.join(str(tmp_path), "refused.pb")
     code, _, err = run_cli("optimize", zoo_model.path, "-o", out, "--no-trt", "--inputs-npz", zoo_model.golden_path)
