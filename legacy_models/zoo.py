@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from legacy_models import checkpoints, estimator, savedmodels
+from legacy_models import checkpoints, estimator, pipelines, savedmodels
 from legacy_models.common import Skip, v1
 from migrate import tfcompat
 
@@ -20,6 +20,9 @@ MODELS = OrderedDict([
     ("lookup", savedmodels.build_lookup),
     ("two_signatures", savedmodels.build_two_signatures),
     ("estimator", estimator.build_estimator),
+    ("estimator_queue", pipelines.build_estimator_queue),
+    ("dataset_iterator", pipelines.build_dataset_iterator),
+    ("keras_dropout", pipelines.build_keras_dropout),
 ])
 
 # Facts read from the graph on disk, so the manifest cannot claim what the artifact lacks. Not
@@ -115,7 +118,7 @@ def _finish(out_dir, name, built):
 
 def _checkpoint_state_features(out_dir, entry):
     """Whether the `checkpoint` file holds absolute paths (stale once the directory moves) or relative ones."""
-    if entry["kind"] == "saved_model":
+    if entry["kind"] in ("saved_model", "frozen_graph"):
         return set()
     with open(os.path.join(out_dir, entry["path"], "checkpoint")) as handle:
         paths = [line.split(":", 1)[1].strip().strip('"') for line in handle if ":" in line]
@@ -136,7 +139,7 @@ def self_check(out_dir, entry):
     golden = load_golden(out_dir, entry)
     feed = dict((name, golden[name]) for name in entry["inputs"])
     path = os.path.join(out_dir, entry["path"])
-    runner = _run_saved_model if entry["kind"] == "saved_model" else _run_checkpoint
+    runner = {"saved_model": _run_saved_model, "frozen_graph": _run_frozen}.get(entry["kind"], _run_checkpoint)
     values, op_types = runner(path, entry, feed)
     for name, value in zip(entry["outputs"], values):
         compare(entry["name"], name, golden[name], value)
@@ -154,6 +157,20 @@ def _run_checkpoint(model_dir, entry, feed):
     with graph.as_default(), tf1.Session(graph=graph) as sess:
         saver = tf1.train.import_meta_graph(prefix + ".meta")
         saver.restore(sess, prefix)
+        values = sess.run(entry["outputs"], feed)
+        return values, set(op.type for op in graph.get_operations())
+
+
+def _run_frozen(path, entry, feed):
+    """import_graph_def of the frozen file into a fresh Graph, as a user of a frozen graph would."""
+    from tensorflow.core.framework import graph_pb2
+    tf1 = v1()
+    graph_def = graph_pb2.GraphDef()
+    with open(path, "rb") as handle:
+        graph_def.ParseFromString(handle.read())
+    graph = tfcompat.tf().Graph()
+    with graph.as_default(), tf1.Session(graph=graph) as sess:
+        tf1.import_graph_def(graph_def, name="")
         values = sess.run(entry["outputs"], feed)
         return values, set(op.type for op in graph.get_operations())
 
