@@ -1,7 +1,7 @@
 """The library entry points the CLI calls: load -> stage -> verify -> write, one function per verb."""
 import os
 
-from migrate import artifacts, freeze as freeze_mod, io, safety, tfcompat, verify
+from migrate import artifacts, freeze as freeze_mod, io, pipeline, safety, tfcompat, verify
 from migrate.graph.names import node_name
 
 
@@ -11,7 +11,7 @@ def _quiet(message):
 
 def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=None, set_values=None, allow=None,
            deny=None, clear_devices=True, verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
-           atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, **kwargs):
+           atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, input_at=None, **kwargs):
     """Freeze `source` into `output`; the frozen graph is verified against the original before it is written.
 
     The weights stream from the checkpoint into a temp file beside `output` one tensor at a time (stream.py)
@@ -25,6 +25,8 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
         if not note.startswith("loaded"):
             progress("note: " + note)
     progress("freezing {} ({})".format(model.path, model.kind))
+    model, _ = pipeline.prepare(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], input_at,
+                                progress)
     safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
     with stream.Target(output) as target:
         frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
@@ -39,13 +41,16 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                      "needs their values at run time".format(len(left), ", ".join(left[:5])))
             verify_result = False
         if verify_result:
-            values = freeze_mod.parse_set_values(set_values)
             signature_used = record.how_outputs[len("signature "):] if record.how_outputs.startswith(
                 "signature") else None
             feeds = verify.feeds_for(model, record.outputs, inputs_npz, batch, seed,
-                                     dict((k, v) for k, v in record.switches.items()
-                                          if k in values or _is_placeholder(model, k)), signature_used)
+                                     _fed_switches(model, record.switches, set_values), signature_used)
             comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
+        if comparisons is None:  # unverified: still a graph TF imports (cheap check, no session run)
+            if isinstance(frozen, stream.StreamedModel):
+                stream.check_importable(output, path=frozen.file_path)
+            else:
+                stream.check_importable(output, graph_def=frozen.graph_def)
         if comparisons is None or all(row.ok for row in comparisons):
             target.commit(frozen)
     return {"model": frozen, "record": record, "comparisons": comparisons, "nodes": record.nodes_after,
@@ -60,6 +65,12 @@ def _freeze_progress(record, progress):
     for note in record.notes:
         if not note.startswith("loaded"):
             progress("note: " + note)
+
+
+def _fed_switches(reference, switches, set_values):
+    """The switch values the unedited reference must be fed: every --set, and plain Placeholders."""
+    values = freeze_mod.parse_set_values(set_values)
+    return dict((k, v) for k, v in switches.items() if k in values or _is_placeholder(reference, k))
 
 
 def _is_placeholder(model, name):
@@ -95,31 +106,58 @@ def demo(workdir, progress=_quiet):
     return {"summary": summary, "golden_comparisons": rows, "out_dir": out_dir, "golden_tf": manifest["tf_version"]}
 
 
-def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False):
-    """A frozen Model from any source: frozen graphs load as they are, everything else is frozen first."""
+def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False, input_at=None,
+                   set_values=None):
+    """A frozen Model from any source: frozen graphs load as they are, everything else is frozen first.
+    An input pipeline the outputs read is cut (pipeline.prepare); train/infer switches are set."""
     from migrate import model as m
-    from migrate import outputs as output_discovery
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     if model.kind != m.FROZEN_GRAPH:
         progress("{} is a {}: freezing it first".format(source, model.kind))
+        model, _ = pipeline.prepare(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], input_at,
+                                    progress)
         safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
-        model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature)
+        model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values)
         return model, record.outputs
+    tensors = _frozen_outputs(model, outputs, source)
+    model, _ = pipeline.prepare(model, tensors, input_at, progress)
+    return model, tensors
+
+
+def _with_switches(model, set_values, progress):
+    """(model to optimize, {switch: value}): train/infer switches and --set values made constants, as freeze
+    does, on a copy (the model itself stays the verification reference)."""
+    switches = freeze_mod.switch_values(model.graph_def, freeze_mod.parse_set_values(set_values))
+    if not switches:
+        return model, switches
+    from tensorflow.core.framework import graph_pb2
+    graph_def = graph_pb2.GraphDef()
+    graph_def.CopyFrom(model.graph_def)
+    freeze_mod._apply_switches(graph_def, switches)
+    progress("switches set to constants (as freeze does): " + ", ".join(
+        "{}={}".format(k, v) for k, v in sorted(switches.items())))
+    return model.derive(graph_def=graph_def, note="switches " + ", ".join(
+        "{}={}".format(k, v) for k, v in sorted(switches.items()))), switches
+
+
+def _frozen_outputs(model, outputs, source):
+    from migrate import outputs as output_discovery
     if outputs:
         known = set(node.name for node in model.graph_def.node)  # a dict of 1M NodeDefs costs ~2 s
-        return model, [freeze_mod._checked_tensor(name, known, source) for name in outputs]
+        return [freeze_mod._checked_tensor(name, known, source) for name in outputs]
     chosen, ranked = output_discovery.infer_outputs(model.graph_def)
     if not chosen:
         listing = ", ".join("{} [{}]".format(c.name, c.op) for c in ranked[:8]) or "none"
         from migrate.errors import BadInput
         raise BadInput("cannot tell the outputs apart; candidates, best first: " + listing, source,
                        "pass --outputs NAME[,NAME]")
-    return model, [name + ":0" for name in chosen]
+    return [name + ":0" for name in chosen]
 
 
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
-             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet):
+             seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet,
+             input_at=None, set_values=None):
     """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically.
     keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders)."""
     from migrate import model as m
@@ -127,7 +165,11 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     from migrate import stream
     from migrate.passes import set_static_shapes
     io.check_output_path(output, [source], force)
-    model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe)
+    model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe,
+                                           input_at, set_values)
+    reference = model
+    model, switches = _with_switches(model, set_values, progress)
+    edited = model is not reference or pipeline.was_cut(model)
     safety.check(model, output_tensors, allow_unsafe)  # fold_constants runs constant subgraphs even unverified
     if verify_result or trt is not None:
         from migrate.session import check_ops_known
@@ -144,9 +186,10 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     # A binary frozen source file can be verified file against file (stream.check_files): then the passes edit
     # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each.
     files_verify = trt is None and model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
-        and not output.endswith(stream.TEXT_SUFFIXES)
+        and not output.endswith(stream.TEXT_SUFFIXES) and not edited
     graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
-                                                 checked=model.kind == m.FROZEN_GRAPH, in_place=files_verify)
+                                                 checked=model.kind == m.FROZEN_GRAPH,
+                                                 in_place=files_verify or model is not reference)
     for record in records:
         progress(_pass_line(record))
     optimized = model.derive(graph_def=graph_def, outputs=output_tensors, inputs=inputs,
@@ -158,11 +201,14 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         stream.write_graph_def(optimized.graph_def, target.path, target.text)  # node by node, no bytes copy
         comparisons = None
         if verify_result:
-            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed)
+            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
+                                     _fed_switches(reference, switches, set_values))
             if files_verify:
                 comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol)
             else:
-                comparisons = verify.check_pair(model, optimized, output_tensors, feeds, rtol, atol)
+                comparisons = verify.check_pair(reference, optimized, output_tensors, feeds, rtol, atol)
+        else:  # unverified: still a graph TF imports (cheap check, no session run)
+            stream.check_importable(output, graph_def=optimized.graph_def)
         if comparisons is None or all(row.ok for row in comparisons):
             target.commit()
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
@@ -220,14 +266,22 @@ def _pass_line(record):
 
 def export(source, output, fmt=None, outputs=None, tag=None, signature=None, checkpoint=None,
            verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, force=False,
-           allow_unsafe=False, signatures=None, progress=_quiet):
+           allow_unsafe=False, signatures=None, progress=_quiet, set_values=None, input_at=None):
     """Write a SavedModel (format tf2 or tf1, see savedmodel.py); reload it and compare every signature."""
     from migrate import model as m
     from migrate import savedmodel
+    from migrate.errors import BadInput
     fmt = fmt or savedmodel.default_format()
     savedmodel.check_format(fmt)
     io.check_output_path(output, [source], force)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
+    if set_values and fmt == "tf1":
+        raise BadInput("--set with --format tf1: a TF1 SavedModel keeps the graph as it is", source,
+                       "export --format tf2, or freeze with --set first and export the frozen graph")
+    if not signatures and (outputs or not model.signatures):
+        model, _ = pipeline.prepare(model, freeze_mod.resolve_outputs(model, outputs)[0], input_at, progress)
+    fed_switches = freeze_mod.switch_values(model.graph_def, freeze_mod.parse_set_values(set_values)) \
+        if set_values else {}
     signatures = signatures or savedmodel.export_signatures(model, outputs)
     if signature:
         signatures = {signature: signatures[signature]} if signature in signatures else signatures
@@ -237,7 +291,9 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
         progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
         all_outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
-        frozen, _ = freeze_mod.freeze(model, outputs=all_outputs)
+        frozen, _ = freeze_mod.freeze(model, outputs=all_outputs, set_values=set_values)
+    elif set_values:
+        frozen, switches = _with_switches(model, set_values, progress)
     with io.atomic_dir(output) as temp:
         target = os.path.join(temp, "model")
         if fmt == "tf2":
@@ -258,7 +314,8 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         if verify_result:
             for name, sig in sorted(signatures.items()):
                 feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed)
-                expected = verify.run_model(model, sorted(sig.outputs.values()), feeds)
+                expected = verify.run_model(model, sorted(sig.outputs.values()), dict(
+                    feeds, **dict((k + ":0", v) for k, v in fed_switches.items())))
                 actual = savedmodel.run_signature(target, sig, feeds)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
             for name, rows in sorted(comparisons.items()):
@@ -281,18 +338,34 @@ def _move_contents(source_dir, target_dir):
 
 
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
-                     atol=1e-5, allow_unsafe=False):
-    """Run two artifacts of any kinds on the same inputs: ([Comparison], notes)."""
-    a = verify.endpoint(artifacts.load(a_path, signature=None), outputs, signature)
-    b = verify.endpoint(artifacts.load(b_path, signature=None), outputs, signature)
-    for end in (a, b):
+                     atol=1e-5, allow_unsafe=False, set_values=None, input_at=None):
+    """Run two artifacts of any kinds on the same inputs: ([Comparison], notes). Train/infer switches and
+    --set values are fed to both sides (as freeze sets them); an input pipeline is cut as freeze cuts it."""
+    notes = []
+    ends = [_endpoint(path, outputs, signature, input_at, notes.append) for path in (a_path, b_path)]
+    switches = {}
+    for end in ends:
         safety.check(end.model, list(end.outputs.values()), allow_unsafe)
-    return verify.verify_pair(a, b, inputs_npz, batch, seed, rtol, atol)
+        switches.update(freeze_mod.switch_values(end.model.graph_def, freeze_mod.parse_set_values(set_values)))
+    for end in ends:
+        end.drop_inputs(switches)
+    rows, pair_notes = verify.verify_pair(ends[0], ends[1], inputs_npz, batch, seed, rtol, atol,
+                                          extra_feeds=dict((k + ":0", v) for k, v in switches.items()))
+    if switches:
+        notes.append("switches fed to both: " + ", ".join("{}={}".format(k, v) for k, v in sorted(switches.items())))
+    return rows, [n[len("note: "):] if n.startswith("note: ") else n for n in notes] + pair_notes
+
+
+def _endpoint(path, outputs, signature, input_at, progress):
+    model = artifacts.load(path, signature=None)
+    end = verify.endpoint(model, outputs, signature)
+    cut, cuts = pipeline.prepare(model, sorted(set(end.outputs.values())), input_at, progress)
+    return verify.endpoint(cut, outputs, signature) if cuts else end
 
 
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
             max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
-            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
+            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, set_values=None, input_at=None):
     """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
     import time
     from migrate import model as m
@@ -319,7 +392,8 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
             result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
                             inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
-                            allow_unsafe=allow_unsafe, progress=_indent(progress))
+                            allow_unsafe=allow_unsafe, progress=_indent(progress), set_values=set_values,
+                            input_at=input_at)
             _require_ok(result["comparisons"], "freeze", source)
             steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
                                "how_outputs": result["record"].how_outputs,
@@ -330,7 +404,8 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
                           input_shapes=input_shapes, outputs=keep_outputs, trt=trt, inputs_npz=inputs_npz,
                           batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
-                          keep_inputs=keep_inputs, progress=_indent(progress))
+                          keep_inputs=keep_inputs, progress=_indent(progress), set_values=set_values,
+                          input_at=input_at if source_model.kind == m.FROZEN_GRAPH else None)
         _require_ok(result["comparisons"], "optimize", frozen_path)
         steps["optimize"] = report.optimize_report(frozen_path, optimized_path, result)
         progress("[3/4] export: SavedModel")
@@ -340,8 +415,12 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
                           progress=_indent(progress))
         steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
         progress("[4/4] verify: source vs exported SavedModel, same inputs")
+        if not sigs:  # the source runs as freeze ran it: its input pipeline cut, switches fed
+            source_model, _ = pipeline.prepare(source_model, result["outputs"], input_at)
+        switches = _fed_switches(source_model, freeze_mod.switch_values(
+            source_model.graph_def, freeze_mod.parse_set_values(set_values)), set_values)
         final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
-                             atol)
+                             atol, switches)
         for name, rows in sorted(final.items()):
             progress("  signature {}:".format(name))
             progress(verify.format_rows(rows))
@@ -368,7 +447,7 @@ def _require_ok(rows, step, where):
                                  "see the errors above; nothing was written")
 
 
-def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, seed, rtol, atol):
+def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, seed, rtol, atol, switches=None):
     from migrate import savedmodel
     exported_sigs = sigs or savedmodel.export_signatures(source_model, outputs)
     if not sigs:  # a graph source: the export names the signature after the outputs
@@ -377,7 +456,8 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
     results = {}
     for name, sig in sorted(exported_sigs.items()):
         feeds = verify.feeds_for_signature(source_model, sig, inputs_npz, batch, seed)
-        expected = verify.run_model(source_model, sorted(sig.outputs.values()), feeds)
+        expected = verify.run_model(source_model, sorted(sig.outputs.values()), dict(
+            feeds, **dict((k + ":0", v) for k, v in (switches or {}).items())))
         actual = savedmodel.run_signature(saved_path, sig, feeds)
         results[name] = verify.compare(expected, actual, rtol, atol)
     return results

@@ -726,19 +726,13 @@ def run_file(path, outputs, feeds, where=None):
     with v1.Session(graph=graph, config=session_mod._session_config()) as sess:
         present = set(op.name for op in graph.get_operations())
         if session_mod.TABLE_INIT_NODE in present:
-            sess.run(graph.get_operation_by_name(session_mod.TABLE_INIT_NODE))
-        fed = dict((graph.get_tensor_by_name(tensor_name(name)), value) for name, value in feeds.items()
-                   if node_name(name) in present)
+            session_mod.run_checked(sess, graph.get_operation_by_name(session_mod.TABLE_INIT_NODE), None, where)
+        from migrate import verify
+        fed = dict((graph.get_tensor_by_name(name), value) for name, value in
+                   verify.present_feeds(graph, feeds).items())
         fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
         fetches = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
-        try:
-            values = sess.run(fetches, fed)
-        except (ValueError, TypeError) as exc:  # before running: a feed of the wrong shape or dtype
-            raise BadInput("cannot feed the inputs: {}".format(session_mod.tf_error_line(exc)), where,
-                           "give --inputs-npz arrays with the dtypes and shapes of the model's inputs")
-        except tfcompat.tf().errors.OpError as exc:
-            raise BadInput("running the model failed: {}".format(session_mod.tf_error_line(exc)), where,
-                           "check that the inputs (--inputs-npz, --batch, --set) fit the model")
+        values = session_mod.run_checked(sess, fetches, fed, where)
     return dict(zip(outputs, values))
 
 
@@ -779,7 +773,48 @@ def write_graph_def(graph_def, path, text=None):
         handle.write(tail.SerializeToString())
 
 
-def read_back(path, fed_bytes=FED_CONST_BYTES):
+def check_importable(where, graph_def=None, path=None):
+    """The cheap check every graph written unverified gets: TF's import_graph_def into a fresh Graph, no
+    session run. Large Consts are imported as Placeholders of their dtype/shape (a file is read without its
+    weights, a GraphDef in memory is not copied with them). BadInput naming the node TF refused."""
+    from migrate import session as session_mod
+    if path is not None:
+        if path.endswith(TEXT_SUFFIXES):
+            structure = _without_large_consts(artifacts.read_graph_def(path))
+        else:
+            structure, _ = read_back(path, values=False)
+    else:
+        structure = _without_large_consts(graph_def)
+    v1 = tfcompat.v1()
+    try:
+        with v1.Graph().as_default():
+            v1.import_graph_def(structure, name="")
+    except Exception as exc:
+        if not isinstance(exc, (tfcompat.tf().errors.OpError, ValueError, KeyError, TypeError)):
+            raise
+        raise BadInput("the graph to write does not import into TF {}: {}".format(
+            tfcompat.version_string(), session_mod.tf_error_line(exc)), where,
+            "nothing was written; run without --no-verify to see more, or report it")
+
+
+def _without_large_consts(graph_def, fed_bytes=FED_CONST_BYTES):
+    """A GraphDef for an import check: Consts above fed_bytes become Placeholders (nothing large copied)."""
+    structure = type(graph_def)()
+    structure.versions.CopyFrom(graph_def.versions)
+    structure.library.CopyFrom(graph_def.library)
+    for node in graph_def.node:
+        if node.op == "Const" and node.attr["value"].tensor.ByteSize() > fed_bytes:
+            tensor = node.attr["value"].tensor
+            stand_in = structure.node.add()
+            stand_in.name, stand_in.op = node.name, "Placeholder"
+            stand_in.attr["dtype"].type = tensor.dtype
+            stand_in.attr["shape"].shape.CopyFrom(tensor.tensor_shape)
+        else:
+            structure.node.add().CopyFrom(node)
+    return structure
+
+
+def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
     """(GraphDef with every Const above fed_bytes turned into a Placeholder, {tensor: value of that Const})
     from a binary GraphDef file, read one field at a time. A large Const's tensor_content is read from the
     file straight into a 64-byte aligned array (TF feeds such arrays without copying them)."""
@@ -802,7 +837,7 @@ def read_back(path, fed_bytes=FED_CONST_BYTES):
             start = handle.tell()
             if start + length > size:
                 raise BadInput("frozen graph file is truncated", path, "freeze again")
-            weight = _read_weight(handle, start, length) if number == 1 and length > fed_bytes else None
+            weight = _read_weight(handle, start, length, values) if number == 1 and length > fed_bytes else None
             if weight is not None:
                 name, dtype, value = weight
                 node = graph_def.node.add()
@@ -821,9 +856,10 @@ def read_back(path, fed_bytes=FED_CONST_BYTES):
     return graph_def, weights
 
 
-def _read_weight(handle, start, length, head_size=1 << 16):
+def _read_weight(handle, start, length, values=True, head_size=1 << 16):
     """(name, dtype enum, array) for the Const NodeDef of `length` bytes at `start`, its tensor_content read
-    into an aligned array; None (file position undefined) when the node is not laid out that way."""
+    into an aligned array (values=False: a zero-stride stand-in of that shape, nothing read); None (file
+    position undefined) when the node is not laid out that way."""
     import numpy as np
     handle.seek(start)
     head = handle.read(min(length, head_size))
@@ -837,6 +873,10 @@ def _read_weight(handle, start, length, head_size=1 << 16):
         elements *= dim
     if offset + count > length or np_dtype.kind in "OSUV" or elements * np_dtype.itemsize != count:
         return None
+    if not values:
+        handle.seek(start + length)
+        return name, dtype, np.lib.stride_tricks.as_strided(np.zeros(1, np_dtype), shape=dims,
+                                                            strides=[0] * len(dims))
     raw = np.empty(count + 64, np.uint8)
     shift = (-raw.ctypes.data) % 64
     buffer = raw[shift:shift + count]

@@ -62,6 +62,8 @@ def load_npz(path, specs):
         except ValueError:
             raise BadInput("array '{}' is an object array (needs pickle, which migrate never loads)".format(key),
                            path, "save strings as bytes: np.array([b'...'], dtype='S')")
+    feeds = dict((cut_placeholder(name) if name not in specs and cut_placeholder(name) in specs else name, value)
+                 for name, value in feeds.items())
     missing = sorted(set(specs) - set(feeds))
     if missing:
         raise BadInput("inputs missing from npz: {} (has: {})".format(", ".join(missing), ", ".join(sorted(feeds))),
@@ -141,9 +143,29 @@ def run_model(model, outputs, feeds):
     """{output: array} from running `model` on `feeds` (only the feeds its graph has)."""
     from migrate.session import Restored
     with Restored(model) as restored:
-        present = dict((name, value) for name, value in feeds.items()
-                       if node_name(name) in set(op.name for op in restored.graph.get_operations()))
-        return restored.run(list(outputs), present)
+        return restored.run(list(outputs), present_feeds(restored.graph, feeds))
+
+
+def cut_placeholder(name):
+    """The Placeholder pipeline.cut puts at tensor `name`: 'D:1' -> 'D_1:0' (component 0 keeps 'D:0')."""
+    name = tensor_name(name)
+    node, index = name.rsplit(":", 1)
+    return name if index == "0" else "{}_{}:0".format(node, index)
+
+
+def present_feeds(graph, feeds):
+    """The feeds a live graph has a tensor for; a feed named after a tensor the input pipeline had ('D:1')
+    goes to the placeholder that replaced it ('D_1:0')."""
+    present = {}
+    for name, value in feeds.items():
+        for candidate in (tensor_name(name), cut_placeholder(name)):
+            try:
+                graph.get_tensor_by_name(candidate)
+            except (KeyError, ValueError):
+                continue
+            present[candidate] = value
+            break
+    return present
 
 
 def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None, signature=None):
@@ -182,6 +204,13 @@ class Endpoint(object):
         self.outputs = outputs   # {name: tensor}
         self.specs = specs       # {tensor: (dtype, dims)}
 
+    def drop_inputs(self, nodes):
+        """Stop generating values for these nodes (switches fed separately)."""
+        for name, tensor in list(self.inputs.items()):
+            if node_name(tensor) in nodes:
+                del self.inputs[name]
+                self.specs.pop(tensor, None)
+
 
 def endpoint(model, outputs=None, signature=None):
     from migrate import freeze as freeze_mod
@@ -218,14 +247,15 @@ def match_names(left, right):
     return pairs
 
 
-def run_endpoint(end, feeds_by_name):
-    """{output name: array}, feeding {input name: array}."""
-    feeds = dict((end.inputs[name], value) for name, value in feeds_by_name.items() if name in end.inputs)
+def run_endpoint(end, feeds_by_name, extra_feeds=None):
+    """{output name: array}, feeding {input name: array} (and {tensor: array} extra_feeds the graph has)."""
+    feeds = dict(extra_feeds or {})
+    feeds.update((end.inputs[name], value) for name, value in feeds_by_name.items() if name in end.inputs)
     results = run_model(end.model, sorted(set(end.outputs.values())), feeds)
     return dict((name, results[tensor]) for name, tensor in end.outputs.items())
 
 
-def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
+def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, extra_feeds=None):
     """([Comparison], notes) for endpoints a and b on the same inputs; outputs matched by name."""
     output_pairs = match_names(a.outputs, b.outputs)
     if not output_pairs:
@@ -234,9 +264,9 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
     input_pairs = match_names(a.inputs, b.inputs)
     specs = dict((name, a.specs[a.inputs[name]]) for name in a.inputs if a.inputs[name] in a.specs)
     feeds = load_npz_named(inputs_npz, specs) if inputs_npz else _generated(specs, batch, seed)
-    expected = run_endpoint(a, feeds)
+    expected = run_endpoint(a, feeds, extra_feeds)
     b_feeds = dict((b_name, feeds[a_name]) for a_name, b_name in input_pairs)
-    actual = run_endpoint(b, b_feeds)
+    actual = run_endpoint(b, b_feeds, extra_feeds)
     rows = compare(dict((a_name, expected[a_name]) for a_name, _ in output_pairs),
                    dict((a_name, actual[b_name]) for a_name, b_name in output_pairs), rtol, atol)
     notes = ["{} <-> {}".format(x, y) for x, y in output_pairs if x != y]
