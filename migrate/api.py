@@ -204,7 +204,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
             feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
                                      _fed_switches(reference, switches, set_values))
             if files_verify:
-                comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol)
+                comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol,
+                                                 candidate_where=output)
             else:
                 comparisons = verify.check_pair(reference, optimized, output_tensors, feeds, rtol, atol)
         else:  # unverified: still a graph TF imports (cheap check, no session run)

@@ -332,6 +332,25 @@ def _interrupt_code(exc):
 
 
 def main(argv=None):
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        _exit_now_if_runs_abandoned(exc.code)
+        raise
+
+
+def _exit_now_if_runs_abandoned(code):
+    """A session run TF could not cancel still blocks a thread: TF's teardown at exit would wait for it
+    forever, so the process ends here (outputs and temp files were already dealt with while unwinding)."""
+    from migrate import session
+    if session.ABANDONED_RUNS:
+        import os
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
+
+
+def _main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:

@@ -42,6 +42,19 @@ def feedable_inputs(graph_def, outputs):
     return [n.name for n in graph_def.node if n.op in ("Placeholder", "PlaceholderWithDefault") and n.name in needed]
 
 
+def model_placeholders(graph_def):
+    """Placeholders that feed what the input pipeline feeds (the model), not only the pipeline itself (an
+    Estimator's enqueue_input/Placeholder) or the saver (save/filename)."""
+    graph = view.to_digraph(graph_def)
+    downstream = view.reachable(graph, [n.name for n in graph_def.node if n.op in BOUNDARY_OPS])
+    found = []
+    for node in graph_def.node:
+        if node.op in ("Placeholder", "PlaceholderWithDefault") and \
+                view.reachable(graph, [node.name]) & downstream:
+            found.append(node.name)
+    return found
+
+
 def component_specs(graph_def, node):
     """[(dtype enum, dims or None)] for each output of a dequeue / GetNext node."""
     if node.op in opsets.GET_NEXT_OPS:

@@ -111,10 +111,18 @@ def run_checked(session, fetches, feed_dict, where):
                        "check that the inputs (--inputs-npz, --batch, --set) fit the model")
 
 
+# Worker threads left blocked in TF (an op that ignores cancellation, e.g. StagingArea's Unstage): the CLI
+# then ends the process with os._exit, as TF's teardown would wait for them.
+ABANDONED_RUNS = []
+_GRACE_SECONDS = 5.0  # past the deadline, for TF to cancel the run itself
+
+
 def run_interruptible(session, fetches, feed_dict=None):
     """session.run(fetches, feed_dict) in a daemon thread; KeyboardInterrupt (or io.Terminated) in the
-    caller's thread closes the session (cancelling the run) and propagates."""
+    caller's thread closes the session (cancelling the run) and propagates. A run still going after the
+    deadline plus a grace period (an op TF cannot cancel) is abandoned: DeadlineExceededError."""
     import threading
+    import time
     box = {}
 
     def work():
@@ -127,16 +135,32 @@ def run_interruptible(session, fetches, feed_dict=None):
     worker = threading.Thread(target=work, name="migrate-session-run")
     worker.daemon = True
     worker.start()
+    limit = run_timeout() + _GRACE_SECONDS if run_timeout() else None
+    started = time.time()
     try:
         while worker.is_alive():
             worker.join(0.1)
-    except BaseException:
-        session.close()  # cancels the pending run; the worker ends with CancelledError
-        worker.join(5.0)
+            if limit is not None and worker.is_alive() and time.time() - started > limit:
+                _abandon(session, worker)
+                raise tfcompat.tf().errors.DeadlineExceededError(None, None, "the run ignored its deadline")
+    except BaseException as exc:
+        if not isinstance(exc, tfcompat.tf().errors.DeadlineExceededError):
+            _abandon(session, worker)
         raise
     if "error" in box:
         raise box["error"]
     return box["values"]
+
+
+def _abandon(session, worker):
+    """Close the session (cancels what TF can cancel) without waiting on a close that may itself block."""
+    import threading
+    closer = threading.Thread(target=session.close, name="migrate-session-close")
+    closer.daemon = True
+    closer.start()
+    worker.join(5.0)
+    if worker.is_alive():
+        ABANDONED_RUNS.append(worker)
 
 
 def timed_out(graph, fetches, feed_dict, where):

@@ -736,11 +736,12 @@ def run_file(path, outputs, feeds, where=None):
     return dict(zip(outputs, values))
 
 
-def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5):
+def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, candidate_where=None):
     """verify.check_pair for two binary frozen GraphDef files, each run by run_file, one after the other
-    (the candidate first: its fed weights are freed before the reference is read)."""
+    (the candidate first: its fed weights are freed before the reference is read). candidate_where: the
+    name errors give the candidate (its final path, not the temp file)."""
     from migrate import verify
-    actual = run_file(candidate_path, outputs, feeds)
+    actual = run_file(candidate_path, outputs, feeds, candidate_where)
     expected = run_file(reference_path, outputs, feeds)
     return verify.compare(expected, actual, rtol, atol)
 
