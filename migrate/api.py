@@ -345,9 +345,14 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
     notes = []
     ends = [_endpoint(path, outputs, signature, input_at, notes.append) for path in (a_path, b_path)]
     switches = {}
-    for end in ends:
+    asked = freeze_mod.parse_set_values(set_values)
+    for end in ends:  # a --set node may exist on one side only (optimize made it a constant, then pruned it)
         safety.check(end.model, list(end.outputs.values()), allow_unsafe)
-        switches.update(freeze_mod.switch_values(end.model.graph_def, freeze_mod.parse_set_values(set_values)))
+        names = set(n.name for n in end.model.graph_def.node)
+        switches.update(freeze_mod.switch_values(end.model.graph_def, dict(
+            (k, v) for k, v in asked.items() if k in names)))
+    if set(asked) - set(switches):
+        freeze_mod.switch_values(ends[0].model.graph_def, asked)  # the error naming the node and close names
     for end in ends:
         end.drop_inputs(switches)
     rows, pair_notes = verify.verify_pair(ends[0], ends[1], inputs_npz, batch, seed, rtol, atol,
