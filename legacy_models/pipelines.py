@@ -17,22 +17,11 @@ import numpy as np
 
 from legacy_models.common import (BATCH, GOLDEN_ROWS, SEED, Built, Skip, checkpoint_entry, dense, global_step,
                                   graph_session, rng, run_golden, train_and_save, v1)
+from legacy_models.estimator import _model_fn as estimator_model_fn  # the same model_fn, fed by a queue
 from migrate import tfcompat
 
 ESTIMATOR_SUBDIR = "model_dir"
 TRAIN_STEPS = 6
-
-
-def _queue_model_fn(features, labels, mode):
-    tf1 = v1()
-    with tf1.variable_scope(tf1.get_variable_scope(), use_resource=False):
-        hidden = dense(features["x"], 8, "hidden", tf1.nn.relu)
-        scores = tf1.identity(dense(hidden, 1, "out"), name="scores")
-        if mode == tf1.estimator.ModeKeys.PREDICT:
-            return tf1.estimator.EstimatorSpec(mode, predictions={"scores": scores})
-        loss = tf1.reduce_mean(tf1.square(scores - labels))
-        train_op = tf1.train.AdagradOptimizer(0.3).minimize(loss, global_step=tf1.train.get_global_step())
-        return tf1.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
 
 def _numpy_input_fn():
@@ -65,7 +54,7 @@ def build_estimator_queue(model_dir, name):
     golden_x = rng(82).randn(GOLDEN_ROWS, 4).astype("float32")
     config = tf1.estimator.RunConfig(tf_random_seed=SEED, save_summary_steps=TRAIN_STEPS,
                                      log_step_count_steps=TRAIN_STEPS)
-    estimator = tf1.estimator.Estimator(_queue_model_fn, model_dir=os.path.join(model_dir, ESTIMATOR_SUBDIR),
+    estimator = tf1.estimator.Estimator(estimator_model_fn, model_dir=os.path.join(model_dir, ESTIMATOR_SUBDIR),
                                         config=config)
     with tfcompat.tf1_control_flow():
         # batch_size = GOLDEN_ROWS: QueueDequeueManyV2's outputs have that static batch (feeding them in the

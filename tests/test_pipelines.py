@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from migrate import api, artifacts, savedmodel, tfcompat, verify
+from migrate import artifacts, savedmodel, tfcompat, verify
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
