@@ -71,9 +71,8 @@ def _verification_options(function):
 
 
 def _set_timeout(ctx, param, value):
-    if value is not None:
-        from migrate import session
-        session.set_run_timeout(value)
+    from migrate import session
+    session.set_run_timeout(value)  # every command sets it: a previous in-process call's value never lingers
     return value
 
 

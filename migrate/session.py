@@ -15,11 +15,18 @@ TABLE_INIT_NODE = "migrate_init_tables"  # frozen graphs: run this node once bef
 # Every session run ends within this many seconds (--timeout; MIGRATE_RUN_TIMEOUT; 0 = never): a graph that
 # waits on a queue or iterator nothing fills would otherwise block forever.
 DEFAULT_RUN_TIMEOUT = 300.0
-_run_timeout = [float(os.environ.get("MIGRATE_RUN_TIMEOUT") or DEFAULT_RUN_TIMEOUT)]
+
+
+def default_run_timeout():
+    return float(os.environ.get("MIGRATE_RUN_TIMEOUT") or DEFAULT_RUN_TIMEOUT)
+
+
+_run_timeout = [default_run_timeout()]
 
 
 def set_run_timeout(seconds):
-    _run_timeout[0] = float(seconds or 0)
+    """Seconds (0 = no deadline); None: the default (MIGRATE_RUN_TIMEOUT or 300)."""
+    _run_timeout[0] = default_run_timeout() if seconds is None else float(seconds)
 
 
 def run_timeout():
