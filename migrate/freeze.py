@@ -112,10 +112,11 @@ def _is_switch_placeholder(node):
     hand-made is_training flags): named like a train/infer switch, it is one."""
     if node.op == "PlaceholderWithDefault":
         return True
+    if node.op != "Placeholder" or "shape" not in node.attr:  # reading a missing map key would add it
+        return False
     shape = node.attr["shape"].shape
-    return node.op == "Placeholder" and "shape" in node.attr and \
-        node.attr["dtype"].type == tfcompat.tf().bool.as_datatype_enum and \
-        not shape.unknown_rank and len(shape.dim) == 0
+    return node.attr["dtype"].type == tfcompat.tf().bool.as_datatype_enum and not shape.unknown_rank and \
+        len(shape.dim) == 0
 
 
 def _apply_switches(graph_def, values):
