@@ -14,6 +14,7 @@ kind / path (relative to OUT_DIR):
     checkpoint   -- a checkpoint directory: `checkpoint` file + model.ckpt-N.{meta,index,data-*} (V2 format)
     saved_model  -- a TF1 SavedModel directory (tag "serve"); `signature` is the default signature and
                     `signatures` maps every signature to its input/output keys and tensor names
+    frozen_graph -- a frozen GraphDef file (weights as Consts), `path` names the .pb; no outputs recorded in it
     estimator    -- an Estimator model_dir; `inputs`/`outputs` are tensors of the latest model.ckpt-N.meta
                     (the TRAIN graph) that reproduce the goldens when fed after restoring that checkpoint
     frozen_graph -- a binary GraphDef with the weights as constants (`path` is the .pb file)

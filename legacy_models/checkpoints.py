@@ -3,6 +3,8 @@
 Each builder makes its graph in its own tf.Graph, trains a few steps so the checkpoint holds optimizer slots
 and global_step like a real training job, computes goldens, and saves model.ckpt-2 and model.ckpt-6.
 """
+import numpy as np
+
 from legacy_models.common import (BATCH, GOLDEN_ROWS, Built, checkpoint_entry, dense, global_step,
                                   graph_session, rng, run_golden, train_and_save, v1, static_dim)
 from migrate import tfcompat
@@ -214,4 +216,28 @@ def build_partitioned(model_dir, name):
                                  ["partitioned_variable", "embedding_lookup", "v2_checkpoint", "global_step",
                                   "optimizer_slots:Adagrad"],
                                  partitioned_variables={"embedding": {"shape": [30, 6], "partitions": 3}})
+    return Built(entry, golden, outputs)
+
+
+def build_dropout(model_dir, name):
+    """x[None, 8] -> 16 relu -> dropout(keep_prob) -> logits[3] -> softmax; Adam slots. keep_prob is a plain
+    scalar placeholder, as legacy training scripts fed it (1.0 at inference): the goldens use 1.0."""
+    tf1 = v1()
+    train_x = rng(121).randn(BATCH, 8).astype("float32")
+    golden = {"x:0": rng(122).randn(GOLDEN_ROWS, 8).astype("float32"), "keep_prob:0": np.float32(1.0)}
+    with graph_session() as sess:
+        x = tf1.placeholder(tf1.float32, [None, 8], name="x")
+        labels = tf1.placeholder(tf1.int64, [None], name="labels")
+        keep_prob = tf1.placeholder(tf1.float32, [], name="keep_prob")
+        hidden = dense(x, 16, "hidden", tf1.nn.relu)
+        dropped = tf1.nn.dropout(hidden, keep_prob=keep_prob)
+        logits, probs = _classifier_head(dropped, 3)
+        train_op = tf1.train.AdamOptimizer(0.05).minimize(_xent(labels, logits), global_step=global_step())
+        sess.run(tf1.global_variables_initializer())
+        prefix = train_and_save(sess, train_op, {x: train_x, labels: _classes(train_x, 3, 123), keep_prob: 0.5},
+                                model_dir)
+        outputs = run_golden(sess, [x, keep_prob], [probs], golden)
+        entry = checkpoint_entry(name, prefix, [x, keep_prob], [probs],
+                                 ["dropout", "keep_prob_placeholder", "v2_checkpoint", "global_step",
+                                  "optimizer_slots:Adam"])
     return Built(entry, golden, outputs)

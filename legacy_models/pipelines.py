@@ -134,5 +134,5 @@ def build_keras_dropout(model_dir, name):
         handle.write(frozen.SerializeToString())
     entry = {"kind": "frozen_graph", "path": "{}/{}".format(name, FROZEN_FILE), "inputs": inputs,
              "outputs": output_names, "signature": None, "learning_phase": phase,
-             "features": ["keras", "dropout", "learning_phase", "frozen_by_graph_util"]}
+             "features": ["frozen_graph", "keras", "dropout", "learning_phase", "frozen_by_graph_util"]}
     return Built(entry, golden, outputs)

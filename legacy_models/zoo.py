@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from legacy_models import checkpoints, estimator, pipelines, savedmodels
+from legacy_models import checkpoints, estimator, frozen_graphs, pipelines, savedmodels
 from legacy_models.common import Skip, v1
 from migrate import tfcompat
 
@@ -20,6 +20,9 @@ MODELS = OrderedDict([
     ("lookup", savedmodels.build_lookup),
     ("two_signatures", savedmodels.build_two_signatures),
     ("estimator", estimator.build_estimator),
+    ("detection", frozen_graphs.build_detection),
+    ("two_softmax", frozen_graphs.build_two_softmax),
+    ("dropout", checkpoints.build_dropout),
     ("estimator_queue", pipelines.build_estimator_queue),
     ("dataset_iterator", pipelines.build_dataset_iterator),
     ("keras_dropout", pipelines.build_keras_dropout),
@@ -40,6 +43,8 @@ OP_FEATURES = {
     "FusedBatchNormV3": "fused_batch_norm",
     "AssignSub": "assign_sub",
     "HashTable": "hash_table", "HashTableV2": "hash_table",
+    "NonMaxSuppressionV2": "non_max_suppression", "NonMaxSuppressionV3": "non_max_suppression",
+    "RandomUniform": "random_ops",
 }
 
 MANIFEST = "manifest.json"
@@ -139,7 +144,7 @@ def self_check(out_dir, entry):
     golden = load_golden(out_dir, entry)
     feed = dict((name, golden[name]) for name in entry["inputs"])
     path = os.path.join(out_dir, entry["path"])
-    runner = {"saved_model": _run_saved_model, "frozen_graph": _run_frozen}.get(entry["kind"], _run_checkpoint)
+    runner = {"saved_model": _run_saved_model, "frozen_graph": _run_frozen_graph}.get(entry["kind"], _run_checkpoint)
     values, op_types = runner(path, entry, feed)
     for name, value in zip(entry["outputs"], values):
         compare(entry["name"], name, golden[name], value)
@@ -161,11 +166,10 @@ def _run_checkpoint(model_dir, entry, feed):
         return values, set(op.type for op in graph.get_operations())
 
 
-def _run_frozen(path, entry, feed):
-    """import_graph_def of the frozen file into a fresh Graph, as a user of a frozen graph would."""
-    from tensorflow.core.framework import graph_pb2
+def _run_frozen_graph(path, entry, feed):
+    """A fresh Graph, import_graph_def of the file, as a user of a frozen graph would."""
     tf1 = v1()
-    graph_def = graph_pb2.GraphDef()
+    graph_def = tf1.GraphDef()
     with open(path, "rb") as handle:
         graph_def.ParseFromString(handle.read())
     graph = tfcompat.tf().Graph()

@@ -31,7 +31,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
     with stream.Target(output) as target:
         frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
                                            allow=allow, deny=deny, clear_devices=clear_devices, stream_to=target)
-        _freeze_progress(record, progress)
+        _freeze_progress(record, progress, printed=model.provenance)
         comparisons = None
         # A streamed graph never keeps variables (--allow/--deny take the session path): not parsed to look.
         left = [] if isinstance(frozen, stream.StreamedModel) else sorted(
@@ -46,6 +46,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
             feeds = verify.feeds_for(model, record.outputs, inputs_npz, batch, seed,
                                      _fed_switches(model, record.switches, set_values), signature_used)
             comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
+            verify.require_checked(comparisons, source, progress)
         if comparisons is None:  # unverified: still a graph TF imports (cheap check, no session run)
             if isinstance(frozen, stream.StreamedModel):
                 stream.check_importable(output, path=frozen.file_path)
@@ -57,13 +58,13 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
             "outputs": record.outputs}
 
 
-def _freeze_progress(record, progress):
+def _freeze_progress(record, progress, printed=()):
     progress("outputs ({}): {}; {} variables -> constants; nodes {} -> {}{}".format(
         record.how_outputs, ", ".join(record.outputs), record.variables, record.nodes_before, record.nodes_after,
         "; switches " + ", ".join("{}={}".format(k, v) for k, v in sorted(record.switches.items()))
         if record.switches else ""))
     for note in record.notes:
-        if not note.startswith("loaded"):
+        if not note.startswith("loaded") and note not in printed:  # the load's notes went out before
             progress("note: " + note)
 
 
@@ -108,8 +109,9 @@ def demo(workdir, progress=_quiet):
 
 def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False, input_at=None,
                    set_values=None):
-    """A frozen Model from any source: frozen graphs load as they are, everything else is frozen first.
-    An input pipeline the outputs read is cut (pipeline.prepare); train/infer switches are set."""
+    """(frozen Model, output tensors, how): frozen graphs load as they are (outputs: --outputs, else recorded
+    in the graph, else inferred), everything else is frozen first. An input pipeline the outputs read is cut
+    (pipeline.prepare)."""
     from migrate import model as m
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     if model.kind != m.FROZEN_GRAPH:
@@ -118,10 +120,10 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
                                     progress)
         safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
         model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values)
-        return model, record.outputs
-    tensors = _frozen_outputs(model, outputs, source)
+        return model, record.outputs, record.how_outputs
+    tensors, how = freeze_mod.resolve_outputs(model, outputs)
     model, _ = pipeline.prepare(model, tensors, input_at, progress)
-    return model, tensors
+    return model, tensors, how
 
 
 def _with_switches(model, set_values, progress):
@@ -140,20 +142,6 @@ def _with_switches(model, set_values, progress):
         "{}={}".format(k, v) for k, v in sorted(switches.items()))), switches
 
 
-def _frozen_outputs(model, outputs, source):
-    from migrate import outputs as output_discovery
-    if outputs:
-        known = set(node.name for node in model.graph_def.node)  # a dict of 1M NodeDefs costs ~2 s
-        return [freeze_mod._checked_tensor(name, known, source) for name in outputs]
-    chosen, ranked = output_discovery.infer_outputs(model.graph_def)
-    if not chosen:
-        listing = ", ".join("{} [{}]".format(c.name, c.op) for c in ranked[:8]) or "none"
-        from migrate.errors import BadInput
-        raise BadInput("cannot tell the outputs apart; candidates, best first: " + listing, source,
-                       "pass --outputs NAME[,NAME]")
-    return [name + ":0" for name in chosen]
-
-
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
              seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet,
@@ -165,8 +153,9 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     from migrate import stream
     from migrate.passes import set_static_shapes
     io.check_output_path(output, [source], force)
-    model, output_tensors = _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe,
-                                           input_at, set_values)
+    model, output_tensors, how = _frozen_source(source, outputs, tag, signature, checkpoint, progress,
+                                                allow_unsafe, input_at, set_values)
+    progress("outputs ({}): {}".format(how, ", ".join(output_tensors)))
     reference = model
     model, switches = _with_switches(model, set_values, progress)
     edited = model is not reference or pipeline.was_cut(model)
@@ -174,7 +163,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     if verify_result or trt is not None:
         from migrate.session import check_ops_known
         check_ops_known(model.graph_def, model.path)
-    inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") | set(keep_inputs))
+    inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") | set(keep_inputs) |
+                    set(model.inputs))
     names = passes_mod.parse_pass_list(passes) if passes else list(passes_mod.DEFAULT_PASSES)
     if static and set_static_shapes.NAME not in names:
         names.insert(0, set_static_shapes.NAME)
@@ -197,6 +187,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     trt_outcome = None
     if trt is not None:
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
+    from migrate import outputs as output_discovery
+    output_discovery.record(optimized.graph_def, inputs, output_tensors)
     with stream.Target(output) as target:
         stream.write_graph_def(optimized.graph_def, target.path, target.text)  # node by node, no bytes copy
         comparisons = None
@@ -208,12 +200,13 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
                                                  candidate_where=output)
             else:
                 comparisons = verify.check_pair(reference, optimized, output_tensors, feeds, rtol, atol)
+            verify.require_checked(comparisons, source, progress)
         else:  # unverified: still a graph TF imports (cheap check, no session run)
             stream.check_importable(output, graph_def=optimized.graph_def)
         if comparisons is None or all(row.ok for row in comparisons):
             target.commit()
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
-            "outputs": output_tensors, "nodes_before": nodes_before,
+            "outputs": output_tensors, "how_outputs": how, "nodes_before": nodes_before,
             "nodes": len(optimized.graph_def.node), "passes": names}
 
 
@@ -310,7 +303,6 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                 outputs_needed = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
                 frozen, _ = freeze_mod.freeze(model, outputs=outputs_needed)
                 savedmodel.write_tf1(frozen, target, signatures)
-        progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
         comparisons = {}
         if verify_result:
             for name, sig in sorted(signatures.items()):
@@ -327,7 +319,9 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                 from migrate.errors import VerificationFailed
                 raise VerificationFailed("reloaded SavedModel differs from the source in signature(s) " +
                                          ", ".join(sorted(bad)), output, "nothing was written; see the errors above")
+            verify.require_checked([row for rows in comparisons.values() for row in rows], source)
         _move_contents(target, temp)
+        progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
     return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
 
 
@@ -343,7 +337,8 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
     """Run two artifacts of any kinds on the same inputs: ([Comparison], notes). Train/infer switches and
     --set values are fed to both sides (as freeze sets them); an input pipeline is cut as freeze cuts it."""
     notes = []
-    ends = [_endpoint(path, outputs, signature, input_at, notes.append) for path in (a_path, b_path)]
+    a = _endpoint(a_path, outputs, signature, input_at, notes.append)
+    ends = [a, _endpoint(b_path, outputs, signature, input_at, notes.append, partner=a)]
     switches = {}
     asked = freeze_mod.parse_set_values(set_values)
     for end in ends:  # a --set node may exist on one side only (optimize made it a constant, then pruned it)
@@ -362,11 +357,11 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
     return rows, [n[len("note: "):] if n.startswith("note: ") else n for n in notes] + pair_notes
 
 
-def _endpoint(path, outputs, signature, input_at, progress):
+def _endpoint(path, outputs, signature, input_at, progress, partner=None):
     model = artifacts.load(path, signature=None)
-    end = verify.endpoint(model, outputs, signature)
+    end = verify.endpoint(model, outputs, signature, partner=partner)
     cut, cuts = pipeline.prepare(model, sorted(set(end.outputs.values())), input_at, progress)
-    return verify.endpoint(cut, outputs, signature) if cuts else end
+    return verify.endpoint(cut, outputs, signature, partner=partner) if cuts else end
 
 
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
@@ -389,11 +384,14 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
     steps = {}
     with io.atomic_dir(out_dir) as temp:
         frozen_path = os.path.join(temp, "frozen.pb")
-        if source_model.kind == m.FROZEN_GRAPH:
-            progress("[1/4] {} is already frozen".format(source))
-            import shutil
-            shutil.copyfile(source_model.path, frozen_path)
-            steps["freeze"] = {"skipped": "already a frozen graph"}
+        if source_model.kind == m.FROZEN_GRAPH:  # written again with its inputs and outputs recorded in it
+            from migrate import stream
+            keep_outputs, how = freeze_mod.resolve_outputs(source_model, keep_outputs)
+            progress("[1/4] {} is already frozen; outputs ({}): {}".format(source, how, ", ".join(keep_outputs)))
+            freeze_mod.record_io(source_model.graph_def, source_model, keep_outputs, how)
+            stream.write_graph_def(source_model.graph_def, frozen_path)
+            steps["freeze"] = {"skipped": "already a frozen graph", "outputs": keep_outputs, "how_outputs": how,
+                               "nodes": len(source_model.graph_def.node)}
         else:
             progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
             result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
@@ -404,21 +402,21 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
                                "how_outputs": result["record"].how_outputs,
                                "verification": report.comparisons_dict(result["comparisons"])}
-            keep_outputs = result["outputs"]
         progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
         optimized_path = os.path.join(temp, "optimized.pb")
+        # frozen.pb records its outputs: optimize and export read them from the file
         result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
-                          input_shapes=input_shapes, outputs=keep_outputs, trt=trt, inputs_npz=inputs_npz,
+                          input_shapes=input_shapes, trt=trt, inputs_npz=inputs_npz,
                           batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
                           keep_inputs=keep_inputs, progress=_indent(progress), set_values=set_values,
                           input_at=input_at if source_model.kind == m.FROZEN_GRAPH else None)
-        _require_ok(result["comparisons"], "optimize", frozen_path)
-        steps["optimize"] = report.optimize_report(frozen_path, optimized_path, result)
+        final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
+        _require_ok(result["comparisons"], "optimize", final_frozen)
+        steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be
         progress("[3/4] export: SavedModel")
         saved_path = os.path.join(temp, "saved_model")
-        exported = export(optimized_path, saved_path, fmt=fmt, outputs=result["outputs"],
-                          signatures=sigs or None, verify_result=False, allow_unsafe=allow_unsafe,
-                          progress=_indent(progress))
+        exported = export(optimized_path, saved_path, fmt=fmt, signatures=sigs or None, verify_result=False,
+                          allow_unsafe=allow_unsafe, progress=_indent(progress))
         steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
         progress("[4/4] verify: source vs exported SavedModel, same inputs")
         if not sigs:  # the source runs as freeze ran it: its input pipeline cut, switches fed
@@ -438,6 +436,7 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             from migrate.errors import VerificationFailed
             raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
                                      "nothing was written; see the errors above")
+        verify.require_checked([row for rows in final.values() for row in rows], source)
     return summary
 
 

@@ -446,7 +446,7 @@ def load(path, tag=None, signature=None, checkpoint=None):
     else:
         model = load_graph(resolved, checkpoint)
     check_graph_structure(model.graph_def, model.path)
-    model.provenance = notes + model.provenance
+    model.provenance = [note for note in notes if note not in model.provenance] + model.provenance  # once each
     return model
 
 
@@ -454,7 +454,11 @@ def load_graph(path, checkpoint=None):
     graph_def = read_graph_def(path)
     has_variables = any(node.op in ("Variable", "VariableV2", "VarHandleOp") for node in graph_def.node)
     if not has_variables:
-        return m.Model(m.FROZEN_GRAPH, path, graph_def, provenance=["loaded frozen graph " + path])
+        from migrate import freeze, outputs
+        inputs, recorded = outputs.recorded(graph_def)
+        notes = [freeze.RECORDED_NOTE + ", ".join(recorded)] if recorded else []  # resolve_outputs reads it
+        return m.Model(m.FROZEN_GRAPH, path, graph_def, inputs=inputs, outputs=recorded,
+                       provenance=["loaded frozen graph " + path] + notes)
     prefix = checkpoint or latest_checkpoint(os.path.dirname(os.path.abspath(path)), [])
     if not prefix:
         raise BadInput("graph holds variables but no checkpoint was found beside it", path,

@@ -100,6 +100,7 @@ def _print_rows(rows, where=None):
         bad = [row.output for row in rows if not row.ok]
         raise VerificationFailed("outputs differ beyond tolerance: " + ", ".join(bad) + "; nothing written", where,
                                  "inspect the per-output errors above; loosen --rtol/--atol only if expected")
+    verify_mod.require_checked(rows, where, writes=False)  # the verbs that write refused before writing
 
 
 @cli.command()
@@ -254,8 +255,10 @@ def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, b
     click.echo("A: {}\nB: {}".format(a, b))
     for note in notes:
         click.echo("  note: " + note)
-    _print_rows(rows)
-    click.echo("outputs match (rtol={}, atol={})".format(rtol, atol))
+    _print_rows(rows, b)
+    checked = sum(1 for row in rows if row.checked)
+    click.echo("outputs match (rtol={}, atol={}){}".format(rtol, atol, "" if checked == len(rows) else
+                                                           "; {} of {} output(s) checked".format(checked, len(rows))))
 
 
 @cli.command()

@@ -1,13 +1,15 @@
 """User-facing errors and the exit codes the CLI maps them to.
 
 Exit codes: 0 ok, 1 verification mismatch, 2 bad input (something the user can fix),
-3 TensorRT required (--require-trt) but unavailable.
+3 TensorRT required (--require-trt) but unavailable, 4 verification checked nothing (every output empty or
+constant for the inputs used: nothing written).
 """
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 EXIT_TRT_UNAVAILABLE = 3
+EXIT_NOT_VERIFIED = 4
 
 
 class MigrateError(Exception):
@@ -38,3 +40,8 @@ class VerificationFailed(MigrateError):
 
 class TensorRTUnavailable(MigrateError):
     exit_code = EXIT_TRT_UNAVAILABLE
+
+
+class NotVerified(MigrateError):
+    """Verification ran but checked no output (each was empty or constant for the inputs used)."""
+    exit_code = EXIT_NOT_VERIFIED

@@ -41,20 +41,50 @@ def resolve_outputs(model, requested=None, signature=None):
     """(tensor names, how) for the outputs to keep."""
     if requested:
         known = set(node.name for node in model.graph_def.node)  # names only: a dict of 1M NodeDefs costs ~2 s
-        return [_checked_tensor(name, known, model.path) for name in requested], "--outputs"
+        tensors = [_checked_tensor(name, known, model.path) for name in requested]
+        return tensors, _how_requested(model, tensors)
     if signature:
         sig = artifacts.choose_signature(model, signature)
         return sorted(sig.outputs.values()), "signature " + signature
+    if model.kind == m.FROZEN_GRAPH and model.outputs and any(note.startswith(RECORDED_NOTE)
+                                                               for note in model.provenance):
+        return list(model.outputs), "recorded in the graph"
     if len(model.signatures) == 1 or "serving_default" in model.signatures:
         name = "serving_default" if "serving_default" in model.signatures else list(model.signatures)[0]
         if model.signatures[name].outputs:
             return sorted(model.signatures[name].outputs.values()), "signature " + name
     chosen, ranked = output_discovery.infer_outputs(model.graph_def)
     if chosen:
-        return [tensor_name(name) for name in chosen], "inferred (forward-graph sink)"
+        return [tensor_name(name) for name in chosen], output_discovery.how_inferred(model.graph_def, chosen)
     listing = ", ".join("{} [{}; {}]".format(c.name, c.op, c.why) for c in ranked[:8]) or "none"
     raise BadInput("cannot tell the outputs apart; candidates, best first: " + listing, model.path,
                    "pass --outputs NAME[,NAME]")
+
+
+def _how_requested(model, tensors):
+    """'--outputs', or the signature(s) whose outputs these are all of (convert passes them on)."""
+    names = sorted(name for name, sig in model.signatures.items() if sig.outputs)
+    for name in names:
+        if set(tensors) == set(model.signatures[name].outputs.values()):
+            return "signature " + name
+    if len(names) > 1 and set(tensors) == set(t for name in names for t in model.signatures[name].outputs.values()):
+        return "signatures " + ", ".join(names)
+    return "--outputs"
+
+
+RECORDED_NOTE = "outputs recorded in the graph: "
+
+
+def record_io(graph_def, model, outputs, how):
+    """Stamp the inputs and outputs into a graph migrate writes (outputs.record): the outputs, and as inputs
+    the signature's inputs when the outputs came from a signature, else the placeholders left in the graph."""
+    inputs = []
+    if how.startswith("signature "):
+        sig = model.signatures.get(how[len("signature "):])
+        inputs = sorted(sig.inputs.values()) if sig is not None else []
+    if not inputs:
+        inputs = [tensor_name(node.name) for node in graph_def.node if node.op == "Placeholder"]
+    return output_discovery.record(graph_def, inputs, outputs)
 
 
 def _checked_tensor(name, known, where):
@@ -315,6 +345,7 @@ def freeze(model, outputs=None, signature=None, set_values=None, allow=None, den
     if clear_devices:
         _clear_devices(frozen)
     edit.drop_unreachable(frozen, [node_name(t) for t in output_tensors] + ([TABLE_INIT_NODE] if imported else []))
+    record_io(frozen, model, output_tensors, how)
     _check_size(frozen, model.path)
     inputs = sorted(tensor_name(n.name) for n in frozen.node if n.op == "Placeholder")
     notes = list(model.provenance) + ([fallback] if fallback else [])  # streaming hook: why it did not apply

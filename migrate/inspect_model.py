@@ -91,6 +91,7 @@ def inspect(path, tag=None, checkpoint=None):
                        for name, sig in sorted(model.signatures.items())},
         "placeholders": placeholders(graph_def),
         "likely_outputs": [{"name": c.name, "op": c.op, "score": c.score, "why": c.why} for c in ranked[:8]],
+        "recorded": dict(zip(("inputs", "outputs"), outputs.recorded(graph_def))),  # by a graph migrate wrote
         "variables": variables_summary(model),
         "nodes": len(graph_def.node),
         "functions": len(graph_def.library.function),
@@ -142,6 +143,8 @@ def to_text(report):
     for ph in report["placeholders"]:
         lines.append("  input {} {} {}{}".format(ph["name"], ph["dtype"], ph["shape"],
                                                  " (with default)" if ph["op"] != "Placeholder" else ""))
+    if report["recorded"]["outputs"]:
+        lines.append("  recorded outputs: " + ", ".join(report["recorded"]["outputs"]))
     if report["likely_outputs"]:
         lines.append("  likely outputs: " + ", ".join(c["name"] for c in report["likely_outputs"][:5]))
     v = report["variables"]

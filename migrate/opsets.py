@@ -83,6 +83,20 @@ INPUT_PIPELINE_OPS = QUEUE_OPS | ITERATOR_OPS | BLOCKING_OPS
 # Reads of a variable's initialization state: on a frozen variable (a constant) the answer is True.
 IS_INITIALIZED_OPS = frozenset(["IsVariableInitialized", "VarIsInitializedOp"])
 
+# Graph plumbing that is never a model output even when nothing reads it (output inference skips it):
+# input pipelines (queues, readers, iterators, datasets), summaries, and ops with no outputs at all.
+NEVER_OUTPUT_OPS = re.compile(
+    r"^(Queue[A-Z]\w*|\w*QueueV?\d*|\w*Reader\w*|Iterator\w*|\w*IteratorV?\d*|MakeIterator|"
+    r"OneShotIterator|\w*Dataset(V\d)?|\w*Summary(V\d)?|SummaryWriter|NoOp|Assert|PrintV2|"
+    r"Save(V2|Slices)?|MergeV2Checkpoints)$")
+# v1 cond pivots: Identity of a Switch output that the branch's ops take as a control input.
+COND_PIVOT = re.compile(r"(^|/)switch_[tf](_\d+)?$")
+# Attrs on NodeDefs in the graphs migrate writes, recording the model's inputs and outputs (outputs.py):
+# a list of output indices of that node. A leading underscore: TF's importer skips such attrs (internal
+# attrs, like _class and _output_shapes) and no kernel reads them.
+RECORDED_OUTPUT_ATTR = "_migrate_outputs"
+RECORDED_INPUT_ATTR = "_migrate_inputs"
+
 
 def is_training_only(op):
     return op in TRAINING_ONLY_OPS or bool(_APPLY_OP.match(op))

@@ -1,10 +1,28 @@
-"""Guess a graph's outputs when no signature or --outputs names them: ranked forward-graph sinks."""
+"""A graph's outputs: recorded in the graphs migrate writes, else guessed from the graph.
+
+Recorded: every graph migrate writes (freeze, optimize, convert) carries its inputs and outputs as attrs on
+the nodes that produce them, `_migrate_outputs` / `_migrate_inputs` (opsets.RECORDED_*_ATTR), each a list of
+that node's output indices. Why attrs and not a node of our own: TF's importer (1.7 to 2.21) skips attrs whose
+name starts with an underscore (internal attrs such as `_class`, `_output_shapes`), no kernel reads them, and
+they travel with the output nodes through pruning tools (extract_sub_graph, strip_unused, our own passes keep
+outputs), where an extra node would be a dead end that summarize_graph-style tools list as a likely output
+and pruning drops. tests/test_outputs.py imports such a graph with plain TF and runs TF's own tools on it.
+
+Guessed (no signature, nothing recorded, no --outputs):
+  inference graph (no variables, no optimizer): EVERY forward sink that reads an input, except plumbing (v1
+    cond pivots switch_t/switch_f, ops with no outputs, queue/iterator/reader/dataset/summary ops);
+  training graph: ranked sinks; where a label input meets the model at its end (a loss), the model side of
+    that join is a prediction, and a sink computed from a prediction (its softmax) ranks above it. A join
+    with a scalar input (keep_prob) or one the model goes on computing from (weights read downstream of it:
+    dropout inside the network) is not a loss.
+"""
 import re
 from collections import namedtuple
 
-from migrate import opsets
+from migrate import opsets, tfcompat
 
-Candidate = namedtuple("Candidate", ["name", "op", "score", "why"])
+Candidate = namedtuple("Candidate", ["name", "op", "score", "why", "reads_input"])
+Candidate.__new__.__defaults__ = (False,)
 
 # Name scopes TF's own training machinery writes into: never an inference output.
 _TRAINING_SCOPES = re.compile(
@@ -15,62 +33,176 @@ _TRAINING_SCOPES = re.compile(
 _LOSS_NAMES = re.compile(r"(loss|cross_entropy|xent|accuracy|correct|metric|mean_squared|label)", re.IGNORECASE)
 _OUTPUT_NAMES = re.compile(r"(softmax|prob|pred|output|logit|score|sigmoid|classes|argmax|embedding|y$|result)",
                            re.IGNORECASE)
-_NO_OUTPUT_OPS = frozenset(["NoOp", "Assert", "PrintV2", "SaveV2", "Save", "SaveSlices", "MergeV2Checkpoints"])
 _NOT_OUTPUTS = frozenset(["Const", "Placeholder", "PlaceholderWithDefault", "VarHandleOp", "Variable",
                           "VariableV2", "ReadVariableOp", "VarIsInitializedOp", "IsVariableInitialized"])
+_INPUT_OPS = frozenset(["Placeholder"])
 
+
+# ------------------------------------------------------------------------------------------ recorded
+
+def recorded(graph_def):
+    """(inputs, outputs): the tensor names a graph written by migrate records (sorted), or ([], [])."""
+    found = {opsets.RECORDED_INPUT_ATTR: [], opsets.RECORDED_OUTPUT_ATTR: []}
+    for node in graph_def.node:
+        for attr, names in found.items():
+            if attr in node.attr:
+                names.extend("{}:{}".format(node.name, index) for index in node.attr[attr].list.i)
+    return sorted(set(found[opsets.RECORDED_INPUT_ATTR])), sorted(set(found[opsets.RECORDED_OUTPUT_ATTR]))
+
+
+def record(graph_def, inputs, outputs):
+    """Stamp `inputs`/`outputs` (tensor names) into graph_def in place; earlier stamps are removed first.
+    Tensors whose node is not in the graph are left out. Returns (inputs, outputs) recorded."""
+    wanted = {opsets.RECORDED_INPUT_ATTR: _by_node(inputs), opsets.RECORDED_OUTPUT_ATTR: _by_node(outputs)}
+    done = {opsets.RECORDED_INPUT_ATTR: [], opsets.RECORDED_OUTPUT_ATTR: []}
+    for node in graph_def.node:
+        for attr, by_node in wanted.items():
+            if attr in node.attr:
+                del node.attr[attr]
+            if node.name in by_node:
+                indices = sorted(by_node[node.name])
+                node.attr[attr].list.i.extend(indices)
+                done[attr].extend("{}:{}".format(node.name, i) for i in indices)
+    return sorted(done[opsets.RECORDED_INPUT_ATTR]), sorted(done[opsets.RECORDED_OUTPUT_ATTR])
+
+
+def _by_node(tensors):
+    by_node = {}
+    for tensor in tensors or []:
+        name, _, index = tensor.lstrip("^").partition(":")
+        by_node.setdefault(name, set()).add(int(index) if index else 0)
+    return by_node
+
+
+# ------------------------------------------------------------------------------------------ inference
 
 def _inputs(node):
     return [name.lstrip("^").split(":")[0] for name in node.input]
 
 
+def _data_inputs(node):
+    return [name.split(":")[0] for name in node.input if not name.startswith("^")]
+
+
 def _data_consumed(graph_def):
     consumed = set()
     for node in graph_def.node:
-        for name in node.input:
-            if not name.startswith("^"):
-                consumed.add(name.split(":")[0])
+        consumed.update(_data_inputs(node))
     return consumed
 
 
 def _ancestry(graph_def):
-    """{node: (placeholders it reads, whether it reads a variable)}, one memoized walk (tolerates cycles)."""
+    """{node: (placeholders it reads, whether it reads a variable)}: one iterative post-order walk. A while
+    loop's back edge (NextIteration's input) is not followed: the loop's Enter carries the values in; any
+    other cycle (a malformed graph) is cut where the walk meets it."""
     by_name = dict((node.name, node) for node in graph_def.node)
-    memo = {}
+    back_edges = frozenset(["NextIteration", "RefNextIteration"])
+    memo, active = {}, set()
     for start in by_name:
         if start in memo:
             continue
-        stack, order = [start], []
+        stack = [(start, False)]
         while stack:
-            current = stack.pop()
+            current, expanded = stack.pop()
             if current in memo or current not in by_name:
                 continue
-            memo[current] = (frozenset(), False)  # placeholder value while in progress (breaks loops)
-            order.append(current)
-            stack.extend(_inputs(by_name[current]))
-        for current in reversed(order):
             node = by_name[current]
-            inputs = [memo.get(i, (frozenset(), False)) for i in _inputs(node)]
-            placeholders = frozenset([current]) if node.op == "Placeholder" else frozenset().union(
+            if not expanded:
+                if current in active:
+                    continue
+                active.add(current)
+                stack.append((current, True))
+                if node.op not in back_edges:
+                    stack.extend((name, False) for name in _inputs(node) if name not in memo and name not in active)
+                continue
+            active.discard(current)
+            inputs = [memo[i] for i in _inputs(node) if i in memo] if node.op not in back_edges else []
+            placeholders = frozenset([current]) if node.op in _INPUT_OPS else frozenset().union(
                 *[p for p, _ in inputs]) if inputs else frozenset()
             reads_variable = node.op in opsets.VARIABLE_OPS or any(v for _, v in inputs)
             memo[current] = (placeholders, reads_variable)
     return memo
 
 
-def _loss_joins(graph_def, ancestry):
-    """(predictions, losses): where a label input meets the model's output (sub, cross-entropy, ...),
-    the side that reads weights is a prediction; nodes downstream of such a join are losses."""
-    predictions, joins = set(), set()
+def is_inference_graph(graph_def):
+    """No variables and no optimizer (no Apply* op, no gradients): a frozen or serving graph."""
     for node in graph_def.node:
-        data = [name.split(":")[0] for name in node.input if not name.startswith("^")]
-        sides = [(name, ancestry.get(name, (frozenset(), False))) for name in data]
+        if node.op in opsets.VARIABLE_OPS or opsets._APPLY_OP.match(node.op) or \
+                node.name.startswith("gradients/"):
+            return False
+    return True
+
+
+class _Plumbing(object):
+    """Whether a node can never be an output: consts/placeholders/variables, ops with no outputs, input
+    pipelines and summaries, v1 control flow and cond pivots, training-only ops and scopes."""
+
+    def __init__(self, graph_def):
+        self.by_name = dict((node.name, node) for node in graph_def.node)
+        self.no_outputs = {}
+
+    def __call__(self, node):
+        op = node.op
+        if op in _NOT_OUTPUTS or op in opsets.V1_CONTROL_FLOW or opsets.is_training_only(op) or \
+                opsets.NEVER_OUTPUT_OPS.match(op) or _TRAINING_SCOPES.search(node.name):
+            return True
+        if op not in self.no_outputs:
+            definition = tfcompat.op_def(op)
+            self.no_outputs[op] = definition is not None and not definition.output_arg
+        if self.no_outputs[op]:
+            return True
+        if op == "Identity" and opsets.COND_PIVOT.search(node.name):
+            source = self.by_name.get(_data_inputs(node)[0]) if _data_inputs(node) else None
+            return source is not None and source.op in ("Switch", "RefSwitch")
+        return False
+
+
+def _scalar(node):
+    if node is None or "shape" not in node.attr:
+        return False
+    shape = node.attr["shape"].shape
+    return not shape.unknown_rank and len(shape.dim) == 0
+
+
+def _inside_model(graph_def, plumbing):
+    """Nodes from which the forward graph goes on to read a weight: a join there is inside the network."""
+    from migrate.graph import view
+    by_name = plumbing.by_name
+    weights = set(name for name, node in by_name.items() if node.op in opsets.VARIABLE_OPS)
+    weights |= set(name for name, node in by_name.items() if node.op in ("Identity", "ReadVariableOp") and
+                   _data_inputs(node) and _data_inputs(node)[0] in weights)
+    starts = set()
+    for node in graph_def.node:
+        if node.name in weights or opsets.is_training_only(node.op) or _TRAINING_SCOPES.search(node.name):
+            continue
+        data = _data_inputs(node)
+        if any(name in weights for name in data):
+            starts.update(name for name in data if name not in weights)
+    return view.reachable(view.to_digraph(graph_def), starts, "reverse") if starts else set()
+
+
+def _loss_joins(graph_def, ancestry, plumbing):
+    """(predictions, joins): where a label input meets the model's output (sub, cross-entropy, ...), the side
+    that reads weights is a prediction. Not a label: a scalar input (keep_prob), nor a join the network goes
+    on computing from (it reads weights downstream: dropout between layers)."""
+    predictions, joins = set(), set()
+    inside = None
+    for node in graph_def.node:
+        sides = [(name, ancestry.get(name, (frozenset(), False))) for name in _data_inputs(node)]
         sides = [(name, p, v) for name, (p, v) in sides if p]
         for name, placeholders, reads_variable in sides:
             others = [p for other, p, _ in sides if other != name]
-            if reads_variable and others and all(not (p & placeholders) for p in others):
-                predictions.add(name)
-                joins.add(node.name)
+            if not (reads_variable and others and all(not (p & placeholders) for p in others)):
+                continue
+            labels = frozenset().union(*others) - placeholders
+            if all(_scalar(plumbing.by_name.get(label)) for label in labels):
+                continue
+            if inside is None:
+                inside = _inside_model(graph_def, plumbing)
+            if node.name in inside:
+                continue
+            predictions.add(name)
+            joins.add(node.name)
     return predictions, joins
 
 
@@ -78,21 +210,21 @@ def rank_outputs(graph_def):
     """Candidate outputs, best first: forward sinks that read an input, scored on op and name."""
     consumed = _data_consumed(graph_def)
     ancestry = _ancestry(graph_def)
-    predictions, joins = _loss_joins(graph_def, ancestry)
-    by_name = dict((node.name, node) for node in graph_def.node)
+    plumbing = _Plumbing(graph_def)
+    predictions, joins = _loss_joins(graph_def, ancestry, plumbing)
     losses = _downstream(graph_def, joins)
+    served = _downstream(graph_def, predictions) - losses
     candidates = []
     for node in graph_def.node:
+        reads_input = bool(ancestry.get(node.name, (frozenset(), False))[0])
         if node.name in predictions and node.op not in _NOT_OUTPUTS and not _TRAINING_SCOPES.search(node.name):
-            candidates.append(Candidate(node.name, node.op, 6, "prediction compared with another input (a label)"))
+            candidates.append(Candidate(node.name, node.op, 6, "prediction compared with another input (a label)",
+                                        reads_input))
             continue
-        if node.name in consumed or node.op in _NO_OUTPUT_OPS or node.op in _NOT_OUTPUTS:
-            continue
-        if opsets.is_training_only(node.op) or node.op in opsets.V1_CONTROL_FLOW or _TRAINING_SCOPES.search(
-                node.name):
+        if node.name in consumed or plumbing(node):
             continue
         score, why = 0, []
-        if ancestry[node.name][0]:
+        if reads_input:
             score += 4
             why.append("reads an input")
         if node.name in losses:
@@ -101,10 +233,13 @@ def rank_outputs(graph_def):
         elif _LOSS_NAMES.search(node.name):
             score -= 3
             why.append("looks like a loss/metric")
+        elif node.name in served:
+            score = 7
+            why.append("computed from a prediction (its served form)")
         elif _OUTPUT_NAMES.search(node.name):
             score += 1
             why.append("output-like name")
-        candidates.append(Candidate(node.name, node.op, score, ", ".join(why) or "sink"))
+        candidates.append(Candidate(node.name, node.op, score, ", ".join(why) or "sink", reads_input))
     ranked = sorted(candidates, key=lambda c: -c.score)
     useful = [c for c in ranked if c.score > 0]  # sinks reading no input (switch plumbing, constants) last resort
     return useful or ranked
@@ -112,13 +247,27 @@ def rank_outputs(graph_def):
 
 def _downstream(graph_def, starts):
     from migrate.graph import view
+    if not starts:
+        return set()
     return view.reachable(view.to_digraph(graph_def), set(starts))
 
 
 def infer_outputs(graph_def):
-    """(outputs, candidates): the chosen output node names, or [] when the top is ambiguous."""
+    """(outputs, candidates): the chosen output node names, or [] when the top is ambiguous.
+    An inference graph's outputs are all its forward sinks that read an input (best first)."""
     candidates = rank_outputs(graph_def)
     if not candidates:
         return [], candidates
+    if is_inference_graph(graph_def):
+        every = [c.name for c in candidates if c.reads_input and c.score > 0]
+        if every:
+            return every, candidates
     best = [c for c in candidates if c.score == candidates[0].score]
     return ([best[0].name] if len(best) == 1 else []), candidates
+
+
+def how_inferred(graph_def, chosen):
+    """The words resolve_outputs reports for inferred outputs."""
+    if len(chosen) > 1:
+        return "inferred: every forward sink of an inference graph"
+    return "inferred (forward-graph sink)"

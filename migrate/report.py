@@ -7,7 +7,14 @@ from migrate import io
 def comparisons_dict(rows):
     return [{"output": r.output, "shape": list(r.shape) if not isinstance(r.shape, str) else r.shape,
              "dtype": r.dtype, "max_abs_err": r.max_abs, "max_rel_err": r.max_rel, "mismatch": r.mismatch,
-             "ok": r.ok} for r in rows or []]
+             "ok": r.ok, "checked": r.checked, "status": _status(r), "reason": r.reason} for r in rows or []]
+
+
+def _status(row):
+    """'ok' (compared, within tolerance), 'mismatch', or 'not checked' (empty / constant: proves nothing)."""
+    if not row.ok:
+        return "mismatch"
+    return "ok" if row.checked else "not checked"
 
 
 def optimize_report(source, output, result):

@@ -34,9 +34,25 @@ def export_signatures(model, outputs=None, signature_name="serving_default"):
     if not outputs:
         outputs, _ = freeze_mod.resolve_outputs(model)
     from migrate import verify
-    inputs = model.inputs or sorted(verify.input_specs(model.graph_def, outputs))  # only what outputs need
-    return {signature_name: m.Signature(signature_name, dict((_key(t), t) for t in inputs),
-                                        dict((_key(t), t) for t in outputs), PREDICT)}
+    # The model's own inputs (given, or recorded in a graph migrate wrote) when they go with these outputs;
+    # else the placeholders the outputs need.
+    own = model.inputs if not model.outputs or set(outputs) == set(model.outputs) else []
+    inputs = own or sorted(verify.input_specs(model.graph_def, outputs))
+    return {signature_name: m.Signature(signature_name, _keyed(inputs), _keyed(outputs), PREDICT)}
+
+
+def _keyed(tensors):
+    """{key: tensor}; where two tensors share a short key ('head_a/probs', 'head_b/probs'), both get their
+    whole node name as key, '/' -> '_' ('head_a_probs')."""
+    short = [_key(t) for t in tensors]
+    keys = [key if short.count(key) == 1 else _long_key(t) for key, t in zip(short, tensors)]
+    return dict(zip(keys, tensors))
+
+
+def _long_key(tensor):
+    index = tensor.split(":")[-1] if ":" in tensor else "0"
+    name = node_name(tensor).replace("/", "_")
+    return name if index == "0" else "{}_{}".format(name, index)
 
 
 def _key(tensor):

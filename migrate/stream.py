@@ -135,7 +135,10 @@ def plan_freeze(model, outputs=None, signature=None, set_values=None, allow=None
     if clear_devices:
         freeze_mod._clear_devices(graph_def)
     edit.drop_unreachable(graph_def, [node_name(t) for t in output_tensors])
+    if model.meta_graph is not None:  # attrs this TF lacks, at the writer's default (Cast.Truncate from 1.15 in 1.7):
+        session.strip_unknown_defaults(graph_def, model.meta_graph.meta_info_def.stripped_op_list)  # as on import
     edit.strip_default_attrs(graph_def)  # what io.write_graph does to the session path's graph
+    freeze_mod.record_io(graph_def, model, output_tensors, how)
     present = set(node.name for node in graph_def.node)
     return Plan(graph_def=graph_def, weights=dict((k, v) for k, v in weights.items() if k in present),
                 outputs=output_tensors, how=how, switches=switches, rewritten=dict(rewritten),
@@ -700,7 +703,7 @@ def check_pair(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
         return verify.check_pair(reference, candidate, outputs, feeds, rtol, atol)
     # The candidate first: its weights are numpy arrays, freed when it is done. The reference's variables
     # stay in the process after its session is deleted (TF 2.21 keeps them), so it goes last.
-    actual = run_streamed(candidate, outputs, feeds)
+    actual = run_streamed(candidate, outputs, verify.plain(feeds))
     expected = verify.run_model(reference, outputs, feeds)
     return verify.compare(expected, actual, rtol, atol)
 
@@ -727,13 +730,15 @@ def run_file(path, outputs, feeds, where=None):
         present = set(op.name for op in graph.get_operations())
         if session_mod.TABLE_INIT_NODE in present:
             session_mod.run_checked(sess, graph.get_operation_by_name(session_mod.TABLE_INIT_NODE), None, where)
-        from migrate import verify
-        fed = dict((graph.get_tensor_by_name(name), value) for name, value in
-                   verify.present_feeds(graph, feeds).items())
-        fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
         fetches = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
-        values = session_mod.run_checked(sess, fetches, fed, where)
-    return dict(zip(outputs, values))
+        from migrate import verify
+
+        def run(batch):
+            fed = dict((graph.get_tensor_by_name(name), value) for name, value in
+                       verify.present_feeds(graph, batch).items())
+            fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
+            return dict(zip(outputs, session_mod.run_checked(sess, fetches, fed, where)))
+        return verify.run_batches(run, feeds)
 
 
 def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, candidate_where=None):
@@ -741,7 +746,7 @@ def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=
     (the candidate first: its fed weights are freed before the reference is read). candidate_where: the
     name errors give the candidate (its final path, not the temp file)."""
     from migrate import verify
-    actual = run_file(candidate_path, outputs, feeds, candidate_where)
+    actual = run_file(candidate_path, outputs, verify.plain(feeds), candidate_where)
     expected = run_file(reference_path, outputs, feeds)
     return verify.compare(expected, actual, rtol, atol)
 

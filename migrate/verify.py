@@ -8,7 +8,35 @@ from migrate import tfcompat
 from migrate.errors import BadInput
 from migrate.graph.names import node_name, tensor_name
 
-Comparison = namedtuple("Comparison", ["output", "shape", "dtype", "max_abs", "max_rel", "mismatch", "ok"])
+# ok: no mismatch beyond tolerance. checked: False when the comparison proves nothing (the reference output is
+# empty, or the same for two generated batches of different inputs); `reason` then says why. A row that is
+# ok but not checked is never reported as OK (format_rows, require_checked, report.comparisons_dict).
+Comparison = namedtuple("Comparison", ["output", "shape", "dtype", "max_abs", "max_rel", "mismatch", "ok",
+                                       "checked", "reason"])
+Comparison.__new__.__defaults__ = (True, None)
+
+UNCHECKED_HINT = "pass --inputs-npz with inputs that give the outputs varying, non-empty values"
+
+
+class Feeds(dict):
+    """{tensor or name: array}, plus where the values came from (`origin`) and, for generated values, a second
+    batch generated with another seed (`alternate`): an output identical for both checks nothing."""
+    origin = "the given inputs"
+    alternate = None
+
+
+class Results(dict):
+    """{output: array} of a reference run, with `alternate` (the run on Feeds.alternate) and `origin`."""
+    origin = "these inputs"
+    alternate = None
+
+
+def _with(feeds, values, alternate=None):
+    """Feeds `values` carrying feeds' origin; alternate as given."""
+    result = Feeds(values)
+    result.origin = getattr(feeds, "origin", Feeds.origin)
+    result.alternate = alternate
+    return result
 
 
 def input_specs(graph_def, outputs, names=None):
@@ -96,16 +124,34 @@ def _random(rng, dtype, shape, name):
 
 
 def compare(reference, candidate, rtol=1e-5, atol=1e-5):
-    """Per-output Comparison of two {tensor: array} dicts (matched by name)."""
+    """Per-output Comparison of two {tensor: array} dicts (matched by name). A reference output that is empty,
+    or (reference a Results with an alternate run) the same for both generated batches, is not checked."""
     rows = []
+    alternate = getattr(reference, "alternate", None)
+    origin = getattr(reference, "origin", Results.origin)
     for name in sorted(reference):
         expected = np.asarray(reference[name])
         if name not in candidate:
             rows.append(Comparison(name, expected.shape, expected.dtype.name, None, None, 1.0, False))
             continue
         actual = np.asarray(candidate[name])
-        rows.append(_compare_one(name, expected, actual, rtol, atol))
+        row = _compare_one(name, expected, actual, rtol, atol)
+        if row.ok:
+            reason = _unchecked_reason(expected, None if alternate is None else alternate.get(name), origin)
+            row = row._replace(checked=False, reason=reason) if reason else row
+        rows.append(row)
     return rows
+
+
+def _unchecked_reason(expected, alternate, origin):
+    if expected.size == 0:
+        return "empty (0 elements) for {}".format(origin)
+    if alternate is not None:
+        other = np.asarray(alternate)
+        if _identical(expected, other):
+            return "identical for two generated batches of different inputs ({}): the generated inputs do not " \
+                   "reach it".format(origin)
+    return None
 
 
 def _compare_one(name, expected, actual, rtol, atol):
@@ -126,13 +172,47 @@ def _compare_one(name, expected, actual, rtol, atol):
                       not bad.any())
 
 
+def _identical(a, b):
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind not in "fc" or b.dtype.kind not in "fc":
+        return bool(np.array_equal(a, b))
+    return bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))  # equal_nan= needs numpy 1.19
+
+
 def format_rows(rows):
     lines = []
     for row in rows:
+        shape = list(row.shape) if not isinstance(row.shape, str) else row.shape
+        if row.ok and not row.checked:
+            lines.append("  NOT CHECKED {} shape={} dtype={}: {}".format(row.output, shape, row.dtype, row.reason))
+            continue
         lines.append("  {} {} shape={} dtype={} max_abs_err={} max_rel_err={} mismatch={:.2%}".format(
-            "OK  " if row.ok else "FAIL", row.output, list(row.shape) if not isinstance(row.shape, str) else row.shape,
-            row.dtype, _num(row.max_abs), _num(row.max_rel), row.mismatch))
+            "OK  " if row.ok else "FAIL", row.output, shape, row.dtype, _num(row.max_abs), _num(row.max_rel),
+            row.mismatch))
+    unchecked = [row for row in rows if row.ok and not row.checked]
+    if unchecked:
+        checked = sum(1 for row in rows if row.checked)
+        lines.append("  checked {} of {} outputs; not checked: {} ({})".format(
+            checked, len(rows), ", ".join(row.output for row in unchecked), UNCHECKED_HINT))
     return "\n".join(lines)
+
+
+def require_checked(rows, where, progress=None, writes=True):
+    """NotVerified (exit 4) when rows exist, none failed and none was checked: nothing was verified.
+    progress: where to print the rows first (the verbs that write raise before the CLI prints them)."""
+    if not rows or not all(row.ok for row in rows) or any(row.checked for row in rows):
+        return
+    from migrate.errors import NotVerified
+    if progress is not None:
+        progress(format_rows(rows))
+    reasons = []
+    for row in rows:
+        if row.reason not in reasons:
+            reasons.append(row.reason)
+    raise NotVerified("verification checked nothing: {} output(s) not checked ({})".format(
+        len(rows), "; ".join(reasons)), where,
+        UNCHECKED_HINT + (", or --no-verify to write it unverified; nothing was written" if writes else ""))
 
 
 def _num(value):
@@ -143,7 +223,17 @@ def run_model(model, outputs, feeds):
     """{output: array} from running `model` on `feeds` (only the feeds its graph has)."""
     from migrate.session import Restored
     with Restored(model) as restored:
-        return restored.run(list(outputs), present_feeds(restored.graph, feeds))
+        return run_batches(lambda batch: restored.run(list(outputs), present_feeds(restored.graph, batch)), feeds)
+
+
+def run_batches(run, feeds):
+    """Results of run(feeds), with run(feeds.alternate) as its alternate when feeds carry one."""
+    results = Results(run(feeds))
+    results.origin = getattr(feeds, "origin", Results.origin)
+    alternate = getattr(feeds, "alternate", None)
+    if alternate is not None:
+        results.alternate = run(alternate)
+    return results
 
 
 def cut_placeholder(name):
@@ -180,16 +270,36 @@ def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None,
         specs = input_specs(model.graph_def, outputs)
     for name in set_values or {}:
         specs.pop(tensor_name(name), None)
-    feeds = load_npz(inputs_npz, specs) if inputs_npz else generate_feeds(specs, batch, seed)
-    for name, value in (set_values or {}).items():
-        feeds[tensor_name(name)] = np.asarray(value)
+    feeds = feeds_from(specs, inputs_npz, batch, seed)
+    for batch_feeds in (feeds, feeds.alternate or {}):
+        for name, value in (set_values or {}).items():
+            batch_feeds[tensor_name(name)] = np.asarray(value)
     return feeds
+
+
+def feeds_from(specs, inputs_npz=None, batch=1, seed=0):
+    """Feeds for specs from the npz, or generated with `seed` plus an alternate batch from seed + 1."""
+    if inputs_npz:
+        return _with(None, load_npz(inputs_npz, specs))
+    feeds = Feeds(generate_feeds(specs, batch, seed))
+    feeds.origin = "the generated inputs (seed {}{})".format(seed, "" if batch == 1 else ", batch {}".format(batch))
+    alternate = generate_feeds(specs, batch, seed + 1)
+    if any(not np.array_equal(feeds[name], alternate[name]) for name in feeds):
+        feeds.alternate = alternate
+        feeds.origin = "the generated inputs (seeds {} and {}{})".format(
+            seed, seed + 1, "" if batch == 1 else ", batch {}".format(batch))
+    return feeds
+
+
+def plain(feeds):
+    """Feeds without the alternate batch: what a candidate (or anything but the reference) is run on."""
+    return dict(feeds)
 
 
 def check_pair(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
     """Run both models on the same feeds; [Comparison] per output."""
     expected = run_model(reference, outputs, feeds)
-    actual = run_model(candidate, outputs, feeds)
+    actual = run_model(candidate, outputs, plain(feeds))
     return compare(expected, actual, rtol, atol)
 
 
@@ -212,47 +322,105 @@ class Endpoint(object):
                 self.specs.pop(tensor, None)
 
 
-def endpoint(model, outputs=None, signature=None):
+def endpoint(model, outputs=None, signature=None, partner=None):
+    """The model's named inputs/outputs. A SavedModel side: its signature (--outputs name signature keys or
+    their tensors). A graph side: --outputs as tensor names (or the partner's signature keys, mapped to the
+    partner's tensors), else the outputs recorded in the graph, else the partner's outputs where this graph has
+    those tensors (keyed by the partner's names, so they pair), else inferred."""
     from migrate import freeze as freeze_mod
     sig_name = signature or ("serving_default" if "serving_default" in model.signatures else
                              (sorted(model.signatures)[0] if len(model.signatures) == 1 else None))
-    if sig_name and not outputs:
+    if sig_name:
         from migrate import artifacts
         sig = artifacts.choose_signature(model, sig_name)
         specs = dict(sig.specs) if sig.specs else tensor_specs(model, sorted(sig.inputs.values()))
-        return Endpoint(model, dict(sig.inputs), dict(sig.outputs), specs)
-    tensors, _ = freeze_mod.resolve_outputs(model, outputs)
-    specs = input_specs(model.graph_def, tensors)
-    return Endpoint(model, dict((t, t) for t in specs), dict((t, t) for t in tensors), specs)
+        chosen = dict(sig.outputs) if not outputs else dict(
+            (key, sig.outputs[key]) for key in (_signature_key(sig, name, model.path) for name in outputs))
+        return Endpoint(model, dict(sig.inputs), chosen, specs)
+    known = set(node.name for node in model.graph_def.node)
+    partner_outputs = partner.outputs if partner is not None else {}
+    if outputs:
+        named = {}
+        for name in outputs:
+            tensor = partner_outputs.get(name)
+            by_alias = [node for node in sorted(known) if name in _aliases(node)] \
+                if node_name(name) not in known else []
+            if node_name(name) not in known and tensor is not None and node_name(tensor) in known:
+                named[name] = tensor  # a partner's signature key, this graph holds the tensor behind it
+            elif len(by_alias) == 1:
+                named[name] = tensor_name(by_alias[0])  # a key export derived from a node name ('a/b' -> 'a_b')
+            else:
+                tensor = freeze_mod.resolve_outputs(model, [name])[0][0]
+                named[tensor] = tensor
+    elif model.outputs and model.kind == "frozen_graph":
+        named = dict((t, t) for t in freeze_mod.resolve_outputs(model)[0])
+    else:
+        named = dict((key, tensor_name(tensor)) for key, tensor in partner_outputs.items()
+                     if node_name(tensor) in known)
+        if not named or len(named) < len(partner_outputs):
+            named = dict((t, t) for t in freeze_mod.resolve_outputs(model)[0])
+    specs = input_specs(model.graph_def, sorted(named.values()))
+    return Endpoint(model, dict((t, t) for t in specs), named, specs)
+
+
+def _signature_key(sig, name, where):
+    """The signature output key `name` means: a key, or the tensor (or node) of one."""
+    if name in sig.outputs:
+        return name
+    for key, tensor in sorted(sig.outputs.items()):
+        if tensor_name(name) == tensor or node_name(name) == node_name(tensor):
+            return key
+    by_alias = [key for key in sorted(sig.outputs) if key in _aliases(name)]  # TF2: tensors are PartitionedCall:N
+    if len(by_alias) == 1:
+        return by_alias[0]
+    raise BadInput("signature has no output '{}' (keys: {})".format(name, ", ".join(
+        "{}={}".format(k, t) for k, t in sorted(sig.outputs.items()))), where, "name a key or its tensor")
 
 
 def _aliases(name):
     """Names one output may go by: 'scope/probs:0' -> {'scope/probs:0', 'scope/probs', 'probs'}."""
     node = node_name(name)
-    aliases = {name, node, node.split("/")[-1]}
+    aliases = {name, node, node.split("/")[-1], node.replace("/", "_")}  # the last: export's long keys
     if ":" in name and not name.endswith(":0"):
         aliases.add("{}_{}".format(node.split("/")[-1], name.split(":")[-1]))
     return aliases
 
 
 def match_names(left, right):
-    """[(left name, right name)] pairing names that share an alias; unmatched left names are left out."""
+    """[(left name, right name)] pairing {name: tensor} entries: first the same name or the same tensor, then
+    names that share an alias; unmatched left names are left out."""
     pairs, used = [], set()
-    for name in sorted(left):
-        for other in sorted(right):
-            if other not in used and _aliases(name) & _aliases(other):
-                pairs.append((name, other))
-                used.add(other)
-                break
-    return pairs
+    for exact in (True, False):
+        for name in sorted(left):
+            if name in set(x for x, _ in pairs):
+                continue
+            for other in sorted(right):
+                if other in used:
+                    continue
+                same = name == other or (isinstance(left, dict) and isinstance(right, dict) and
+                                         tensor_name(left[name]) == tensor_name(right[other]))
+                if same if exact else _aliases(name) & _aliases(other):
+                    pairs.append((name, other))
+                    used.add(other)
+                    break
+    return sorted(pairs)
 
 
 def run_endpoint(end, feeds_by_name, extra_feeds=None):
-    """{output name: array}, feeding {input name: array} (and {tensor: array} extra_feeds the graph has)."""
-    feeds = dict(extra_feeds or {})
-    feeds.update((end.inputs[name], value) for name, value in feeds_by_name.items() if name in end.inputs)
+    """{output name: array}, feeding {input name: array} and {tensor: array} extra_feeds the graph has (Results
+    with an alternate run when the feeds carry an alternate batch)."""
+    def by_tensor(values):
+        tensors = dict(extra_feeds or {})
+        tensors.update((end.inputs[name], value) for name, value in values.items() if name in end.inputs)
+        return tensors
+    alternate = getattr(feeds_by_name, "alternate", None)
+    feeds = _with(feeds_by_name, by_tensor(feeds_by_name), by_tensor(alternate) if alternate else None)
     results = run_model(end.model, sorted(set(end.outputs.values())), feeds)
-    return dict((name, results[tensor]) for name, tensor in end.outputs.items())
+    named = Results((name, results[tensor]) for name, tensor in end.outputs.items())
+    named.origin = results.origin
+    if results.alternate is not None:
+        named.alternate = dict((name, results.alternate[tensor]) for name, tensor in end.outputs.items())
+    return named
 
 
 def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, extra_feeds=None):
@@ -267,8 +435,10 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, ex
     expected = run_endpoint(a, feeds, extra_feeds)
     b_feeds = dict((b_name, feeds[a_name]) for a_name, b_name in input_pairs)
     actual = run_endpoint(b, b_feeds, extra_feeds)
-    rows = compare(dict((a_name, expected[a_name]) for a_name, _ in output_pairs),
-                   dict((a_name, actual[b_name]) for a_name, b_name in output_pairs), rtol, atol)
+    reference = Results((a_name, expected[a_name]) for a_name, _ in output_pairs)
+    reference.origin = expected.origin
+    reference.alternate = expected.alternate
+    rows = compare(reference, dict((a_name, actual[b_name]) for a_name, b_name in output_pairs), rtol, atol)
     notes = ["{} <-> {}".format(x, y) for x, y in output_pairs if x != y]
     missing = sorted(set(a.outputs) - set(x for x, _ in output_pairs))
     if missing:
@@ -277,17 +447,20 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, ex
 
 
 def _generated(specs, batch, seed):
-    by_tensor = generate_feeds(dict((tensor_name(name), spec) for name, spec in specs.items()), batch, seed)
-    return dict((name, by_tensor[tensor_name(name)]) for name in specs)
+    by_tensor = feeds_from(dict((tensor_name(name), spec) for name, spec in specs.items()), None, batch, seed)
+
+    def named(values):
+        return dict((name, values[tensor_name(name)]) for name in specs)
+    return _with(by_tensor, named(by_tensor), named(by_tensor.alternate) if by_tensor.alternate else None)
 
 
 def load_npz_named(path, specs):
     """Feeds keyed like specs (signature keys or tensor names) from an npz keyed by either spelling."""
     by_tensor = load_npz(path, dict((tensor_name(name), spec) for name, spec in specs.items()))
-    return dict((name, by_tensor[tensor_name(name)]) for name in specs)
+    return _with(None, dict((name, by_tensor[tensor_name(name)]) for name in specs))
 
 
 def feeds_for_signature(model, sig, inputs_npz=None, batch=1, seed=0):
     """Feeds for a signature's input tensors (placeholders or not), from an npz or generated."""
     specs = dict(sig.specs) if sig.specs else tensor_specs(model, sorted(sig.inputs.values()))
-    return load_npz(inputs_npz, specs) if inputs_npz else generate_feeds(specs, batch, seed)
+    return feeds_from(specs, inputs_npz, batch, seed)

@@ -837,6 +837,13 @@ def _env():
     return env
 
 
+def _default_signals():
+    """A shell's background job (`cmd &`) starts with SIGINT ignored and passes that on: give the child the
+    disposition a user's terminal gives it, or SIGINT would be tested as "ignored" instead of as Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 Job = collections.namedtuple("Job", ["process", "source", "output", "out_dir"])
 
 
@@ -853,7 +860,8 @@ def processes(base, tmp_path_factory):
         else:
             command = [sys.executable, "-m", "migrate"] + argv
         jobs[name] = Job(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
-                                          cwd=root, universal_newlines=True), source, output, out_dir)
+                                          cwd=root, universal_newlines=True, preexec_fn=_default_signals),
+                         source, output, out_dir)
 
     for stage in ("work", "write"):
         for sig in ("SIGINT", "SIGTERM"):

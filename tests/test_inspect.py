@@ -159,6 +159,7 @@ def test_zoo_model_inspects(zoo_model):
         assert placeholders[tensor]["dtype"] == spec["dtype"]
     if not components:
         assert report["input_pipeline"]["no_feedable_inputs"] is False
+    # a bare GraphDef carries no TF version (only its producer number)
     assert report["written_by_tf"] == zoo_model.tf_version or zoo_model.kind in ("estimator", "frozen_graph")
     if zoo_model.signature:
         assert zoo_model.signature in report["signatures"]

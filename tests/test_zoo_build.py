@@ -10,6 +10,7 @@ from legacy_models.__main__ import main
 from migrate import tfcompat
 
 ALWAYS = ["mlp", "cnn_bn", "rnn", "resource_vars", "partitioned", "lookup", "two_signatures"]
+AFTER_ESTIMATOR = ["detection", "two_softmax", "dropout"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,8 @@ def test_manifest_lists_the_models_this_tf_supports(built):
     out_dir, manifest = built
     estimators = ["estimator", "estimator_queue"]
     keras = ["keras_dropout"] if tfcompat.version() < (2, 0, 0) else []  # a TF 1.x Keras graph
-    expected = ALWAYS + (estimators if tfcompat.has_estimator() else []) + ["dataset_iterator"] + keras
+    expected = ALWAYS + (["estimator"] if tfcompat.has_estimator() else []) + AFTER_ESTIMATOR + (
+        ["estimator_queue"] if tfcompat.has_estimator() else []) + ["dataset_iterator"] + keras
     assert [e["name"] for e in manifest["models"]] == expected
     skipped = ([] if tfcompat.has_estimator() else estimators) + ([] if keras else ["keras_dropout"])
     assert [s["name"] for s in manifest["skipped"]] == skipped
@@ -94,6 +96,9 @@ def test_features_match_the_graphs(built):
     assert {"tf1_while_loop", "tensor_array"} <= features["rnn"]
     assert not any("functional_control_flow" in f for f in features.values())
     assert {"hash_table", "asset_file"} <= features["lookup"]
+    assert {"frozen_graph", "non_max_suppression", "tf1_while_loop", "multi_output"} <= features["detection"]
+    assert {"frozen_graph", "two_softmax_sinks"} <= features["two_softmax"]
+    assert {"dropout", "random_ops", "ref_variables"} <= features["dropout"]
 
 
 def test_checkpoints_hold_slots_global_step_and_partitions(built):
