@@ -307,8 +307,8 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         if verify_result:
             for name, sig in sorted(signatures.items()):
                 feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed)
-                expected = verify.run_model(model, sorted(sig.outputs.values()), dict(
-                    feeds, **dict((k + ":0", v) for k, v in fed_switches.items())))
+                expected = verify.run_model(model, sorted(sig.outputs.values()), verify.with_tensors(
+                    feeds, dict((k + ":0", v) for k, v in fed_switches.items())))
                 actual = savedmodel.run_signature(target, sig, feeds)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
             for name, rows in sorted(comparisons.items()):
@@ -461,8 +461,8 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
     results = {}
     for name, sig in sorted(exported_sigs.items()):
         feeds = verify.feeds_for_signature(source_model, sig, inputs_npz, batch, seed)
-        expected = verify.run_model(source_model, sorted(sig.outputs.values()), dict(
-            feeds, **dict((k + ":0", v) for k, v in (switches or {}).items())))
+        expected = verify.run_model(source_model, sorted(sig.outputs.values()), verify.with_tensors(
+            feeds, dict((k + ":0", v) for k, v in (switches or {}).items())))
         actual = savedmodel.run_signature(saved_path, sig, feeds)
         results[name] = verify.compare(expected, actual, rtol, atol)
     return results

@@ -39,6 +39,14 @@ def _with(feeds, values, alternate=None):
     return result
 
 
+def with_tensors(feeds, extra):
+    """feeds plus {tensor: value} extra (switches), in the alternate batch too; feeds itself when no extra."""
+    if not extra:
+        return feeds
+    alternate = getattr(feeds, "alternate", None)
+    return _with(feeds, dict(feeds, **extra), dict(alternate, **extra) if alternate is not None else None)
+
+
 def input_specs(graph_def, outputs, names=None):
     """{tensor: (dtype name, shape)} of the Placeholders the outputs need (or of `names`)."""
     from migrate.graph import view
