@@ -15,6 +15,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 
+def _skip_if_newer(zoo_model):
+    from tests.test_freeze import _unknown_ops
+    unknown = _unknown_ops(zoo_model)
+    if unknown:
+        pytest.skip("written by a newer TF: {} (refusal covered by test_freeze)".format(", ".join(unknown)))
+
+
 def _golden_feeds(zoo_model):
     golden = zoo_model.golden()
     return golden, dict((name, golden[name]) for name in zoo_model.inputs)
@@ -24,6 +31,7 @@ def _golden_feeds(zoo_model):
 def test_queue_and_iterator_models_convert_from_placeholders(zoo_model, tmp_path, run_cli):
     """No --input-at: the dequeue / GetNext the outputs read becomes placeholders, with a note; the goldens
     (fed where the data entered the training graph) come back from every artifact written."""
+    _skip_if_newer(zoo_model)
     out = os.path.join(str(tmp_path), "out")
     name = zoo_model.outputs[0].split(":")[0]
     code, stdout, err = run_cli("convert", zoo_model.path, out, "--outputs", name, "--inputs-npz",
@@ -49,6 +57,7 @@ def test_queue_and_iterator_models_convert_from_placeholders(zoo_model, tmp_path
 
 @pytest.mark.zoo("dataset_iterator")
 def test_input_at_and_verify_against_the_checkpoint(zoo_model, tmp_path, run_cli):
+    _skip_if_newer(zoo_model)
     frozen = os.path.join(str(tmp_path), "frozen.pb")
     code, stdout, err = run_cli("freeze", zoo_model.path, "-o", frozen, "--outputs", "probabilities",
                                 "--input-at", "IteratorGetNext:0")
@@ -66,6 +75,7 @@ def test_input_at_and_verify_against_the_checkpoint(zoo_model, tmp_path, run_cli
 
 @pytest.mark.zoo("estimator_queue")
 def test_input_at_that_leaves_the_queue_reachable_is_refused(zoo_model, tmp_path, run_cli):
+    _skip_if_newer(zoo_model)
     out = os.path.join(str(tmp_path), "f.pb")
     code, _, err = run_cli("freeze", zoo_model.path, "-o", out, "--outputs", "scores", "--input-at",
                            "hidden/kernel/read:0")
@@ -79,6 +89,7 @@ def test_input_at_that_leaves_the_queue_reachable_is_refused(zoo_model, tmp_path
 def test_frozen_keras_graph_loses_its_dropout_branch(zoo_model, tmp_path, run_cli):
     """The frozen Keras classifier: optimize sets keras_learning_phase False as freeze would, so the dropout
     cond goes; every verb runs without flags; numbers are the inference-mode goldens."""
+    _skip_if_newer(zoo_model)
     golden, feeds = _golden_feeds(zoo_model)
     out = os.path.join(str(tmp_path), "optimized.pb")
     code, stdout, err = run_cli("optimize", zoo_model.path, "-o", out, "--no-trt")
@@ -98,6 +109,7 @@ def test_frozen_keras_graph_loses_its_dropout_branch(zoo_model, tmp_path, run_cl
 
 @pytest.mark.zoo("keras_dropout")
 def test_set_on_every_verb_that_runs_a_model(zoo_model, tmp_path, run_cli):
+    _skip_if_newer(zoo_model)
     for verb in ("freeze", "optimize", "export", "verify", "convert"):
         code, stdout, _ = run_cli(verb, "--help")
         assert code == 0 and "--set" in stdout and "--input-at" in stdout and "--timeout" in stdout, verb
