@@ -25,8 +25,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
         if not note.startswith("loaded"):
             progress("note: " + note)
     progress("freezing {} ({})".format(model.path, model.kind))
-    model, _ = pipeline.prepare(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], input_at,
-                                progress)
+    model, _ = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
     safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
     with stream.Target(output) as target:
         frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
@@ -116,8 +115,7 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     if model.kind != m.FROZEN_GRAPH:
         progress("{} is a {}: freezing it first".format(source, model.kind))
-        model, _ = pipeline.prepare(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], input_at,
-                                    progress)
+        model, _ = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
         safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
         model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values)
         return model, record.outputs, record.how_outputs
@@ -273,7 +271,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         raise BadInput("--set with --format tf1: a TF1 SavedModel keeps the graph as it is", source,
                        "export --format tf2, or freeze with --set first and export the frozen graph")
     if not signatures and (outputs or not model.signatures):
-        model, _ = pipeline.prepare(model, freeze_mod.resolve_outputs(model, outputs)[0], input_at, progress)
+        model, _ = pipeline.prepare_resolving(model, outputs, None, input_at, progress)
     fed_switches = freeze_mod.switch_values(model.graph_def, freeze_mod.parse_set_values(set_values)) \
         if set_values else {}
     signatures = signatures or savedmodel.export_signatures(model, outputs)
@@ -358,7 +356,15 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
 
 
 def _endpoint(path, outputs, signature, input_at, progress, partner=None):
+    from migrate.errors import BadInput
     model = artifacts.load(path, signature=None)
+    if not model.signatures and not outputs:  # outputs inferred on the graph with its input pipeline cut
+        try:
+            model, cuts = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
+            if cuts:
+                return verify.endpoint(model, outputs, signature, partner=partner)
+        except BadInput:  # nothing to infer from alone: the partner's outputs may still name them
+            pass
     end = verify.endpoint(model, outputs, signature, partner=partner)
     cut, cuts = pipeline.prepare(model, sorted(set(end.outputs.values())), input_at, progress)
     return verify.endpoint(cut, outputs, signature, partner=partner) if cuts else end

@@ -169,13 +169,38 @@ def prepare(model, outputs, input_at=None, progress=None):
             "add it to --input-at, e.g. --input-at {}".format(",".join(input_at + [suggest_input_at_name(left[0])])))
     used = set(feedable_inputs(model.graph_def, outputs))
     cuts = [c for c in cuts if node_name(c[1]) in used] or cuts
-    if progress is not None:
-        how = "--input-at" if input_at else "automatically: the outputs read {}".format(", ".join(
-            "{} ({})".format(n, _op_of(found, n, known)) for n in found))
-        progress("note: input pipeline replaced by placeholders ({}): {}".format(how, ", ".join(
-            "{} -> {} {} {}".format(orig, ph, dtype, _show(dims)) for orig, ph, dtype, dims in cuts)))
+    _note(progress, "--input-at" if input_at else "automatically: the outputs read {}".format(", ".join(
+        "{} ({})".format(n, _op_of(found, n, known)) for n in found)), cuts)
     inputs = sorted(set(model.inputs) | set(c[1] for c in cuts))
     return model.derive(inputs=inputs, note=CUT_NOTE + ", ".join(c[0] for c in cuts)), cuts
+
+
+def prepare_resolving(model, outputs, signature, input_at=None, progress=None):
+    """prepare() for a caller whose outputs may still have to be inferred: with --outputs, a signature or
+    --input-at they are resolved on the graph as it is; otherwise, when the graph has an input pipeline, the
+    graph is cut at every dequeue/GetNext first and the outputs inferred on the cut graph (labels read from
+    the pipeline then meet the model at a loss as a placeholder, the way output inference expects them)."""
+    from migrate import freeze as freeze_mod
+    found = [n.name for n in model.graph_def.node if n.op in BOUNDARY_OPS]
+    if outputs or signature or model.signatures or input_at or not found:
+        return prepare(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], input_at, progress)
+    cut_model = _copied(model)
+    cuts = cut(cut_model.graph_def, [name + ":0" for name in found])
+    tensors = freeze_mod.resolve_outputs(cut_model, None)[0]
+    used = set(feedable_inputs(cut_model.graph_def, tensors))
+    cuts = [c for c in cuts if node_name(c[1]) in used]
+    if not cuts:  # the inferred outputs do not read the pipeline: the graph as it was
+        return model, []
+    _note(progress, "automatically: the outputs read " + ", ".join(sorted(set(node_name(c[0]) for c in cuts))),
+          cuts)
+    inputs = sorted(set(model.inputs) | set(c[1] for c in cuts))
+    return cut_model.derive(inputs=inputs, note=CUT_NOTE + ", ".join(c[0] for c in cuts)), cuts
+
+
+def _note(progress, how, cuts):
+    if progress is not None:
+        progress("note: input pipeline replaced by placeholders ({}): {}".format(how, ", ".join(
+            "{} -> {} {} {}".format(orig, ph, dtype, _show(dims)) for orig, ph, dtype, dims in cuts)))
 
 
 def was_cut(model):

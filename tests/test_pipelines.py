@@ -33,11 +33,18 @@ def test_queue_and_iterator_models_convert_from_placeholders(zoo_model, tmp_path
     (fed where the data entered the training graph) come back from every artifact written."""
     _skip_if_newer(zoo_model)
     out = os.path.join(str(tmp_path), "out")
-    name = zoo_model.outputs[0].split(":")[0]
-    code, stdout, err = run_cli("convert", zoo_model.path, out, "--outputs", name, "--inputs-npz",
-                                zoo_model.golden_path, "--no-trt")
+    code, stdout, err = run_cli("convert", zoo_model.path, out, "--no-trt")  # no flags: outputs inferred
     assert code == 0, err
     assert "input pipeline replaced by placeholders (automatically" in stdout
+    assert "outputs (inferred (forward-graph sink)): {}".format(zoo_model.outputs[0]) in stdout
+    frozen = os.path.join(str(tmp_path), "frozen.pb")
+    for args in (("inspect", zoo_model.path), ("freeze", zoo_model.path, "-o", frozen),
+                 ("verify", zoo_model.path, frozen), ("optimize", zoo_model.path, "-o",
+                                                      os.path.join(str(tmp_path), "o.pb"), "--no-trt"),
+                 ("export", zoo_model.path, "-o", os.path.join(str(tmp_path), "saved"))):
+        code, stdout, err = run_cli(*args)
+        assert code == 0, (args, err)
+        assert args[0] == "inspect" or "IteratorGetNext" in stdout or "DequeueMany" in stdout, (args, stdout)
     golden, feeds = _golden_feeds(zoo_model)
     for artifact in ("frozen.pb", "optimized.pb"):
         graph_def = artifacts.load(os.path.join(out, artifact)).graph_def
