@@ -153,6 +153,49 @@ def optimize_section(run, work, graphs, tf_import):
     return lines
 
 
+EXPORT_HEADER = ("| job | wall s | peak RSS GB | RSS over TF import GB | over TF import / model size |\n"
+                 "|---|---:|---:|---:|---:|")
+
+
+def export_section(run, work, layers, width, tf_import):
+    """export and convert of an MLP checkpoint and of its frozen graph (issue 19: 524 MB, 160 s / 16.5 GB and
+    207 s / 18 GB before): peak RSS against the model's size."""
+    mlp = os.path.join(work, "mlp_export")
+    if not os.path.exists(os.path.join(mlp, "model.ckpt.index")):
+        run.build(["mlp", mlp, "--layers", str(layers), "--width", str(width)])
+    prefix = os.path.join(mlp, "model.ckpt")
+    size = layers * (width * width + width) * 4 / 1e9
+    frozen = os.path.join(work, "export_frozen.pb")
+    sys.stderr.write("export/convert: {}-layer {}x{} MLP ({:.2f} GB of weights)\n".format(layers, width, width,
+                                                                                         size))
+    if tf_import is None:
+        tf_import = run.job("import tensorflow (nothing else)", ["-m", "benchmarks.jobs", "tf-import"])
+    run.job("(setup) migrate freeze", ["-m", "migrate", "freeze", prefix, "-o", frozen, "--outputs", "output",
+                                       "--force"])
+    saved, converted = os.path.join(work, "exported"), os.path.join(work, "converted")
+    rows = [
+        run.job("`migrate export FROZEN.pb` (tf2, verified)", ["-m", "migrate", "export", frozen, "-o", saved,
+                                                               "--force"]),
+        run.job("`migrate export CHECKPOINT --outputs output` (tf2, verified)",
+                ["-m", "migrate", "export", prefix, "-o", saved, "--outputs", "output", "--force"]),
+        run.job("`migrate convert CHECKPOINT` (default: TF-TRT gate)",
+                ["-m", "migrate", "convert", prefix, converted, "--outputs", "output", "--force"]),
+        run.job("`migrate convert CHECKPOINT --no-trt`",
+                ["-m", "migrate", "convert", prefix, converted, "--outputs", "output", "--no-trt", "--force"]),
+    ]
+    for path in (saved, converted):
+        shutil.rmtree(path, ignore_errors=True)
+    lines = ["", "### export and convert: {}-layer {}x{} MLP, TF1 checkpoint ({:.2f} GB of weights)".format(
+        layers, width, width, size), "", EXPORT_HEADER,
+        "| import tensorflow (nothing else) | {:.1f} | {:.2f} | | |".format(tf_import.wall, tf_import.rss_gb)]
+    for result in rows:
+        over = result.rss_gb - tf_import.rss_gb
+        lines.append("| {} | {:.1f} | {:.2f} | +{:.2f} | {:.2f}x |".format(
+            result.label + ("" if result.code == 0 else " (EXIT {})".format(result.code)), result.wall,
+            result.rss_gb, over, over / size))
+    return lines
+
+
 def latency_section(run, work, zoo, graphs):
     lines = ["", "### CPU inference latency, frozen vs optimized (ms, median; the two graphs run in turns in one "
              "process)", "",
@@ -208,7 +251,8 @@ def main(argv=None):
     parser.add_argument("--python", default=sys.executable, help="interpreter (with TF) that runs every job")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--keep", action="store_true", help="keep the workdir (models are rebuilt otherwise)")
-    parser.add_argument("--only", default="freeze,optimize,latency")
+    parser.add_argument("--only", default="freeze,optimize,export,latency")
+    parser.add_argument("--export-layers", type=int, default=8, help="MLP layers for export/convert (8: 0.54 GB)")
     parser.add_argument("--layers", type=int, default=16)
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--chain-nodes", type=int, default=120002)
@@ -253,6 +297,8 @@ def main(argv=None):
                 title = "{:,}-node frozen graph of tiny tensors".format(_chain_nodes(requested))
                 graphs.append((title, path, "x", "output", keep_as))
             lines += optimize_section(run, work, graphs, tf_import)
+        if "export" in only:
+            lines += export_section(run, work, args.export_layers, args.width, tf_import)
         if "latency" in only:
             lines += latency_section(run, work, args.zoo, [
                 ("MLP {}x{}".format(args.layers, args.width), frozen_mlp, os.path.join(work, "mlp_optimized.pb"),

@@ -20,6 +20,8 @@ MODELS = OrderedDict([
     ("lookup", savedmodels.build_lookup),
     ("two_signatures", savedmodels.build_two_signatures),
     ("estimator", estimator.build_estimator),
+    ("estimator_examples", estimator.build_estimator_examples),
+    ("estimator_tft", estimator.build_estimator_tft),
     ("detection", frozen_graphs.build_detection),
     ("two_softmax", frozen_graphs.build_two_softmax),
     ("dropout", checkpoints.build_dropout),
@@ -45,6 +47,8 @@ OP_FEATURES = {
     "HashTable": "hash_table", "HashTableV2": "hash_table",
     "NonMaxSuppressionV2": "non_max_suppression", "NonMaxSuppressionV3": "non_max_suppression",
     "RandomUniform": "random_ops",
+    "ParseExample": "parse_example", "ParseExampleV2": "parse_example",
+    "StatefulPartitionedCall": "function_calls", "PartitionedCall": "function_calls",
 }
 
 MANIFEST = "manifest.json"

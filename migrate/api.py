@@ -2,6 +2,7 @@
 import os
 
 from migrate import artifacts, freeze as freeze_mod, io, pipeline, safety, tfcompat, verify
+from migrate.errors import MigrateError
 from migrate.graph.names import node_name
 
 
@@ -9,6 +10,23 @@ def _quiet(message):
     pass
 
 
+def _memory_named(function):
+    """MemoryError (a model too big for the memory limit, ulimit -v) becomes the one line naming the source
+    (the verb's first argument); everything written so far is removed by the atomic writers."""
+    import functools
+
+    @functools.wraps(function)
+    def run(source, *args, **kwargs):
+        try:
+            return function(source, *args, **kwargs)
+        except MemoryError:
+            from migrate.errors import BadInput
+            raise BadInput("out of memory (MemoryError) while working on it", source,
+                           "raise the process's memory limit (ulimit -v) or use a machine with more memory")
+    return run
+
+
+@_memory_named
 def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=None, set_values=None, allow=None,
            deny=None, clear_devices=True, verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, input_at=None, **kwargs):
@@ -19,7 +37,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
     file becomes `output` only once verification passed."""
     from migrate import stream
     verify_result = kwargs.pop("verify", verify_result)
-    io.check_output_path(output, [source], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz], force, directory=False)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     for note in model.provenance:
         if not note.startswith("loaded"):
@@ -27,7 +45,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
     progress("freezing {} ({})".format(model.path, model.kind))
     model, _ = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
     safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
-    with stream.Target(output) as target:
+    with stream.Target(output, replace=force) as target:
         frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
                                            allow=allow, deny=deny, clear_devices=clear_devices, stream_to=target)
         _freeze_progress(record, progress, printed=model.provenance)
@@ -42,8 +60,12 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
         if verify_result:
             signature_used = record.how_outputs[len("signature "):] if record.how_outputs.startswith(
                 "signature") else None
+            generated = []
             feeds = verify.feeds_for(model, record.outputs, inputs_npz, batch, seed,
-                                     _fed_switches(model, record.switches, set_values), signature_used)
+                                     _fed_switches(model, record.switches, set_values), signature_used,
+                                     notes=generated)
+            for note in generated:
+                progress("note: " + note)
             comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
         if comparisons is None:  # unverified: still a graph TF imports (cheap check, no session run)
@@ -140,17 +162,20 @@ def _with_switches(model, set_values, progress):
         "{}={}".format(k, v) for k, v in sorted(switches.items()))), switches
 
 
+@_memory_named
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
              seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet,
-             input_at=None, set_values=None):
+             input_aliases=None, input_at=None, set_values=None):
     """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically.
-    keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders)."""
+    keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders);
+    input_aliases: {npz key: tensor} the source's signature keys, for an --inputs-npz keyed by them."""
     from migrate import model as m
     from migrate import passes as passes_mod
     from migrate import stream
     from migrate.passes import set_static_shapes
-    io.check_output_path(output, [source], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
+                         directory=False)
     model, output_tensors, how = _frozen_source(source, outputs, tag, signature, checkpoint, progress,
                                                 allow_unsafe, input_at, set_values)
     progress("outputs ({}): {}".format(how, ", ".join(output_tensors)))
@@ -172,9 +197,12 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     context = passes_mod.PassContext(outputs=output_tensors + keep, inputs=inputs, options=options)
     nodes_before = len(model.graph_def.node)
     # A binary frozen source file can be verified file against file (stream.check_files): then the passes edit
-    # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each.
-    files_verify = trt is None and model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
+    # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each. With
+    # TF-TRT too: whatever the converter returned is written, and that file is what runs against the source.
+    # Not when switches were set or the input pipeline cut: the source file is not the reference then.
+    files_verify = model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
         and not output.endswith(stream.TEXT_SUFFIXES) and not edited
+    source_path = model.path
     graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
                                                  checked=model.kind == m.FROZEN_GRAPH,
                                                  in_place=files_verify or model is not reference)
@@ -183,29 +211,39 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     optimized = model.derive(graph_def=graph_def, outputs=output_tensors, inputs=inputs,
                              note="optimized with passes " + ",".join(names))
     trt_outcome = None
+    if trt is not None and context.oversized:  # TF-TRT's Grappler folds constant subgraphs whatever their size
+        from migrate.session import too_big
+        raise too_big(*(context.oversized[0] + (source,)), runs="TF-TRT's constant folding",
+                      fix="pass --no-trt")
     if trt is not None:
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
     from migrate import outputs as output_discovery
     output_discovery.record(optimized.graph_def, inputs, output_tensors)
-    with stream.Target(output) as target:
+    nodes_after = len(optimized.graph_def.node)
+    with stream.Target(output, replace=force) as target:
         stream.write_graph_def(optimized.graph_def, target.path, target.text)  # node by node, no bytes copy
+        # (after writing: TF's import, which input_specs may run, adds default attrs to the GraphDef it reads)
+        feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
+                                 _fed_switches(reference, switches, set_values),
+                                 aliases=input_aliases) if verify_result else None
+        if files_verify:  # the result is in its file now: its GraphDef goes before both files run
+            optimized = stream.streamed_from(optimized, target.path)
+            model = reference = graph_def = None
         comparisons = None
+        if verify_result and files_verify:
+            comparisons = stream.check_files(source_path, target.path, output_tensors, feeds, rtol, atol, output)
+        elif verify_result:
+            comparisons = verify.check_pair(reference, optimized, output_tensors, feeds, rtol, atol)
         if verify_result:
-            feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
-                                     _fed_switches(reference, switches, set_values))
-            if files_verify:
-                comparisons = stream.check_files(model.path, target.path, output_tensors, feeds, rtol, atol,
-                                                 candidate_where=output)
-            else:
-                comparisons = verify.check_pair(reference, optimized, output_tensors, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
-        else:  # unverified: still a graph TF imports (cheap check, no session run)
+        elif files_verify:  # unverified: still a graph TF imports (cheap check, no session run), read from
+            stream.check_importable(output, path=target.path)  # the file (the GraphDef is gone)
+        else:
             stream.check_importable(output, graph_def=optimized.graph_def)
         if comparisons is None or all(row.ok for row in comparisons):
-            target.commit()
+            target.commit(optimized if files_verify else None)
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
-            "outputs": output_tensors, "how_outputs": how, "nodes_before": nodes_before,
-            "nodes": len(optimized.graph_def.node), "passes": names}
+            "outputs": output_tensors, "how_outputs": how, "nodes_before": nodes_before, "nodes": nodes_after, "passes": names}
 
 
 def _run_tftrt(model, output_tensors, trt, progress):
@@ -239,6 +277,7 @@ def _calibration_feeds(path):
         raise BadInput("no .npz files in calibration folder", path, "put one .npz per calibration batch there")
     feeds = []
     for name in files:
+        artifacts.require_file_or_dir(name, "calibration .npz")  # a named pipe would block np.load
         try:
             with np.load(name, allow_pickle=False) as data:
                 feeds.append(dict((key if ":" in key else key + ":0", data[key]) for key in data.files))
@@ -256,16 +295,17 @@ def _pass_line(record):
                                                              record.seconds, detail)
 
 
+@_memory_named
 def export(source, output, fmt=None, outputs=None, tag=None, signature=None, checkpoint=None,
            verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, force=False,
            allow_unsafe=False, signatures=None, progress=_quiet, set_values=None, input_at=None):
     """Write a SavedModel (format tf2 or tf1, see savedmodel.py); reload it and compare every signature."""
     from migrate import model as m
-    from migrate import savedmodel
+    from migrate import savedmodel, stream
     from migrate.errors import BadInput
     fmt = fmt or savedmodel.default_format()
     savedmodel.check_format(fmt)
-    io.check_output_path(output, [source], force)
+    io.check_output_path(output, [source, checkpoint, inputs_npz], force, directory=True)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     if set_values and fmt == "tf1":
         raise BadInput("--set with --format tf1: a TF1 SavedModel keeps the graph as it is", source,
@@ -279,20 +319,29 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         signatures = {signature: signatures[signature]} if signature in signatures else signatures
     for sig in signatures.values():
         safety.check(model, list(sig.outputs.values()), allow_unsafe)
+    from migrate.session import check_ops_known
+    check_ops_known(model.graph_def, model.path)  # before TF imports it to write the SavedModel
     frozen = model
-    if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
-        progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
-        all_outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
-        frozen, _ = freeze_mod.freeze(model, outputs=all_outputs, set_values=set_values)
-    elif set_values:
-        frozen, switches = _with_switches(model, set_values, progress)
-    with io.atomic_dir(output) as temp:
+    # A binary frozen graph file: the weights are read from the file when written and when
+    # verified (stream.read_back / run_file); the parsed GraphDef is swapped for its structure (weights as
+    # Placeholders, values not kept), which is all the signatures and the feeds need. Not when --set or a cut
+    # input pipeline edited the graph: the file is not what is exported then.
+    graph_file = model.path if model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
+        and not set_values and not pipeline.was_cut(model) else None
+    if graph_file:
+        frozen = model = model.derive(graph_def=stream.split_weights(model.graph_def, values=False)[0])
+    elif set_values and model.kind == m.FROZEN_GRAPH:
+        frozen, _ = _with_switches(model, set_values, progress)
+    with io.atomic_dir(output, replace=force, source=source) as temp:
         target = os.path.join(temp, "model")
-        if fmt == "tf2":
-            savedmodel.write_tf2(frozen, target, signatures)
+        if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
+            progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
+            _write_tf2_frozen_first(model, target, signatures, temp, set_values)
+        elif fmt == "tf2":
+            savedmodel.write_tf2(frozen, target, signatures, graph_file)
         else:
             try:
-                savedmodel.write_tf1(model, target, signatures)
+                savedmodel.write_tf1(model, target, signatures, graph_file)
             except savedmodel.SaverUnsupported as exc:
                 progress("note: TF {}'s SavedModel builder cannot save these variables ({}); exporting the "
                          "frozen graph instead".format(tfcompat.version_string(), exc))
@@ -303,12 +352,16 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                 savedmodel.write_tf1(frozen, target, signatures)
         comparisons = {}
         if verify_result:
+            generated = []
             for name, sig in sorted(signatures.items()):
-                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed)
-                expected = verify.run_model(model, sorted(sig.outputs.values()), verify.with_tensors(
-                    feeds, dict((k + ":0", v) for k, v in fed_switches.items())))
-                actual = savedmodel.run_signature(target, sig, feeds)
+                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, generated)
+                expected = stream.run_file(graph_file, sorted(sig.outputs.values()), feeds) if graph_file else \
+                    verify.run_model(model, sorted(sig.outputs.values()), verify.with_tensors(
+                        feeds, dict((k + ":0", v) for k, v in fed_switches.items())))
+                actual = _run_exported(target, sig, feeds, output)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
+            for note in sorted(set(generated)):
+                progress("note: " + note)
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
                 progress(verify.format_rows(rows))
@@ -323,6 +376,29 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
 
 
+def _run_exported(directory, sig, feeds, output):
+    """savedmodel.run_signature; the source ran on these feeds, so a TF error here is the export's fault."""
+    from migrate import savedmodel
+    from migrate.errors import VerificationFailed, first_line
+    try:
+        return savedmodel.run_signature(directory, sig, feeds)
+    except tfcompat.tf().errors.OpError as exc:
+        raise VerificationFailed("the exported SavedModel fails where the source runs: " + first_line(exc), output,
+                                 "nothing was written; report it")
+
+
+def _write_tf2_frozen_first(model, target, signatures, temp, set_values=None):
+    """tf2 export of a model with variables: frozen first, streamed into a temp file in the output's temp dir
+    where that applies (the weights go from the checkpoint to that file and from it to the SavedModel's
+    variables, each in memory once), else frozen in memory (the session path)."""
+    from migrate import savedmodel, stream
+    outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
+    with stream.Target(os.path.join(temp, "frozen.pb")) as frozen_file:  # never committed: removed on exit
+        frozen, _ = freeze_mod.freeze(model, outputs=outputs, set_values=set_values, stream_to=frozen_file)
+        streamed = isinstance(frozen, stream.StreamedModel) and not frozen.text and frozen.file_path
+        savedmodel.write_tf2(frozen, target, signatures, frozen.file_path if streamed else None)
+
+
 def _move_contents(source_dir, target_dir):
     import shutil
     for name in os.listdir(source_dir):
@@ -330,6 +406,7 @@ def _move_contents(source_dir, target_dir):
     os.rmdir(source_dir)
 
 
+@_memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
                      atol=1e-5, allow_unsafe=False, set_values=None, input_at=None):
     """Run two artifacts of any kinds on the same inputs: ([Comparison], notes). Train/infer switches and
@@ -370,14 +447,14 @@ def _endpoint(path, outputs, signature, input_at, progress, partner=None):
     return verify.endpoint(cut, outputs, signature, partner=partner) if cuts else end
 
 
+@_memory_named
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
             max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
             atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, set_values=None, input_at=None):
     """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
     import time
-    from migrate import model as m
-    from migrate import report
-    io.check_output_path(out_dir, [source], force)
+    io.check_output_path(out_dir, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
+                         directory=True)
     started = time.time()
     source_model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     sigs = dict((n, s) for n, s in source_model.signatures.items() if s.outputs and s.inputs)
@@ -387,62 +464,90 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         sigs = {}
     keep_outputs = sorted(set(t for s in sigs.values() for t in s.outputs.values())) or outputs
     keep_inputs = sorted(set(t for s in sigs.values() for t in s.inputs.values()))
+    with io.atomic_dir(out_dir, replace=force, source=source) as temp:
+        try:
+            return _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag,
+                                  checkpoint, passes, static, max_batch, input_shapes, trt, fmt, inputs_npz, batch,
+                                  seed, rtol, atol, allow_unsafe, progress, started, set_values, input_at)
+        except MigrateError as exc:
+            raise _outside_temp(exc, temp, source, out_dir)
+
+
+def _outside_temp(exc, temp, source, out_dir):
+    """Each convert step reads and writes files in OUT_DIR's temp directory, which is gone once the error is
+    shown: an error naming one names the source instead when the input is at fault, else OUT_DIR."""
+    from migrate.errors import BadInput
+    where = os.path.abspath(exc.where) if exc.where else ""
+    if not (where == temp or where.startswith(temp + os.sep)):
+        return exc
+    input_fault = isinstance(exc, BadInput) and not exc.what.startswith("cannot write output")
+    return exc.relocate(source if input_fault else out_dir)
+
+
+def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag, checkpoint, passes,
+                   static, max_batch, input_shapes, trt, fmt, inputs_npz, batch, seed, rtol, atol, allow_unsafe,
+                   progress, started, set_values=None, input_at=None):
+    import time
+    from migrate import model as m
+    from migrate import report
     steps = {}
-    with io.atomic_dir(out_dir) as temp:
-        frozen_path = os.path.join(temp, "frozen.pb")
-        if source_model.kind == m.FROZEN_GRAPH:  # written again with its inputs and outputs recorded in it
-            from migrate import stream
-            keep_outputs, how = freeze_mod.resolve_outputs(source_model, keep_outputs)
-            progress("[1/4] {} is already frozen; outputs ({}): {}".format(source, how, ", ".join(keep_outputs)))
-            freeze_mod.record_io(source_model.graph_def, source_model, keep_outputs, how)
-            stream.write_graph_def(source_model.graph_def, frozen_path)
-            steps["freeze"] = {"skipped": "already a frozen graph", "outputs": keep_outputs, "how_outputs": how,
-                               "nodes": len(source_model.graph_def.node)}
-        else:
-            progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
-            result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
-                            inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
-                            allow_unsafe=allow_unsafe, progress=_indent(progress), set_values=set_values,
-                            input_at=input_at)
-            _require_ok(result["comparisons"], "freeze", source)
-            steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
-                               "how_outputs": result["record"].how_outputs,
-                               "verification": report.comparisons_dict(result["comparisons"])}
-        progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
-        optimized_path = os.path.join(temp, "optimized.pb")
-        # frozen.pb records its outputs: optimize and export read them from the file
-        result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
-                          input_shapes=input_shapes, trt=trt, inputs_npz=inputs_npz,
-                          batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
-                          keep_inputs=keep_inputs, progress=_indent(progress), set_values=set_values,
-                          input_at=input_at if source_model.kind == m.FROZEN_GRAPH else None)
-        final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
-        _require_ok(result["comparisons"], "optimize", final_frozen)
-        steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be
-        progress("[3/4] export: SavedModel")
-        saved_path = os.path.join(temp, "saved_model")
-        exported = export(optimized_path, saved_path, fmt=fmt, signatures=sigs or None, verify_result=False,
-                          allow_unsafe=allow_unsafe, progress=_indent(progress))
-        steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
-        progress("[4/4] verify: source vs exported SavedModel, same inputs")
-        if not sigs:  # the source runs as freeze ran it: its input pipeline cut, switches fed
-            source_model, _ = pipeline.prepare(source_model, result["outputs"], input_at)
-        switches = _fed_switches(source_model, freeze_mod.switch_values(
-            source_model.graph_def, freeze_mod.parse_set_values(set_values)), set_values)
-        final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
-                             atol, switches)
-        for name, rows in sorted(final.items()):
-            progress("  signature {}:".format(name))
-            progress(verify.format_rows(rows))
-        steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
-        summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
-        report.write_json(summary, os.path.join(temp, "report.json"))
-        bad = [name for name, rows in final.items() if not all(row.ok for row in rows)]
-        if bad:
-            from migrate.errors import VerificationFailed
-            raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
-                                     "nothing was written; see the errors above")
-        verify.require_checked([row for rows in final.values() for row in rows], source)
+    frozen_path = os.path.join(temp, "frozen.pb")
+    if source_model.kind == m.FROZEN_GRAPH:  # written again with its inputs and outputs recorded in it
+        from migrate import stream
+        keep_outputs, how = freeze_mod.resolve_outputs(source_model, keep_outputs)
+        progress("[1/4] {} is already frozen; outputs ({}): {}".format(source, how, ", ".join(keep_outputs)))
+        freeze_mod.record_io(source_model.graph_def, source_model, keep_outputs, how)
+        stream.write_graph_def(source_model.graph_def, frozen_path)
+        steps["freeze"] = {"skipped": "already a frozen graph", "outputs": keep_outputs, "how_outputs": how,
+                           "nodes": len(source_model.graph_def.node)}
+    else:
+        progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
+        result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
+                        inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
+                        allow_unsafe=allow_unsafe, progress=_indent(progress), set_values=set_values,
+                        input_at=input_at)
+        _require_ok(result["comparisons"], "freeze", source)
+        steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
+                           "how_outputs": result["record"].how_outputs,
+                           "verification": report.comparisons_dict(result["comparisons"])}
+    progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
+    optimized_path = os.path.join(temp, "optimized.pb")
+    result = None  # the freeze step's Model is not needed any more
+    # frozen.pb records its outputs: optimize and export read them from the file
+    result = optimize(frozen_path, optimized_path, passes=passes, static=static, max_batch=max_batch,
+                      input_shapes=input_shapes, trt=trt, inputs_npz=inputs_npz,
+                      batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
+                      keep_inputs=keep_inputs, progress=_indent(progress),
+                      input_aliases=verify.input_aliases(source_model), set_values=set_values,
+                      input_at=input_at if source_model.kind == m.FROZEN_GRAPH else None)
+    final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
+    _require_ok(result["comparisons"], "optimize", final_frozen)
+    result.pop("model")  # the optimized GraphDef (the size of the model) is in optimized.pb: not kept in memory
+    steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be
+    progress("[3/4] export: SavedModel")
+    saved_path = os.path.join(temp, "saved_model")
+    exported = export(optimized_path, saved_path, fmt=fmt, signatures=sigs or None, verify_result=False,
+                      allow_unsafe=allow_unsafe, progress=_indent(progress))
+    steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
+    progress("[4/4] verify: source vs exported SavedModel, same inputs")
+    if not sigs:  # the source runs as freeze ran it: its input pipeline cut, switches fed
+        source_model, _ = pipeline.prepare(source_model, result["outputs"], input_at)
+    switches = _fed_switches(source_model, freeze_mod.switch_values(
+        source_model.graph_def, freeze_mod.parse_set_values(set_values)), set_values)
+    final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
+                         atol, switches)
+    for name, rows in sorted(final.items()):
+        progress("  signature {}:".format(name))
+        progress(verify.format_rows(rows))
+    steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
+    summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
+    report.write_json(summary, os.path.join(temp, "report.json"))
+    bad = [name for name, rows in final.items() if not all(row.ok for row in rows)]
+    if bad:
+        from migrate.errors import VerificationFailed
+        raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
+                                 "nothing was written; see the errors above")
+    verify.require_checked([row for rows in final.values() for row in rows], source)
     return summary
 
 
@@ -469,6 +574,6 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
         feeds = verify.feeds_for_signature(source_model, sig, inputs_npz, batch, seed)
         expected = verify.run_model(source_model, sorted(sig.outputs.values()), verify.with_tensors(
             feeds, dict((k + ":0", v) for k, v in (switches or {}).items())))
-        actual = savedmodel.run_signature(saved_path, sig, feeds)
+        actual = _run_exported(saved_path, sig, feeds, saved_path)
         results[name] = verify.compare(expected, actual, rtol, atol)
     return results

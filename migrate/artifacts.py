@@ -28,6 +28,22 @@ def _protos():
 
 # ------------------------------------------------------------------------------------------ parsing
 
+def require_file_or_dir(path, what="model"):
+    """BadInput for a path that exists but is neither a regular file nor a directory (a named pipe, a device,
+    a socket): opening one can block forever or read without end. Checked before anything opens it;
+    symbolic links are judged by what they point at."""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except (IOError, OSError):
+        return  # missing: the caller says so in its own words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device" if (
+            stat.S_ISCHR(mode) or stat.S_ISBLK(mode)) else "a socket" if stat.S_ISSOCK(mode) else "a special file"
+        raise BadInput("is {}, not a regular file or directory; migrate does not read it".format(kind), path,
+                       "pass the {} file or directory itself".format(what))
+
+
 def parse_proto(path, message):
     """Parse a binary or text protobuf file into `message`; BadInput on empty/corrupt/truncated files."""
     from google.protobuf import message as pb_message
@@ -35,15 +51,22 @@ def parse_proto(path, message):
     if os.path.isdir(path):
         raise BadInput("is a directory, not a {} file".format(type(message).__name__), path,
                        "pass the file itself, or the directory as the model path")
+    require_file_or_dir(path)
     try:
         size = os.path.getsize(path)
         if size > PROTOBUF_LIMIT:  # before reading: never pull gigabytes into memory to refuse them
             raise BadInput("file is {:.2f} GiB, over protobuf's 2 GiB limit".format(size / 2.0 ** 30), path,
                            "models this large must stay a checkpoint or SavedModel with variables")
         with open(path, "rb") as handle:
+            if size > CHUNKED_PARSE_BYTES and not path.endswith(TEXT_SUFFIXES) and \
+                    not _looks_like_text(handle.read(256)):
+                return _parse_in_chunks(handle, size, message, path)
+            handle.seek(0)
             data = handle.read()
     except (IOError, OSError) as exc:
         raise BadInput("cannot read file: {}".format(exc.strerror or exc), path, "check the path and permissions")
+    except MemoryError:
+        raise _out_of_memory(path, size)
     if not data:
         raise BadInput("file is empty", path, "re-export or re-copy the model file")
     name = type(message).__name__
@@ -51,15 +74,100 @@ def parse_proto(path, message):
         try:
             text_format.Merge(data.decode("utf-8"), message)
             return message
+        except RecursionError:  # a subclass of RuntimeError: said before the generic case below
+            raise _too_deep(path, name)
         except (text_format.ParseError, UnicodeDecodeError) as exc:
             raise BadInput("not a valid text {}: {}".format(name, str(exc).splitlines()[0]), path,
                            "fix the syntax at the position given or re-export the file")
+        except MemoryError:
+            raise _out_of_memory(path, size)
     try:
         message.ParseFromString(data)
+    except RecursionError:
+        raise _too_deep(path, name)
     except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
         raise BadInput("not a valid {} (corrupt or truncated: {})".format(name, exc), path,
                        "re-export or re-copy the file; a partial download is the usual cause")
+    except MemoryError:
+        raise _out_of_memory(path, size)
     return message
+
+
+CHUNKED_PARSE_BYTES = 256 << 20  # binary files above this are parsed a run of whole fields at a time
+CHUNK_BYTES = 64 << 20
+
+
+def _parse_in_chunks(handle, size, message, path):
+    """message.ParseFromString for a large binary file without its bytes in memory whole beside the parsed
+    message (a 524 MB frozen graph: 1.05 GB at once): runs of whole top-level fields, each at most CHUNK_BYTES
+    or one field, are merged in turn (merging repeated fields appends, as one parse would)."""
+    from google.protobuf import message as pb_message
+    position = 0
+    try:
+        while position < size:
+            handle.seek(position)
+            chunk = handle.read(min(CHUNK_BYTES, size - position))
+            end = _whole_fields(chunk)
+            if end == 0:  # one field longer than a chunk: read exactly that field
+                total = _field_size(chunk)
+                if total is None or position + total > size:
+                    raise pb_message.DecodeError("truncated field at byte {}".format(position))
+                chunk += handle.read(total - len(chunk))
+                end = total
+            elif end < 0:
+                raise pb_message.DecodeError("invalid field at byte {}".format(position - end - 1))
+            message.MergeFromString(chunk[:end] if end < len(chunk) else chunk)
+            position += end
+    except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
+        raise BadInput("not a valid {} (corrupt or truncated: {})".format(type(message).__name__, exc), path,
+                       "re-export or re-copy the file; a partial download is the usual cause")
+    return message
+
+
+def _field_size(data, position=0):
+    """Bytes of the whole field (key included) starting at `position`, or None for an invalid wire type or a
+    key/length not complete in `data`."""
+    from migrate.stream import _varint_at
+    key, at = _varint_at(data, position)
+    wire = key & 7
+    if at > len(data):
+        return None
+    if wire == 0:
+        _, end = _varint_at(data, at)
+        return None if end > len(data) else end - position
+    if wire == 1:
+        return at + 8 - position
+    if wire == 5:
+        return at + 4 - position
+    if wire == 2:
+        length, start = _varint_at(data, at)
+        return None if start > len(data) else start + length - position
+    return None
+
+
+def _whole_fields(data):
+    """End of the last whole top-level field in `data` (0: not even the first; -(position + 1): an invalid
+    field there)."""
+    position = 0
+    while position < len(data):
+        size = _field_size(data, position)
+        if size is None:
+            key_wire = data[position] & 7 if isinstance(data[position], int) else ord(data[position]) & 7
+            return -(position + 1) if key_wire not in (0, 1, 2, 5) else position
+        if position + size > len(data):
+            return position
+        position += size
+    return position
+
+
+def _too_deep(path, name):
+    return BadInput("not a valid {}: messages nested deeper than the parser's recursion limit".format(name), path,
+                    "a GraphDef nests a few levels at most; this file is corrupt or hostile")
+
+
+def _out_of_memory(path, size):
+    return BadInput("out of memory reading this {:.1f} MiB file (MemoryError)".format(size / 2.0 ** 20), path,
+                    "raise the process's memory limit (ulimit -v) or use a machine with more memory")
 
 
 def _looks_like_text(data):
@@ -117,6 +225,23 @@ def _fixed(args):
     return len(args)
 
 
+def output_count(node):
+    """How many outputs `node` has by its op's OpDef (variadic ones counted from the node's attrs), or None
+    when this TF does not know the op."""
+    op_def = tfcompat.op_def(node.op)
+    if op_def is None:
+        return None
+    count = 0
+    for arg in op_def.output_arg:
+        if arg.number_attr:
+            count += node.attr[arg.number_attr].i if arg.number_attr in node.attr else 0
+        elif arg.type_list_attr:
+            count += len(node.attr[arg.type_list_attr].list.type) if arg.type_list_attr in node.attr else 0
+        else:
+            count += 1
+    return count
+
+
 def _arity_problem(graph_def):
     """The first node whose data inputs do not fit its op (count, or an output index its producer lacks), as
     text, or None. Ops this TF does not know, and variadic inputs/outputs, are not judged."""
@@ -140,9 +265,35 @@ def _op_specs():
     return spec
 
 
+# DataType -> bytes per element, for the dtypes tensor_content is written for.
+_ITEM_BYTES = {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 8: 8, 9: 8, 10: 1, 14: 2, 17: 2, 18: 16, 19: 2, 22: 4, 23: 8}
+
+
+def _const_problem(node):
+    """A Const whose tensor_content does not hold what its shape and dtype need (TF refuses it at run time,
+    logging `E... tensor.cc] Input size was ...`), as text, or None."""
+    tensor = node.attr["value"].tensor
+    content = tensor.tensor_content
+    item = _ITEM_BYTES.get(tensor.dtype)
+    if not content or item is None or tensor.tensor_shape.unknown_rank:
+        return None
+    count = 1
+    for dim in tensor.tensor_shape.dim:
+        count *= dim.size
+    if len(content) == count * item:
+        return None
+    return "node '{}' (Const) holds {} bytes of tensor_content, its shape {} {} needs {}".format(
+        node.name, len(content), [dim.size for dim in tensor.tensor_shape.dim],
+        tfcompat.tf().as_dtype(tensor.dtype).name, count * item)
+
+
 def _node_problem(node, data, spec, producers, valid_types):
     """What is wrong with one node's inputs and attrs for its op (see _arity_problem), or None.
     (Runs once per node on graphs of a million nodes: plain loops, no generators.)"""
+    if node.op == "Const" and "value" in node.attr:
+        problem = _const_problem(node)
+        if problem:
+            return problem
     info = spec(node.op)
     if info is not None:
         wanted, attr_specs, _ = info
@@ -356,6 +507,8 @@ def missing_data_shards(prefix):
 def open_checkpoint(prefix):
     """A checkpoint reader; BadInput when files are missing or corrupt."""
     prefix = _v1_sharded_pattern(prefix)
+    for part in [prefix] + glob.glob(glob.escape(prefix) + ".*") + glob.glob(glob.escape(prefix) + "-*-of-*"):
+        require_file_or_dir(part, "checkpoint")  # TF's reader would block on a named pipe
     missing = missing_data_shards(prefix)
     if missing:
         raise BadInput("checkpoint data shard(s) missing: {}".format(", ".join(missing[:3]) + (
@@ -370,6 +523,30 @@ def open_checkpoint(prefix):
         if missing == []:
             message = "checkpoint data shards (.data-*) are missing"
         raise BadInput("cannot read checkpoint: {}".format(message), prefix, fix)
+
+
+def damaged_checkpoint(prefix, exc, name=None):
+    """BadInput for a checkpoint whose data cannot be read back (a truncated .data shard: 'Read less bytes
+    than requested'; a flipped bit: 'Checksum does not match'), naming the checkpoint, never a temp path."""
+    lines = [text.strip() for text in str(getattr(exc, "message", None) or exc).splitlines() if text.strip()]
+    # TF 2.x puts 'Graph execution error:' first and what went wrong further down
+    telling = [text for text in lines if re.search(r"Checksum|less bytes|DATA_LOSS|OUT_OF_RANGE|corrupt", text)]
+    line = re.sub(r"^\w+: ", "", (telling or lines or [type(exc).__name__])[0])
+    return BadInput("checkpoint data is damaged{}: {}".format(
+        " (reading variable '{}')".format(name) if name else "", line), prefix,
+        "the .data-NNNNN-of-NNNNN file is truncated or corrupt; re-copy the checkpoint from its source")
+
+
+def read_tensor(reader, key, prefix):
+    """reader.get_tensor(key); a damaged checkpoint is BadInput naming `prefix`."""
+    try:
+        return reader.get_tensor(key)
+    except MemoryError:
+        raise
+    except Exception as exc:  # OutOfRangeError / DataLossError / OpError, whatever this TF raises
+        if isinstance(exc, tfcompat.tf().errors.OpError) or "less bytes" in str(exc) or "Checksum" in str(exc):
+            raise damaged_checkpoint(prefix, exc, key)
+        raise
 
 
 def checkpoint_variables(prefix):
@@ -388,6 +565,7 @@ def detect(path):
         if checkpoint_exists(path) or os.path.isfile(path + ".meta"):
             return m.CHECKPOINT, path
         raise BadInput("no such file or directory", path, "check the path")
+    require_file_or_dir(path)
     if os.path.isdir(path):
         return _detect_dir(path)
     base = os.path.basename(path)
@@ -580,7 +758,11 @@ def load_session_bundle(prefix):
         raise BadInput("session bundle has export.meta but no `export` checkpoint", directory,
                        "copy the export / export-NNNNN-of-NNNNN / export.index files")
     open_checkpoint(prefix)
-    signatures = session_bundle_signatures(meta)
+    try:
+        signatures = session_bundle_signatures(meta)
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
+        raise BadInput("session bundle's serving_signatures collection is corrupt ({})".format(exc),
+                       os.path.join(directory, SESSION_BUNDLE_META), "re-export the session bundle")
     return m.Model(m.SESSION_BUNDLE, directory, meta.graph_def, meta_graph=meta, checkpoint=prefix,
                    signatures=signatures, producer=meta.meta_info_def.tensorflow_version or None,
                    provenance=["loaded session bundle " + directory])
@@ -603,11 +785,15 @@ def _wire_fields(data):
             _, pos = _varint(data, pos)
         else:
             raise ValueError("unexpected wire type {}".format(wire_type))
+        if pos > len(data):
+            raise ValueError("field {} runs past the end of its message".format(number))
 
 
 def _varint(data, pos):
     result, shift = 0, 0
     while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("bad varint at byte {}".format(pos))
         byte = data[pos]
         byte = byte if isinstance(byte, int) else ord(byte)
         pos += 1

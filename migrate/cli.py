@@ -6,7 +6,7 @@ import traceback
 import click
 
 from migrate import __version__
-from migrate.errors import MigrateError, EXIT_BAD_INPUT
+from migrate.errors import MigrateError, EXIT_BAD_INPUT, first_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,13 +57,17 @@ def inspect(path, as_json, tag, checkpoint):
 def _verification_options(function):
     for option in reversed([
         click.option("--inputs-npz", default=None, help="Inputs for verification (.npz keyed by tensor names)."),
-        click.option("--batch", default=1, show_default=True, help="Size of unknown dims in generated inputs."),
-        click.option("--seed", default=0, show_default=True, help="Seed for generated inputs."),
-        click.option("--rtol", default=1e-5, show_default=True, help="Relative tolerance."),
-        click.option("--atol", default=1e-5, show_default=True, help="Absolute tolerance."),
+        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Size of unknown dims in generated inputs (>= 1)."),
+        click.option("--seed", type=click.IntRange(0, 2 ** 32 - 1), default=0, show_default=True,
+                     help="Seed for generated inputs."),
+        click.option("--rtol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
+                     help="Relative tolerance (>= 0)."),
+        click.option("--atol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
+                     help="Absolute tolerance (>= 0)."),
         click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
                      help="Run graphs whose ops read/write files, use the network or run Python."),
-        click.option("--timeout", "run_timeout", type=float, default=None, callback=_set_timeout,
+        click.option("--timeout", "run_timeout", type=click.FloatRange(min=0), default=None, callback=_set_timeout,
                      expose_value=False, help="Seconds any one model run may take (default 300; 0 = no limit)."),
     ]):
         function = option(function)
@@ -137,19 +141,32 @@ def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, kee
     click.echo("wrote {} ({} nodes, outputs {})".format(output, result["nodes"], ", ".join(result["outputs"])))
 
 
-def _input_shapes(values):
-    """['x:1,224,224,3'] -> {'x': [1, 224, 224, 3]} (-1 or ? keeps the graph's dim)."""
-    from migrate.errors import BadInput
-    shapes = {}
-    for value in values or ():
+class InputShape(click.ParamType):
+    """name:d1,d2,... -> (name, [d1, d2, ...]); each dim a positive size, or -1 / ? to keep the graph's."""
+
+    name = "name:d1,d2,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
         name, _, dims = value.rpartition(":")
         try:
-            shapes[name.split(":")[0]] = [None if d.strip() in ("-1", "?") else int(d) for d in dims.split(",")] \
+            parsed = [None if d.strip() in ("-1", "?") else int(d) for d in dims.split(",")] \
                 if dims.strip() else []  # 'keep_prob:' is a scalar
         except ValueError:
-            raise BadInput("--input-shape takes name:d1,d2,..., got '{}'".format(value), None,
-                           "e.g. --input-shape input:1,224,224,3, or keep_prob: for a scalar")
-    return shapes
+            parsed = None
+        if not name or parsed is None or any(d is not None and d < 1 for d in parsed):
+            self.fail("'{}' is not name:d1,d2,... with each dim >= 1 (or -1 / ? to keep the graph's), e.g. "
+                      "input:1,224,224,3, or keep_prob: for a scalar".format(value), param, ctx)
+        return name.split(":")[0], parsed
+
+
+def _input_shapes(values):
+    """[('x', [1, 224, 224, 3])] (InputShape's values) -> {'x': [1, 224, 224, 3]}."""
+    return dict(values or ())
+
+
+POSITIVE = click.IntRange(min=1)
 
 
 @cli.command()
@@ -158,16 +175,16 @@ def _input_shapes(values):
 @click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all, in the standard order).")
 @click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch).")
-@click.option("--max-batch", type=int, default=None, help="Batch size for --static and TF-TRT.")
-@click.option("--input-shape", "input_shape", multiple=True,
+@click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1).")
+@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
               help="name:1,224,224,3 for --static (name: for a scalar).")
 @click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
 @click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
 @click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
 @click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files.")
-@click.option("--minimum-segment-size", type=int, default=3, show_default=True)
-@click.option("--max-workspace-size", type=int, default=1 << 30, show_default=True, help="Bytes.")
-@click.option("--maximum-cached-engines", type=int, default=None)
+@click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True)
+@click.option("--max-workspace-size", type=POSITIVE, default=1 << 30, show_default=True, help="Bytes.")
+@click.option("--maximum-cached-engines", type=POSITIVE, default=None)
 @click.option("--dynamic", is_flag=True, help="Build engines at run time for the shapes seen (is_dynamic_op).")
 @click.option("--api", type=click.Choice(["auto", "v1", "v2"]), default="auto", show_default=True,
               help="TF-TRT converter: auto picks by TF version.")
@@ -270,8 +287,8 @@ def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, b
 @click.option("--signature", default=None, help="Only this signature of a SavedModel source.")
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all).")
 @click.option("--static", is_flag=True, help="Fully defined input shapes (batch = --max-batch).")
-@click.option("--max-batch", type=int, default=None)
-@click.option("--input-shape", "input_shape", multiple=True,
+@click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1).")
+@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
               help="name:1,224,224,3 for --static (name: for a scalar).")
 @click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
 @click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
@@ -333,6 +350,28 @@ def _interrupt_code(exc):
     return 143 if isinstance(exc, io.Terminated) else 130
 
 
+def _click_line(exc, argv):
+    """A click usage error as the one line every error gets: WHERE (the option) : WHAT (HOW TO FIX)."""
+    where = None
+    param = getattr(exc, "param", None)
+    if param is not None:
+        where = "/".join(getattr(param, "opts", None) or [param.name])
+    elif getattr(exc, "param_hint", None):
+        where = exc.param_hint if isinstance(exc.param_hint, str) else "/".join(exc.param_hint)
+    what = exc.format_message().replace("\n", " ")
+    if where and what.startswith("Invalid value for"):
+        what = what.split(":", 1)[1].strip() if ":" in what else what
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    fix = "see `migrate {}--help`".format(command + " " if command else "")
+    return "{}{} ({})".format(where + ": " if where else "", what, fix)
+
+
+def _source(argv):
+    """The first path-like argument after the command (the model), for a line that must name one."""
+    positional = [arg for arg in argv if not arg.startswith("-")]
+    return positional[1] if len(positional) > 1 else "migrate"
+
+
 def main(argv=None):
     try:
         _main(argv)
@@ -361,7 +400,13 @@ def _main(argv=None):
         click.echo("migrate: interrupted", err=True)
         sys.exit(_interrupt_code(exc.__cause__ or exc.__context__))
     except click.ClickException as exc:
-        exc.show()
+        click.echo("migrate: error: " + _click_line(exc, argv), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except MemoryError:  # a model too big for the memory this process may use; nothing was written
+        if debug:
+            traceback.print_exc()
+        click.echo("migrate: error: {}: out of memory (MemoryError) while working on it (raise the process's "
+                   "memory limit (ulimit -v) or use a machine with more memory)".format(_source(argv)), err=True)
         sys.exit(EXIT_BAD_INPUT)
     except MigrateError as exc:
         if debug:
@@ -374,7 +419,7 @@ def _main(argv=None):
     except Exception as exc:  # a bug of ours: say so in one line, full story with --debug
         if debug:
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = first_line(exc) if str(exc).strip() else ""
         click.echo("migrate: internal error: {}: {} (rerun with --debug and report it)".format(
             type(exc).__name__, first), err=True)
         sys.exit(70)

@@ -18,7 +18,7 @@ from migrate import artifacts, opsets, outputs as output_discovery, tfcompat
 from migrate import model as m
 from migrate.errors import BadInput
 from migrate.graph import edit
-from migrate.graph.names import node_name, tensor_name
+from migrate.graph.names import data_input, node_name, output_index, tensor_name
 from migrate.session import TABLE_INIT_NODE, Restored, tf_error_line
 
 FreezeRecord = namedtuple("FreezeRecord", ["outputs", "how_outputs", "variables", "switches", "tables",
@@ -42,6 +42,7 @@ def resolve_outputs(model, requested=None, signature=None):
     if requested:
         known = set(node.name for node in model.graph_def.node)  # names only: a dict of 1M NodeDefs costs ~2 s
         tensors = [_checked_tensor(name, known, model.path) for name in requested]
+        check_output_indices(model.graph_def, tensors, model.path)
         return tensors, _how_requested(model, tensors)
     if signature:
         sig = artifacts.choose_signature(model, signature)
@@ -96,6 +97,22 @@ def _checked_tensor(name, known, where):
     return tensor_name(name)
 
 
+def check_output_indices(graph_def, tensors, where):
+    """BadInput for a tensor `y:N` whose node has no output N (op known to this TF)."""
+    wanted = dict((node_name(t), t) for t in tensors if not t.endswith(":0"))
+    if not wanted:
+        return
+    for node in graph_def.node:
+        if node.name in wanted:
+            count = artifacts.output_count(node)
+            index = int(wanted[node.name].rpartition(":")[2])
+            if count is not None and index >= count:
+                raise BadInput("--outputs '{}': node '{}' ({}) has {} output(s), numbered from 0".format(
+                    wanted[node.name], node.name, node.op, count), where,
+                    "use {}".format(" or ".join("{}:{}".format(node.name, i) for i in range(min(count, 3)))
+                                    if count else "another node"))
+
+
 # ------------------------------------------------------------------------------------------ switches
 
 def parse_set_values(pairs):
@@ -130,6 +147,7 @@ def switch_values(graph_def, set_values):
             close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
             raise BadInput("--set names no node '{}'".format(name), None,
                            "did you mean: {}?".format(", ".join(close)) if close else "check the node name")
+        _check_set_value(known[name], value)
         values[name] = value
     for node in graph_def.node:
         if node.name not in values and TRAIN_SWITCH.search(node.name) and _is_switch_placeholder(node):
@@ -149,6 +167,24 @@ def _is_switch_placeholder(node):
         len(shape.dim) == 0
 
 
+def _check_set_value(node, value):
+    """BadInput when `value` (from --set) is not a value of the node's dtype (hello for a float, 0.5 for an
+    int)."""
+    if "dtype" not in node.attr:
+        return
+    dtype = tfcompat.tf().as_dtype(node.attr["dtype"].type)
+    try:
+        array = _as_array(value, dtype)
+        fits = array.shape == () and (dtype.is_bool or dtype == tfcompat.tf().string or array.item() == value)
+    except (ValueError, TypeError, OverflowError):
+        fits = False
+    if not fits:
+        raise BadInput("'{}={}': node '{}' takes a {} scalar, not {!r}".format(node.name, value, node.name,
+                                                                              dtype.name, value), "--set",
+                       "e.g. --set {}={}".format(node.name, "false" if dtype.is_bool else
+                                                 "0" if dtype.is_integer else "0.5"))
+
+
 def _apply_switches(graph_def, values):
     """Turn each switch (PlaceholderWithDefault or Placeholder) into a Const of its value."""
     tf = tfcompat.tf()
@@ -165,28 +201,32 @@ def _as_array(value, dtype):
 
 # ------------------------------------------------------------------------------------------ tables
 
-def _export_tables(restored, needed):
-    """{table node: ((keys, values), key dtype, value dtype)} of the initialized tables the outputs use."""
-    tables = [op for op in restored.graph.get_operations()
-              if op.type in ("HashTableV2", "HashTable") and op.name in needed]
+def _export_tables(restored, needed, graph_def):
+    """{table handle: ((keys, values), key dtype, value dtype)} of the initialized tables the outputs use:
+    HashTable(V2) nodes, and tables created inside functions (their handle is a call's output)."""
+    from migrate.graph.ops import table_handles
+    tf = tfcompat.tf()
     contents = {}
-    for table in tables:
-        key_dtype, value_dtype = table.get_attr("key_dtype"), table.get_attr("value_dtype")
-        contents[table.name] = (_table_contents(restored, table, key_dtype, value_dtype), key_dtype, value_dtype)
+    for handle, (key_enum, value_enum, node) in sorted(table_handles(graph_def).items()):
+        if node not in needed:
+            continue
+        key_dtype, value_dtype = tf.as_dtype(key_enum), tf.as_dtype(value_enum)
+        tensor = restored.graph.get_tensor_by_name(handle)
+        contents[handle] = (_table_contents(restored, tensor, key_dtype, value_dtype), key_dtype, value_dtype)
     return contents
 
 
-def _table_contents(restored, table, key_dtype, value_dtype):
+def _table_contents(restored, handle, key_dtype, value_dtype):
     """Ask the live table for its contents; TF < 1.8 cannot export static tables, so there we read the
     vocabulary file its initializer names (the index_table_from_file layout: line -> line number)."""
     from tensorflow.python.ops import gen_lookup_ops
     with restored.graph.as_default():
-        export = (gen_lookup_ops.lookup_table_export_v2 if table.type == "HashTableV2"
-                  else gen_lookup_ops.lookup_table_export)(table.outputs[0], key_dtype, value_dtype)
+        export = (gen_lookup_ops.lookup_table_export_v2 if handle.dtype == tfcompat.tf().resource
+                  else gen_lookup_ops.lookup_table_export)(handle, key_dtype, value_dtype)
     try:
         return restored.session.run(list(export))
     except tfcompat.tf().errors.UnimplementedError:
-        return _vocabulary_file_contents(restored, table, key_dtype, value_dtype)
+        return _vocabulary_file_contents(restored, handle.op, key_dtype, value_dtype)
 
 
 def _vocabulary_file_contents(restored, table, key_dtype, value_dtype):
@@ -215,18 +255,21 @@ def _import_tables(graph_def, contents):
     """Constants + an initializer per table, all behind one NoOp `migrate_init_tables`."""
     imports = []
     for table, ((keys, values), key_dtype, value_dtype) in sorted(contents.items()):
-        resource = any(n.name == table and n.op == "HashTableV2" for n in graph_def.node)
-        keys_name = edit.unique_name(graph_def, table + "/migrate_keys")
+        ref = any(n.name == node_name(table) and n.op == "HashTable" for n in graph_def.node)
+        prefix = node_name(table) if output_index(table) == 0 else "{}_{}".format(node_name(table),
+                                                                                  output_index(table))
+        keys_name = edit.unique_name(graph_def, prefix + "/migrate_keys")
         edit.add_const(graph_def, keys_name, keys, key_dtype)
-        values_name = edit.unique_name(graph_def, table + "/migrate_values")
+        values_name = edit.unique_name(graph_def, prefix + "/migrate_values")
         edit.add_const(graph_def, values_name, values, value_dtype)
-        import_name = edit.unique_name(graph_def, table + "/migrate_init")
+        import_name = edit.unique_name(graph_def, prefix + "/migrate_init")
         node = graph_def.node.add()
         node.name = import_name
         # The KeyValueTensorInitializer op: every TF since 1.0 has it and it works on static hash tables,
-        # which LookupTableImport does not (TF < 1.8).
-        node.op = "InitializeTableV2" if resource else "InitializeTable"
-        node.input.extend([table, keys_name, values_name])
+        # which LookupTableImport does not (TF < 1.8). A table made inside a function (its handle a call's
+        # output) is initialized the same way, from the graph, on the handle the call returns.
+        node.op = "InitializeTable" if ref else "InitializeTableV2"
+        node.input.extend([data_input(table), keys_name, values_name])
         node.attr["Tkey"].type = key_dtype.as_datatype_enum
         node.attr["Tval"].type = value_dtype.as_datatype_enum
         imports.append(node.name)
@@ -334,9 +377,9 @@ def freeze(model, outputs=None, signature=None, set_values=None, allow=None, den
     with Restored(model) as restored:
         graph_def = restored.graph.as_graph_def()
         needed = edit.needed_nodes(graph_def, output_tensors)
-        tables = _export_tables(restored, needed)
+        tables = _export_tables(restored, needed, graph_def)
         frozen = _convert(restored, graph_def, [node_name(t) for t in output_tensors] +
-                          sorted(tables), allow, deny)
+                          sorted(set(node_name(t) for t in tables)), allow, deny)
     variables = sum(1 for n in graph_def.node if n.op in ("VariableV2", "Variable", "VarHandleOp") and
                     n.name in needed)
     _apply_switches(frozen, dict((k, v) for k, v in switches.items() if k in set(n.name for n in frozen.node)))
@@ -351,13 +394,18 @@ def freeze(model, outputs=None, signature=None, set_values=None, allow=None, den
     notes = list(model.provenance) + ([fallback] if fallback else [])  # streaming hook: why it did not apply
     if imported:
         notes.append("lookup tables {} hold their contents as constants; run node '{}' once before inference "
-                     "(migrate verify/export do it)".format(", ".join(sorted(tables)), TABLE_INIT_NODE))
+                     "(migrate verify/export do it)".format(", ".join(_table_names(tables)), TABLE_INIT_NODE))
     result = model.derive(kind=m.FROZEN_GRAPH, graph_def=frozen, checkpoint=None, meta_graph=None,
                           inputs=inputs, outputs=output_tensors, saved_model_dir=None,
                           note="froze {} variables from {}".format(variables, model.path))
-    record = FreezeRecord(output_tensors, how, variables, switches, sorted(tables), dict(rewritten),
+    record = FreezeRecord(output_tensors, how, variables, switches, _table_names(tables), dict(rewritten),
                           len(graph_def.node), len(frozen.node), time.time() - started, notes)
     return result, record
+
+
+def _table_names(tables):
+    """Table handles as users know them: the node for a HashTable's output 0, the tensor otherwise."""
+    return sorted(node_name(t) if output_index(t) == 0 else t for t in tables)
 
 
 def _convert(restored, graph_def, output_nodes, allow, deny):

@@ -79,6 +79,10 @@ def inspect(path, tag=None, checkpoint=None):
     graph_def = model.graph_def
     histogram = op_histogram(graph_def)
     categories = opsets.categorize(histogram)
+    writers = sorted(set("{} (to {})".format(n.op, opsets.writes_file(n)) for n in graph_def.node
+                         if opsets.writes_file(n)))
+    if writers:  # a debug op printing to a file is unsafe too (safety.py refuses to run it)
+        categories["unsafe"] = sorted(set(categories["unsafe"]) | set(writers))
     ranked = outputs.rank_outputs(graph_def)
     report = {
         "path": path,

@@ -23,6 +23,10 @@ def _landing_path(path):
 def _input_clash(target, source):
     """Why writing `target` would overwrite part of input `source`, or None."""
     real = os.path.realpath(os.path.abspath(source))
+    landing = os.path.realpath(target)  # the target itself may be a symlink to a directory
+    for place in set([target, landing]):
+        if real.startswith(place.rstrip(os.sep) + os.sep):
+            return "output would replace a directory that holds the input " + real
     if os.path.isdir(real):
         if target == real or target.startswith(real.rstrip(os.sep) + os.sep):
             return "output would land inside the input directory " + real
@@ -42,6 +46,73 @@ def _input_clash(target, source):
 
 FILE_SUFFIXES = (".pb", ".pbtxt", ".txt", ".prototxt", ".graphdef", ".json", ".npz")
 
+# Every directory migrate writes (an exported SavedModel, a convert OUT_DIR) holds this file: the list of what
+# migrate put there. `--force` replaces a directory only when it is such a previous output, unchanged in what
+# it holds: nothing in it but the files and directories listed (no symbolic link, nothing added).
+MARKER = ".migrate-output"
+
+
+def _listing(directory):
+    """Sorted relative paths of everything under `directory` (directories end with '/'); symlinks are
+    listed as they are, never followed."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        relative = os.path.relpath(root, directory)
+        for name in dirs:
+            path = os.path.join(root, name)
+            found.append(os.path.normpath(os.path.join(relative, name)) + ("" if os.path.islink(path) else "/"))
+        for name in files:
+            found.append(os.path.normpath(os.path.join(relative, name)))
+    return sorted(found)
+
+
+def write_marker(directory):
+    """Record in `directory` what migrate wrote there (called on the temp directory just before it is put
+    in place)."""
+    import json
+    from migrate import __version__
+    entries = [entry for entry in _listing(directory) if entry != MARKER]
+    with open(os.path.join(directory, MARKER), "w") as handle:
+        json.dump({"written_by": "migrate " + __version__, "entries": entries}, handle, indent=0)
+        handle.write("\n")
+
+
+def _foreign_entries(directory):
+    """What in `directory` migrate did not write, per its marker: [] for a previous output left as it was;
+    None when there is no (readable) marker at all."""
+    import json
+    marker = os.path.join(directory, MARKER)
+    if os.path.islink(marker) or not os.path.isfile(marker):
+        return None
+    try:
+        with open(marker) as handle:
+            written = set(json.load(handle)["entries"])
+    except (IOError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return [entry for entry in _listing(directory) if entry != MARKER and entry not in written]
+
+
+def _replaceable(path):
+    """BadInput unless `path` (an existing output that --force is about to replace) is a directory migrate
+    wrote before and nobody added to, or a regular file."""
+    if os.path.islink(path):
+        raise BadInput("output is a symbolic link (to {}); --force never replaces what a link points at".format(
+            os.path.realpath(path)), path, "remove the link or choose another output")
+    if not os.path.isdir(path):
+        if not os.path.isfile(path):
+            raise BadInput("output exists and is not a regular file or directory", path, "choose another output")
+        return
+    foreign = _foreign_entries(path)
+    if foreign is None:
+        raise BadInput("output directory exists and is not a previous migrate output (no {} file); --force "
+                       "replaces only what migrate wrote".format(MARKER), path,
+                       "remove it yourself or choose a new directory")
+    if foreign:
+        raise BadInput("output directory holds {} migrate did not write ({}); --force replaces only what "
+                       "migrate wrote".format("a file" if len(foreign) == 1 else "{} entries".format(len(foreign)),
+                                              ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")),
+                       path, "move those files away or choose a new directory")
+
 
 def check_output_path(path, inputs=(), force=False, directory=None):
     """Refuse outputs that would clobber an input, an existing file (unless force), a directory where a file
@@ -57,8 +128,12 @@ def check_output_path(path, inputs=(), force=False, directory=None):
     if not directory and os.path.isdir(target):
         raise BadInput("output is a directory, not a file", path,
                        "name a file, e.g. " + os.path.join(path, "frozen.pb"))
+    if directory and os.path.lexists(target) and not os.path.isdir(target):
+        raise BadInput("output is a file, not a directory", path, "name a new directory")
     if os.path.lexists(target) and not force:
         raise BadInput("output already exists", path, "remove it or pass --force")
+    if os.path.lexists(target):
+        _replaceable(target)
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.exists(parent):
         raise BadInput("output directory does not exist", parent, "create it first")
@@ -116,34 +191,142 @@ def _terminate_unwinds():
             signal.signal(signal.SIGTERM, previous)
 
 
+class WriteFailed(BadInput):
+    """The output could not be written (disk full, permissions): named by the output, never a temp path."""
+
+
 def _write_error(exc, path):
-    return BadInput("cannot write output: {}".format(exc.strerror or exc), path,
+    return WriteFailed("cannot write output: {}".format(exc.strerror or exc), path,
                     "check free space and permissions of the output directory")
 
 
+def current_umask():
+    """The process umask. Linux shows it in /proc/self/status (read without changing it); elsewhere it is
+    read by setting and restoring it."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (IOError, OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path, directory=False):
+    """Give a temp file/dir the mode any other writer's output gets: mkstemp / mkdtemp make them 0600 / 0700,
+    and that mode would survive the rename (a TF Serving account could not read the result)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 def temp_file_beside(path):
-    """A new empty temp file in `path`'s directory (so a rename puts it in place); BadInput when `path` is a
-    directory or the file cannot be made."""
+    """A new empty temp file in `path`'s directory (so a rename puts it in place), with the mode the umask
+    gives new files; BadInput when `path` is a directory or the file cannot be made."""
     if os.path.isdir(path):
         raise BadInput("output is a directory, not a file", path, "name a file inside it")
     try:
         fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                     dir=os.path.dirname(os.path.abspath(path)))
         os.close(fd)
+        _usual_mode(temp)
     except (IOError, OSError) as exc:
         raise _write_error(exc, path)
     return temp
 
 
+def _appeared(path):
+    return BadInput("output appeared while migrate was running (another run writing it?); left as it is", path,
+                    "pass --force to replace it, or choose another output")
+
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def _renameat2(source, target):
+    """Linux renameat2(RENAME_NOREPLACE) through libc: True when done, False when this system has no such
+    call (not Linux, glibc < 2.28, or a filesystem without the flag); OSError(EEXIST) when target exists."""
+    import ctypes
+    import errno
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if call(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), target)
+
+
+def _put_new(temp, path):
+    """Rename `temp` to `path` unless something is at `path` (then OSError EEXIST)."""
+    import errno
+    if not os.path.isdir(temp):
+        try:
+            os.link(temp, path)
+            os.unlink(temp)
+            return
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                raise
+            # a filesystem without hard links: renameat2 below, or the two-step fallback
+    if _renameat2(temp, path):
+        return
+    if os.path.lexists(path):
+        raise OSError(errno.EEXIST, "exists", path)
+    os.rename(temp, path)
+
+
+def rename_into_place(temp, path, replace):
+    """Put `temp` (a file or directory beside `path`) at `path`. replace=False (no --force) never replaces
+    anything that appeared at `path` meanwhile, e.g. another run's result: a file goes in by os.link (fails
+    when `path` exists; the temp name is then unlinked), a directory by renameat2(RENAME_NOREPLACE). Where
+    neither exists (not Linux, glibc < 2.28, a filesystem without hard links) the check and the rename are
+    two steps and a result landing between them is replaced. replace=True: the previous output (checked
+    by check_output_path, and again here) is moved aside, the new one renamed in, the old one removed."""
+    import errno
+    with _signals_deferred():
+        if not replace:
+            try:
+                _put_new(temp, path)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise _appeared(path)
+                raise
+            return
+        if os.path.lexists(path):
+            _replaceable(path)  # again: it may have changed since the run started
+        if os.path.isdir(path) and not os.path.islink(path):
+            trash = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".old.", suffix=".tmp",
+                                     dir=os.path.dirname(os.path.abspath(path)))
+            aside = os.path.join(trash, "previous")
+            os.rename(path, aside)
+            try:
+                os.rename(temp, path)
+            except OSError:
+                os.rename(aside, path)
+                os.rmdir(trash)
+                raise
+            shutil.rmtree(trash)
+        else:
+            os.rename(temp, path)
+
+
 @contextmanager
-def atomic_file(path):
-    """Yield a temp path; on success it replaces `path`, on any error or interrupt it is removed."""
+def atomic_file(path, replace=True):
+    """Yield a temp path; on success it becomes `path` (see rename_into_place for `replace`), on any error or
+    interrupt it is removed."""
     with _terminate_unwinds():
         temp = temp_file_beside(path)
         try:
             yield temp
-            with _signals_deferred():
-                os.rename(temp, path)
+            rename_into_place(temp, path, replace)
         except BaseException as exc:
             if os.path.exists(temp):
                 os.remove(temp)
@@ -153,33 +336,54 @@ def atomic_file(path):
 
 
 @contextmanager
-def atomic_dir(path):
-    """Yield a temp directory; on success it becomes `path` (replacing it), on any error it is removed."""
+def atomic_dir(path, replace=False, source=None):
+    """Yield a temp directory; on success it becomes `path` with a MARKER listing what it holds (replacing a
+    previous migrate output only with replace=True), on any error it is removed. Errors never name the temp
+    directory: a failed write there (TF's 'No space left on device' included) is a write error of `path`; a
+    MigrateError whose where is inside it (a step run on a file written there) names `source`."""
+    from migrate.errors import MigrateError
     directory = os.path.dirname(os.path.abspath(path))
     with _terminate_unwinds():
         try:
             temp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+            _usual_mode(temp, directory=True)
         except (IOError, OSError) as exc:
             raise _write_error(exc, path)
         try:
             yield temp
-            with _signals_deferred():
-                if os.path.isdir(path):
-                    shutil.rmtree(path)
-                os.rename(temp, path)
-        except BaseException:
+            write_marker(temp)
+            rename_into_place(temp, path, replace)
+        except BaseException as exc:
             shutil.rmtree(temp, ignore_errors=True)
+            if isinstance(exc, MigrateError):
+                if exc.where and exc.where.startswith(temp):
+                    exc.where = path if isinstance(exc, WriteFailed) else source or path
+                exc.what = exc.what.replace(temp, os.path.abspath(path))
+                raise
+            if isinstance(exc, (IOError, OSError)):
+                raise _write_error(exc, path)
+            if temp in str(exc):  # TF's own write errors (ResourceExhaustedError: ...; No space left on device)
+                raise WriteFailed("cannot write output: {}".format(_tf_write_reason(exc)), path,
+                               "check free space and permissions of the output directory")
             raise
 
 
-def write_graph(graph_def, path):
+def _tf_write_reason(exc):
+    """'No space left on device' out of TF's 'ResourceExhaustedError: {{function_node ...}} /tmp/x; No space
+    left on device [Op:SaveV2]'."""
+    text = str(getattr(exc, "message", None) or exc).strip().splitlines()[0]
+    reason = text.rsplit("; ", 1)[-1]
+    return re.sub(r"\s*\[Op:\w+\]$", "", reason).strip() or type(exc).__name__
+
+
+def write_graph(graph_def, path, replace=True):
     """Binary for .pb, text for .pbtxt/.txt; atomically. Attrs equal to their op's default are dropped first
     (in place): newer TF adds them (FusedBatchNormV3.exponential_avg_factor) and import_graph_def writes them
     into the caller's GraphDef, but older TF and TF Serving builds refuse attrs they do not know."""
     from google.protobuf import text_format
     from migrate.graph.edit import strip_default_attrs
     strip_default_attrs(graph_def)
-    with atomic_file(path) as temp:
+    with atomic_file(path, replace) as temp:
         if path.endswith((".pbtxt", ".txt", ".prototxt")):
             with open(temp, "w") as handle:
                 handle.write(text_format.MessageToString(graph_def))

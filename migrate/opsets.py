@@ -30,6 +30,16 @@ TABLE_OPS = frozenset([
     "InitializeTableFromTextFile", "InitializeTableFromTextFileV2",
 ])
 
+# Table initializers that read the file their second input names (a model's vocabulary asset).
+FILE_TABLE_INITIALIZERS = frozenset(["InitializeTableFromTextFile", "InitializeTableFromTextFileV2"])
+TABLE_FIND_OPS = frozenset(["LookupTableFind", "LookupTableFindV2"])
+# Static tables: freeze reads their contents and re-initializes them from constants (migrate_init_tables).
+HASH_TABLE_OPS = frozenset(["HashTable", "HashTableV2"])
+
+# Ops that parse serialized tf.Example protos (input 0: the serialized string tensor); SINGLE_: one scalar proto.
+EXAMPLE_PARSE_OPS = frozenset(["ParseExample", "ParseExampleV2", "ParseSingleExample"])
+SINGLE_EXAMPLE_PARSE_OPS = frozenset(["ParseSingleExample"])
+
 # Ops that touch files, the network or run Python: never executed from a model without --allow-unsafe-ops.
 # (Checkpoint Save/Restore ops are listed too: we restore with our own reader, never by running a model's
 # restore ops, so any such op the model would run itself is refused.)
@@ -82,6 +92,27 @@ INPUT_PIPELINE_OPS = QUEUE_OPS | ITERATOR_OPS | BLOCKING_OPS
 
 # Reads of a variable's initialization state: on a frozen variable (a constant) the answer is True.
 IS_INITIALIZED_OPS = frozenset(["IsVariableInitialized", "VarIsInitializedOp"])
+
+
+# Debug ops whose `output_stream` attr picks where they print: these console/log streams are safe; any other
+# value ("file:///any/path", which appends to that file) writes a file and makes the node unsafe.
+STREAM_DEBUG_OPS = frozenset(["PrintV2"])
+CONSOLE_STREAMS = frozenset(["stderr", "stdout", "log(info)", "log(warning)", "log(error)"])
+
+
+def writes_file(node):
+    """The output_stream a debug node (NodeDef) writes to when it is a file, else None."""
+    if node.op not in STREAM_DEBUG_OPS or "output_stream" not in node.attr:
+        return None
+    stream = node.attr["output_stream"].s
+    stream = stream.decode("utf-8", "replace") if isinstance(stream, bytes) else stream
+    return None if stream in CONSOLE_STREAMS else stream
+
+
+def is_unsafe(node):
+    """True when running this NodeDef touches files, the network or Python."""
+    return node.op in UNSAFE_OPS or writes_file(node) is not None
+
 
 # Graph plumbing that is never a model output even when nothing reads it (output inference skips it):
 # input pipelines (queues, readers, iterators, datasets), summaries, and ops with no outputs at all.

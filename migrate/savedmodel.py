@@ -30,6 +30,8 @@ def export_signatures(model, outputs=None, signature_name="serving_default"):
     """{name: Signature} to export: the model's own (all of them), else one built from inputs/outputs."""
     if model.signatures and not outputs:
         return dict((name, sig) for name, sig in model.signatures.items() if sig.outputs)
+    if outputs:  # from the user (--outputs): names and output indices checked, one line when wrong
+        outputs, _ = freeze_mod.resolve_outputs(model, outputs)
     outputs = [tensor_name(o) for o in (outputs or model.outputs)]
     if not outputs:
         outputs, _ = freeze_mod.resolve_outputs(model)
@@ -64,10 +66,15 @@ def _key(tensor):
 
 # ------------------------------------------------------------------------------------------ tf1 format
 
-def write_tf1(model, directory, signatures):
-    """SavedModelBuilder from the restored session: variables, signatures, assets, table init."""
+def write_tf1(model, directory, signatures, graph_file=None):
+    """SavedModelBuilder from the restored session: variables, signatures, assets, table init.
+
+    A frozen graph's weights (Consts above stream.FED_CONST_BYTES) become variables saved in variables/, read
+    where the Const was (graph_file: the binary file they are read from, see write_tf2): as constants they
+    would be imported into the session and serialized again into saved_model.pb."""
     v1 = tfcompat.v1()
-    with Restored(model) as restored:
+    loaded = _FrozenAsVariables(model, graph_file) if model.kind == m.FROZEN_GRAPH else Restored(model)
+    with loaded as restored:
         graph = restored.graph
         with graph.as_default():
             defs = {}
@@ -91,6 +98,43 @@ def write_tf1(model, directory, signatures):
                     raise
                 raise SaverUnsupported(str(exc))
             builder.save()
+
+
+class _FrozenAsVariables(Restored):
+    """A Restored (model, graph, session; closed on exit) for a frozen graph whose large Consts are turned into
+    variables: each is created from a placeholder, initialized from its array (dropped right after), and the
+    graph is imported with the variable's value where the Const was."""
+
+    def __init__(self, model, graph_file=None):
+        # (Restored.__init__ is not called: it would import the graph with its constants)
+        from migrate import session as session_mod
+        from migrate import stream
+        v1 = tfcompat.v1()
+        self.model = model
+        self.graph = v1.Graph()
+        self.session = v1.Session(graph=self.graph, config=session_mod._session_config())
+        try:
+            if graph_file:
+                graph_def, weights = stream.read_back(graph_file)
+            else:
+                graph_def, weights = stream.split_weights(model.graph_def)
+            session_mod.check_ops_known(graph_def, model.path)
+            mapped = {}
+            with self.graph.as_default():
+                for name in sorted(weights):
+                    value = weights.pop(name)
+                    with v1.name_scope("migrate_weights/"):
+                        fed = v1.placeholder(v1.as_dtype(value.dtype), value.shape)
+                        variable = v1.Variable(fed, name=node_name(name).replace("/", "_"))
+                    self.session.run(variable.initializer, {fed: value})
+                    mapped[name] = variable.value()
+                    del value
+                session_mod._importing(model.path, v1.import_graph_def, graph_def, input_map=mapped, name="")
+                if any(node.name == TABLE_INIT_NODE for node in graph_def.node):
+                    self.session.run(self.graph.get_operation_by_name(TABLE_INIT_NODE))
+        except BaseException:
+            self.close()
+            raise
 
 
 class SaverUnsupported(Exception):
@@ -133,43 +177,65 @@ def _asset_tensors(restored):
 
 # ------------------------------------------------------------------------------------------ tf2 format
 
-def write_tf2(frozen, directory, signatures):
+def write_tf2(frozen, directory, signatures, graph_file=None):
     """TF2 SavedModel: each signature a tf.function over a function pruned from the frozen graph.
 
-    Tables (the frozen graph's HashTableV2 nodes initialized by `migrate_init_tables`) become tracked
-    tf.lookup.StaticHashTable objects, initialized once at load; their handles are fed into the pruned
-    graph where the HashTableV2 node was."""
+    The weights (Consts above stream.FED_CONST_BYTES) become tf.Variables the module tracks, saved in
+    variables/ like any TF2 SavedModel's, read by the functions where the Const was: embedded in the function
+    graphs they were copied by every stage of tracing, pruning and saving (a 134 MB graph: +2.3 GB, 19 s) and
+    again on every load. graph_file: the binary frozen GraphDef file `frozen` comes from; its weights are
+    read from the file straight into arrays (stream.read_back) and frozen.graph_def is not used.
+
+    Tables (the frozen graph's HashTableV2 nodes, or calls returning a table made in a function, initialized
+    by `migrate_init_tables`) become tracked tf.lookup.StaticHashTable objects, initialized once at load;
+    their handles are fed into the pruned graph where the table's handle was."""
+    import gc
+    from migrate import stream
     tf = tfcompat.tf()
     v1 = tfcompat.v1()
-    graph_def = frozen.graph_def
+    if graph_file:
+        graph_def, weights = stream.read_back(graph_file)
+    else:
+        graph_def, weights = stream.split_weights(frozen.graph_def)
+    module = tf.Module()
+    variables = {}
+    for name in sorted(weights):  # one at a time: each array is dropped once its variable holds it
+        variables[name] = tf.Variable(weights.pop(name), trainable=False, name=node_name(name).replace("/", "_"))
+    module.weights = [variables[name] for name in sorted(variables)]
 
     def import_graph():
-        v1.import_graph_def(graph_def, name="")
+        mapped = dict((name, variable.read_value()) for name, variable in variables.items())
+        v1.import_graph_def(graph_def, input_map=mapped, name="")
 
     wrapped = v1.wrap_function(import_graph, [])
-    module = tf.Module()
-    module.tables = _tables(graph_def)
+    module.tables = _tables(graph_def, variables)
     functions = {}
     for name, sig in sorted(signatures.items()):
         functions[name] = _signature_function(wrapped, module, sig)
     module.signature_functions = list(functions.values())
     tf.saved_model.save(module, directory, signatures=functions)
+    del module, functions, wrapped, variables
+    gc.collect()  # the functions hold the variables through reference cycles: free the weights now
 
 
-def _tables(graph_def):
-    """{table node: StaticHashTable} rebuilt from the constants freeze stored for each table."""
+def _tables(graph_def, variables=None):
+    """{table handle tensor: StaticHashTable} rebuilt from the constants freeze stored for each table (a large
+    one was made a variable: its value is read from it)."""
     tf = tfcompat.tf()
     from migrate.graph import edit
     nodes = edit.node_map(graph_def)
+
+    def value(name):
+        if variables and tensor_name(name) in variables:
+            return variables[tensor_name(name)].numpy()
+        return edit.const_value(nodes[node_name(name)])
     tables = {}
     for node in graph_def.node:
         if node.op == "InitializeTableV2" and node_name(node.input[0]) in nodes:
-            table = nodes[node_name(node.input[0])]
-            keys = edit.const_value(nodes[node_name(node.input[1])])
-            values = edit.const_value(nodes[node_name(node.input[2])])
-            initializer = tf.lookup.KeyValueTensorInitializer(keys, values)
-            default = tf.zeros([], dtype=tf.as_dtype(table.attr["value_dtype"].type))
-            tables[table.name] = tf.lookup.StaticHashTable(initializer, default_value=default)
+            initializer = tf.lookup.KeyValueTensorInitializer(value(node.input[1]), value(node.input[2]))
+            default = tf.zeros([], dtype=tf.as_dtype(node.attr["Tval"].type))
+            # keyed by the handle tensor: a HashTableV2's output, or a call's when the table was made in a function
+            tables[tensor_name(node.input[0])] = tf.lookup.StaticHashTable(initializer, default_value=default)
         elif node.op == "InitializeTable":
             raise BadInput("reference-type lookup table '{}' cannot live in a TF2 SavedModel".format(
                 node_name(node.input[0])), None, "use --format tf1")
@@ -183,8 +249,8 @@ def _signature_function(wrapped, module, sig):
     table_names = sorted(module.tables)
     graph = wrapped.graph
     feeds = [graph.get_tensor_by_name(sig.inputs[k]) for k in keys]
-    used_tables = [t for t in table_names if _reachable(graph, sig.outputs.values(), t)]
-    feeds += [graph.get_tensor_by_name(t + ":0") for t in used_tables]
+    used_tables = [t for t in table_names if _reachable(graph, sig.outputs.values(), node_name(t))]
+    feeds += [graph.get_tensor_by_name(t) for t in used_tables]
     out_keys = sorted(sig.outputs)
     fetches = [graph.get_tensor_by_name(sig.outputs[k]) for k in out_keys]
     pruned = wrapped.prune(feeds=feeds, fetches=fetches)

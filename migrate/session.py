@@ -7,7 +7,7 @@ import os
 from migrate import artifacts
 from migrate import model as m
 from migrate import tfcompat
-from migrate.errors import BadInput
+from migrate.errors import BadInput, first_line
 from migrate.graph.names import node_name, tensor_name
 
 TABLE_INIT_NODE = "migrate_init_tables"  # frozen graphs: run this node once before inference
@@ -34,9 +34,8 @@ def run_timeout():
 
 
 def tf_error_line(exc):
-    """First line of a TF error message, without the long op-trace TF appends."""
-    text = getattr(exc, "message", None) or str(exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    """The first informative line of a TF error message (errors.first_line), without the op-trace TF appends."""
+    return first_line(exc)
 
 
 def check_ops_known(graph_def, where):
@@ -71,6 +70,7 @@ class Restored(object):
         try:
             with self.graph.as_default():
                 _LOADERS[model.kind](self)
+            check_run_memory(self.graph, model.path)
         except BadInput:
             self.close()
             raise
@@ -78,6 +78,9 @@ class Restored(object):
             self.close()
             if not isinstance(exc, tfcompat.tf().errors.OpError) and not isinstance(exc, (ValueError, KeyError)):
                 raise
+            if isinstance(exc, (tfcompat.tf().errors.DataLossError, tfcompat.tf().errors.OutOfRangeError)):
+                from migrate.artifacts import damaged_checkpoint
+                raise damaged_checkpoint(model.checkpoint or model.path, exc)
             raise BadInput("cannot restore the model: {}".format(tf_error_line(exc)), model.path,
                            "check that the checkpoint belongs to this graph (names, shapes, dtypes)")
 
@@ -182,6 +185,78 @@ def timed_out(graph, fetches, feed_dict, where):
         else "if it waits for data, pass --input-at TENSOR where the data enters; raise --timeout for slow models")
     return BadInput("a session run did not finish within {:g} s: it waits on {}".format(run_timeout(), what),
                     where, fix)
+
+
+# Verification and constant folding run graphs: a tensor whose static shape is larger than this bound is refused
+# before anything runs (a 7-node graph can ask for a 1 G-element Fill). Bound: twice the largest weight the
+# graph holds (Const, variable, or a weight fed as a placeholder) plus RUN_MARGIN_BYTES.
+RUN_MARGIN_BYTES = 256 << 20
+WEIGHT_OPS = frozenset(["Const", "VariableV2", "Variable", "VarHandleOp", "Placeholder", "PlaceholderV2"])
+
+
+def _static_bytes(tensor):
+    """Bytes of a tensor whose rank is known; unknown dims count as 1 (a lower bound: only a size the
+    shape proves is ever refused). None for unknown rank and strings."""
+    dtype = tensor.dtype.base_dtype
+    if dtype.name in ("string", "resource", "variant") or tensor.shape.ndims is None:
+        return None
+    count = 1
+    for dim in tensor.shape.as_list():
+        count *= dim if dim is not None and dim >= 0 else 1
+    return count * dtype.size
+
+
+def _variable_bytes(op):
+    try:
+        from tensorflow.core.framework import tensor_shape_pb2  # noqa: F401
+        shape = op.get_attr("shape")
+        dims = [d.size for d in shape.dim] if hasattr(shape, "dim") else list(shape)
+        count = 1
+        for dim in dims:
+            count *= max(int(dim), 1)
+        return count * op.get_attr("dtype").size
+    except Exception:
+        return None
+
+
+def run_bound(graph):
+    """(bound in bytes, largest weight in bytes) for running `graph` (a tf.Graph)."""
+    largest = 0
+    for op in graph.get_operations():
+        if op.type in WEIGHT_OPS:
+            sizes = [_variable_bytes(op)] if op.type in ("VariableV2", "Variable", "VarHandleOp") else \
+                [_static_bytes(t) for t in op.outputs]
+            largest = max([largest] + [size for size in sizes if size])
+    return 2 * largest + RUN_MARGIN_BYTES, largest
+
+
+def oversized_tensors(graph):
+    """[(tensor, bytes, bound)] of the tensors `graph` would compute over run_bound."""
+    bound, _ = run_bound(graph)
+    found = []
+    for op in graph.get_operations():
+        if op.type in WEIGHT_OPS:
+            continue
+        for tensor in op.outputs:
+            size = _static_bytes(tensor)
+            if size is not None and size > bound:
+                found.append((tensor, size, bound))
+    return found
+
+
+def check_run_memory(graph, where):
+    """BadInput before running `graph` when its shapes prove a tensor larger than run_bound."""
+    found = oversized_tensors(graph)
+    if found:
+        tensor, size, bound = found[0]
+        raise too_big(tensor.name, tensor.op.type, size, bound, where)
+
+
+def too_big(tensor, op, size, bound, where, runs="verification runs",
+            fix="pass --no-verify to write the graph without running it, or feed smaller inputs"):
+    return BadInput("tensor '{}' ({}) would take {:.2f} GiB, over the {:.2f} GiB per-tensor bound of {} (2x the "
+                    "largest weight + {} MiB)".format(tensor, op, size / 2.0 ** 30, bound / 2.0 ** 30, runs,
+                                                      RUN_MARGIN_BYTES >> 20), where, fix)
 
 
 def _session_config():

@@ -156,6 +156,10 @@ def _consumers(graph_def):
 
 def _refuse_unhandled(graph_def, needed, consumers, by_name):
     from migrate import opsets
+    from migrate.graph.ops import table_handles
+    for tensor, (_, _, node) in sorted(table_handles(graph_def).items()):
+        if node in needed:
+            raise Unsupported("lookup table '{}' ({}) is needed".format(tensor, by_name[node].op))
     for node in graph_def.node:
         if node.name not in needed:
             continue
@@ -421,7 +425,8 @@ def write_frozen(plan, path, text=False):
     tail.versions.CopyFrom(plan.graph_def.versions)
     tail.library.CopyFrom(plan.graph_def.library)
     order = [node.name for node in plan.graph_def.node if node.name in plan.weights]
-    tensors = _Tensors(reader, [(plan.weights[name][0], _nbytes(plan.weights[name])) for name in order])
+    tensors = _Tensors(reader, [(plan.weights[name][0], _nbytes(plan.weights[name])) for name in order],
+                       plan.checkpoint)
     written = 0
     try:
         with open(path, "w" if text else "wb") as handle:
@@ -465,13 +470,13 @@ class _Tensors(object):
     release the GIL). At most READ_AHEAD_BYTES are held at once, or one tensor when it alone is larger: the
     peak stays about the largest tensor."""
 
-    def __init__(self, reader, keys):
+    def __init__(self, reader, keys, prefix=None):
         import threading
         try:
             import queue
         except ImportError:  # Python 2 spelling never needed; kept for clarity of the dependency
             import Queue as queue
-        self.reader, self.keys = reader, keys
+        self.reader, self.keys, self.prefix = reader, keys, prefix
         self.ready = queue.Queue()
         self.condition = threading.Condition()
         self.held, self.sizes, self.stopped = 0, [], False
@@ -488,7 +493,7 @@ class _Tensors(object):
                     if self.stopped:
                         return
                     self.held += size
-                self.ready.put((size, self.reader.get_tensor(key), None))
+                self.ready.put((size, artifacts.read_tensor(self.reader, key, self.prefix), None))
         except BaseException as exc:  # handed to the writer, which raises it
             self.ready.put((0, None, exc))
 
@@ -633,6 +638,13 @@ class StreamedModel(m.Model):
         return plain.derive(**changes)
 
 
+def streamed_from(model, file_path, text=False):
+    """The Model `model` is, its GraphDef left to the file it was written to (parsed again only if asked)."""
+    fields = dict((k, v) for k, v in model.__dict__.items()
+                  if k not in ("kind", "path", "graph_def", "file_path", "text", "_graph_def"))
+    return StreamedModel(file_path, text, model.kind, model.path, None, **fields)
+
+
 class Target(object):
     """Where a frozen graph is written: a temp file beside `output`, renamed to it by commit(), removed by
     close() otherwise (also on errors and SIGTERM, like io.atomic_file). Use as a context manager:
@@ -644,8 +656,9 @@ class Target(object):
                 target.commit(frozen)      # streamed: rename; in memory: write frozen.graph_def
     """
 
-    def __init__(self, output):
+    def __init__(self, output, replace=True):
         self.output = output
+        self.replace = replace  # False (no --force): never replace a file that appeared at output meanwhile
         self.text = output.endswith(TEXT_SUFFIXES)
         self.path = io.temp_file_beside(output)
         self.committed = False
@@ -671,14 +684,12 @@ class Target(object):
         None or a StreamedModel of it) is renamed into place; an in-memory GraphDef (the session path ran)
         is written by io.write_graph, and the unused temp file removed."""
         if frozen is None:
-            with io._signals_deferred():
-                os.rename(self.path, self.output)
+            io.rename_into_place(self.path, self.output, self.replace)
         elif isinstance(frozen, StreamedModel) and frozen.file_path == self.path:
-            with io._signals_deferred():
-                os.rename(self.path, self.output)
+            io.rename_into_place(self.path, self.output, self.replace)
             frozen.file_path = self.output
         else:
-            io.write_graph(frozen.graph_def, self.output)
+            io.write_graph(frozen.graph_def, self.output, self.replace)
             self.close()
         self.committed = True
 
@@ -726,6 +737,7 @@ def run_file(path, outputs, feeds, where=None):
     with graph.as_default():
         session_mod._importing(where, v1.import_graph_def, structure, name="")
     del structure
+    session_mod.check_run_memory(graph, where)
     with v1.Session(graph=graph, config=session_mod._session_config()) as sess:
         present = set(op.name for op in graph.get_operations())
         if session_mod.TABLE_INIT_NODE in present:
@@ -741,13 +753,26 @@ def run_file(path, outputs, feeds, where=None):
         return verify.run_batches(run, feeds)
 
 
-def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, candidate_where=None):
+def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, output=None):
     """verify.check_pair for two binary frozen GraphDef files, each run by run_file, one after the other
-    (the candidate first: its fed weights are freed before the reference is read). candidate_where: the
-    name errors give the candidate (its final path, not the temp file)."""
+    (the candidate first: its fed weights are freed before the reference is read).
+
+    The candidate is a temp file the user never sees: when it fails to run, the reference runs next and its
+    error (naming the input: the feeds or the input graph are at fault) is the one raised; when the reference
+    runs where the candidate failed, the result is wrong: VerificationFailed naming `output` (also the name
+    other errors give the candidate: its final path, not the temp file)."""
     from migrate import verify
-    actual = run_file(candidate_path, outputs, verify.plain(feeds), candidate_where)
+    from migrate.errors import VerificationFailed
+    try:
+        actual = run_file(candidate_path, outputs, verify.plain(feeds), output)
+        failure = None
+    except BadInput as exc:
+        actual, failure = None, exc.what
     expected = run_file(reference_path, outputs, feeds)
+    if failure is not None:
+        raise VerificationFailed("the optimized graph fails where the input runs: " + failure,
+                                 output or candidate_path, "nothing was written; leave out the pass that broke it "
+                                 "(--passes) and report it")
     return verify.compare(expected, actual, rtol, atol)
 
 
@@ -786,11 +811,11 @@ def check_importable(where, graph_def=None, path=None):
     from migrate import session as session_mod
     if path is not None:
         if path.endswith(TEXT_SUFFIXES):
-            structure = _without_large_consts(artifacts.read_graph_def(path))
+            structure = split_weights(artifacts.read_graph_def(path), values=False)[0]
         else:
             structure, _ = read_back(path, values=False)
     else:
-        structure = _without_large_consts(graph_def)
+        structure, _ = split_weights(graph_def, values=False)
     v1 = tfcompat.v1()
     try:
         with v1.Graph().as_default():
@@ -801,23 +826,6 @@ def check_importable(where, graph_def=None, path=None):
         raise BadInput("the graph to write does not import into TF {}: {}".format(
             tfcompat.version_string(), session_mod.tf_error_line(exc)), where,
             "nothing was written; run without --no-verify to see more, or report it")
-
-
-def _without_large_consts(graph_def, fed_bytes=FED_CONST_BYTES):
-    """A GraphDef for an import check: Consts above fed_bytes become Placeholders (nothing large copied)."""
-    structure = type(graph_def)()
-    structure.versions.CopyFrom(graph_def.versions)
-    structure.library.CopyFrom(graph_def.library)
-    for node in graph_def.node:
-        if node.op == "Const" and node.attr["value"].tensor.ByteSize() > fed_bytes:
-            tensor = node.attr["value"].tensor
-            stand_in = structure.node.add()
-            stand_in.name, stand_in.op = node.name, "Placeholder"
-            stand_in.attr["dtype"].type = tensor.dtype
-            stand_in.attr["shape"].shape.CopyFrom(tensor.tensor_shape)
-        else:
-            structure.node.add().CopyFrom(node)
-    return structure
 
 
 def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
@@ -860,6 +868,29 @@ def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
                 rest += head + length_bytes + payload
     graph_def.MergeFromString(bytes(rest))
     return graph_def, weights
+
+
+def split_weights(graph_def, fed_bytes=FED_CONST_BYTES, values=True):
+    """read_back for a GraphDef in memory: (a new GraphDef with every Const whose tensor_content is above
+    fed_bytes turned into a Placeholder, {tensor: value of that Const}). The input is not changed; small nodes
+    are copied into the new GraphDef, each large value is decoded once (values=False: not at all, {})."""
+    from tensorflow.core.framework import graph_pb2
+    structure = graph_pb2.GraphDef()
+    weights = {}
+    for node in graph_def.node:
+        if node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > fed_bytes:
+            value = edit.const_value(node) if values else None
+            placeholder = structure.node.add()
+            placeholder.name, placeholder.op = node.name, "Placeholder"
+            placeholder.attr["dtype"].type = node.attr["dtype"].type
+            placeholder.attr["shape"].shape.CopyFrom(node.attr["value"].tensor.tensor_shape)
+            if values:
+                weights[tensor_name(node.name)] = value
+        else:
+            structure.node.add().CopyFrom(node)
+    structure.library.CopyFrom(graph_def.library)
+    structure.versions.CopyFrom(graph_def.versions)
+    return structure, weights
 
 
 def _read_weight(handle, start, length, values=True, head_size=1 << 16):

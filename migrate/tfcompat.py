@@ -31,7 +31,9 @@ def tf():
     """The tensorflow module, imported on first use (importing TF costs seconds)."""
     global _tf
     if _tf is None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # 3: TF's C++ ERROR lines too (e.g. `E0000 ... tensor.cc:166] ...` beside a corrupt Const): migrate
+        # says what went wrong in its own one line; MIGRATE_DEBUG=1 keeps TF's errors visible.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if os.environ.get("MIGRATE_DEBUG") == "1" else "3")
         with _quiet_import():
             _tf = importlib.import_module("tensorflow")
         _quiet_tf_logging(_tf)
@@ -115,6 +117,12 @@ def has_estimator():
         return hasattr(v1(), "estimator") and hasattr(v1().estimator, "Estimator")
     except Exception:  # the lazy loader raises ImportError when tensorflow-estimator is absent
         return False
+
+
+def estimator_export(estimator, export_dir_base, serving_input_receiver_fn):
+    """Estimator.export_saved_model (TF >= 1.13), export_savedmodel before; returns the export directory."""
+    method = getattr(estimator, "export_saved_model", None) or estimator.export_savedmodel
+    return method(export_dir_base, serving_input_receiver_fn)
 
 
 def unregistered_ops(op_names):
@@ -375,6 +383,28 @@ def _trt_reason(generation, module, error, built, library):
         return ("TF {}: TF-TRT imported from {} but the TensorRT library (libnvinfer) is not found on this "
                 "machine".format(tf_version, trt_module_name(generation)))
     return "TF {}: TensorRT available ({})".format(tf_version, library)
+
+
+# TF 2.x's converter constructors (TrtGraphConverter, TrtGraphConverterV2) first call
+# _check_trt_version_compatibility(), which raises RuntimeError "Tensorflow has not been built with TensorRT
+# support." when is_tensorrt_enabled() is False: read in trt_convert.py of TF 2.12, 2.15, 2.17 and 2.21 (older
+# 2.x are not in our matrix: there the converter is called and what it raises is the reason). TF 1.14/1.15's
+# check only compares TensorRT versions; their converters run and build 0 engines, so they are called.
+_TRT_CONVERTER_REFUSES_UNBUILT_SINCE = (2, 12, 0)
+TRT_NOT_BUILT_ERROR = "Tensorflow has not been built with TensorRT support."
+
+
+def trt_converter_refusal(generation, call, status=None):
+    """Why calling this TF's converter class `call` (generation V1 / V2) could only raise, as the probe already
+    knows, or None when it must be called (TensorRT may be usable, or the converter runs without it)."""
+    if generation not in (TRT_CONVERTER_V1, TRT_CONVERTER_V2) or version() < _TRT_CONVERTER_REFUSES_UNBUILT_SINCE:
+        return None
+    status = status or trt_status()
+    if status.built_with_trt is not False:
+        return None
+    return ("{}; {} not called: its constructor raises RuntimeError '{}' whenever is_tensorrt_enabled() is False "
+            "(TF >= {})".format(status.reason, call, TRT_NOT_BUILT_ERROR,
+                                format_version(_TRT_CONVERTER_REFUSES_UNBUILT_SINCE)))
 
 
 def trt_missing_cause(status):

@@ -22,7 +22,7 @@ from collections import namedtuple
 import numpy as np
 
 from migrate import tfcompat
-from migrate.errors import BadInput
+from migrate.errors import BadInput, first_line
 from migrate.graph.edit import unique_name
 from migrate.graph.names import is_control, node_name, output_index, tensor_name
 
@@ -259,8 +259,12 @@ class _Record(object):
 
     def failed(self, source, exc):
         """The converter raised: the input graph comes back, the exception is the reason."""
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
+        text = first_line(exc) if str(exc).strip() else "(no message)"
         return source, self.outcome(source, source, "{} raised {}: {}".format(self.step, type(exc).__name__, text))
+
+    def planned(self, call, kwargs):
+        """The keywords `call` would get, recorded without calling it."""
+        self.kwargs[call] = _shown(kwargs)
 
     def not_attempted(self, source, reason):
         return source, self.outcome(source, source, reason)
@@ -401,6 +405,10 @@ def _convert_v1(module, graph_def, outputs, opts, feeds, record):
         if api.has(keyword):
             kwargs[keyword] = _nodes(outputs)
             break
+    refusal = tfcompat.trt_converter_refusal(record.generation, "TrtGraphConverter")
+    if refusal:  # the probe already knows the constructor would raise
+        record.planned("TrtGraphConverter", dict(kwargs, input_graph_def=graph_def))
+        return record.not_attempted(graph_def, refusal)
     try:
         # A fresh graph context is graph mode: TF 2.x's TrtGraphConverter refuses to run eagerly.
         with tfcompat.v1().Graph().as_default():
@@ -439,10 +447,21 @@ def _convert_v2(module, graph_def, outputs, opts, feeds, record):
     if not tfcompat.executing_eagerly():
         return record.not_attempted(graph_def, "TF {}: TrtGraphConverterV2 needs eager execution (TF 2 "
                                     "behaviour), which is off here".format(tfcompat.version_string()))
+    refusal = tfcompat.trt_converter_refusal(record.generation, "TrtGraphConverterV2")
+    if refusal:  # the probe already knows: no temporary SavedModel of the graph is written for nothing
+        record.planned("TrtGraphConverterV2", _v2_constructor_kwargs(plan))
+        return record.not_attempted(graph_def, refusal)
     workdir = tempfile.mkdtemp(prefix="migrate-tftrt-")
     try:
         source_dir, converted_dir = os.path.join(workdir, "source"), os.path.join(workdir, "converted")
-        write_saved_model(graph_def, plan.inputs, plan.outputs, source_dir)
+        try:
+            write_saved_model(graph_def, plan.inputs, plan.outputs, source_dir)
+        except Exception as exc:  # disk full / file size limit in TMPDIR: say where, never the temp path
+            if not isinstance(exc, (IOError, OSError)) and workdir not in str(exc):
+                raise
+            from migrate.io import _tf_write_reason
+            raise BadInput("cannot write TF-TRT's temporary SavedModel: {}".format(_tf_write_reason(exc)),
+                           tempfile.gettempdir(), "free space there, set TMPDIR to a larger disk, or pass --no-trt")
         try:
             _run_v2(cls, plan, source_dir, converted_dir, record)
             record.step = "reading back the converted SavedModel"
@@ -516,10 +535,13 @@ def _yielder(batches):
     return input_fn
 
 
+def _v2_constructor_kwargs(plan):
+    return dict(plan.kwargs, input_saved_model_dir="<temporary SavedModel>", input_saved_model_tags=[SERVE_TAG],
+                input_saved_model_signature_key=SIGNATURE_KEY)
+
+
 def _run_v2(cls, plan, source_dir, converted_dir, record):
-    record.calling("TrtGraphConverterV2", dict(plan.kwargs, input_saved_model_dir="<temporary SavedModel>",
-                                               input_saved_model_tags=[SERVE_TAG],
-                                               input_saved_model_signature_key=SIGNATURE_KEY))
+    record.calling("TrtGraphConverterV2", _v2_constructor_kwargs(plan))
     converter = cls(input_saved_model_dir=source_dir, input_saved_model_tags=[SERVE_TAG],
                     input_saved_model_signature_key=SIGNATURE_KEY, **plan.kwargs)
     shown = dict(plan.convert_kwargs)

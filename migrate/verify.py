@@ -81,8 +81,9 @@ def tensor_specs(model, tensors):
     return specs
 
 
-def load_npz(path, specs):
-    """Feeds from an .npz whose keys are tensor ('x:0') or node ('x') names."""
+def load_npz(path, specs, aliases=None):
+    """Feeds from an .npz whose keys are tensor ('x:0') or node ('x') names, or keys of `aliases`
+    ({signature input key: tensor}: 'examples' -> 'input_example_tensor:0')."""
     import zipfile
     if not os.path.isfile(path) or not zipfile.is_zipfile(path):
         raise BadInput("cannot read inputs: not an .npz file (a zip archive of arrays)", path,
@@ -93,25 +94,38 @@ def load_npz(path, specs):
         raise BadInput("cannot read inputs: {}".format(exc), path, "pass an .npz written by numpy.savez")
     feeds = {}
     for key in data.files:
+        target = tensor_name(key)
+        alias = (aliases or {}).get(key) or (aliases or {}).get(target)
+        if target not in specs and alias:
+            target = tensor_name(alias)
+        if target not in specs and cut_placeholder(target) in specs:  # 'D:1' names the placeholder 'D_1:0'
+            target = cut_placeholder(target)
         try:
-            feeds[tensor_name(key)] = data[key]
+            value = data[key]
         except ValueError:
             raise BadInput("array '{}' is an object array (needs pickle, which migrate never loads)".format(key),
                            path, "save strings as bytes: np.array([b'...'], dtype='S')")
-    feeds = dict((cut_placeholder(name) if name not in specs and cut_placeholder(name) in specs else name, value)
-                 for name, value in feeds.items())
+        if target in feeds and target in specs and not np.array_equal(feeds[target], value):
+            raise BadInput("arrays for {} given twice, with different values".format(target), path,
+                           "keep one array per input (a signature key or a tensor name)")
+        feeds[target] = value
     missing = sorted(set(specs) - set(feeds))
     if missing:
-        raise BadInput("inputs missing from npz: {} (has: {})".format(", ".join(missing), ", ".join(sorted(feeds))),
-                       path, "add arrays named after the input tensors")
+        raise BadInput("inputs missing from npz: {} (has: {})".format(", ".join(missing), ", ".join(data.files)),
+                       path, "add arrays named after the input tensors or the signature's input keys")
     return {name: feeds[name] for name in specs}
 
 
-def generate_feeds(specs, batch=1, seed=0):
-    """Seeded random feeds from placeholder dtypes/shapes; unknown dims become `batch`."""
+def generate_feeds(specs, batch=1, seed=0, examples=None):
+    """Seeded random feeds from placeholder dtypes/shapes; unknown dims become `batch`. String inputs a parse
+    op reads (`examples`: {tensor: examples.ExampleInput}) get serialized tf.Example protos."""
+    from migrate import examples as examples_mod
     rng = np.random.RandomState(seed)
     feeds = {}
     for name, (dtype, dims) in sorted(specs.items()):
+        if examples and name in examples:
+            feeds[name] = examples_mod.generate(examples[name], rng, batch, dims)
+            continue
         if dims is None:
             raise BadInput("input {} has unknown rank; cannot generate values".format(name), None,
                            "pass --inputs-npz with a value for it")
@@ -127,7 +141,8 @@ def _random(rng, dtype, shape, name):
         return rng.randint(0, 4, size=shape).astype(np.dtype(dtype))
     if dtype == "bool":
         return rng.randint(0, 2, size=shape).astype(bool)
-    raise BadInput("input {} is {}; random values would be meaningless".format(name, dtype), None,
+    raise BadInput("input {} is {}, and neither a tf.Example parse op nor a lookup table with a known vocabulary "
+                   "reads it: random values would be meaningless".format(name, dtype), None,
                    "pass --inputs-npz with real values for it")
 
 
@@ -266,9 +281,11 @@ def present_feeds(graph, feeds):
     return present
 
 
-def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None, signature=None):
+def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None, signature=None, aliases=None,
+              notes=None):
     """Feeds for the placeholders `outputs` need (or the signature's inputs): from an npz or generated;
-    --set values included."""
+    --set values included. aliases ({npz key: tensor}): names an npz may use besides tensor names (default:
+    the model's signature input keys). notes (a list): gets a line per input generated as tf.Examples."""
     sig = model.signatures.get(signature) if signature else None
     if sig and sig.specs:
         specs = dict(sig.specs)
@@ -278,20 +295,22 @@ def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None,
         specs = input_specs(model.graph_def, outputs)
     for name in set_values or {}:
         specs.pop(tensor_name(name), None)
-    feeds = feeds_from(specs, inputs_npz, batch, seed)
+    examples = None if inputs_npz else example_inputs(model, specs, notes=notes)
+    feeds = feeds_from(specs, inputs_npz, batch, seed, aliases or input_aliases(model, sig), examples)
     for batch_feeds in (feeds, feeds.alternate or {}):
         for name, value in (set_values or {}).items():
             batch_feeds[tensor_name(name)] = np.asarray(value)
     return feeds
 
 
-def feeds_from(specs, inputs_npz=None, batch=1, seed=0):
-    """Feeds for specs from the npz, or generated with `seed` plus an alternate batch from seed + 1."""
+def feeds_from(specs, inputs_npz=None, batch=1, seed=0, aliases=None, examples=None):
+    """Feeds for specs from the npz (keys may be `aliases`), or generated with `seed` (tf.Examples where
+    `examples` says) plus an alternate batch from seed + 1."""
     if inputs_npz:
-        return _with(None, load_npz(inputs_npz, specs))
-    feeds = Feeds(generate_feeds(specs, batch, seed))
+        return _with(None, load_npz(inputs_npz, specs, aliases))
+    feeds = Feeds(generate_feeds(specs, batch, seed, examples))
     feeds.origin = "the generated inputs (seed {}{})".format(seed, "" if batch == 1 else ", batch {}".format(batch))
-    alternate = generate_feeds(specs, batch, seed + 1)
+    alternate = generate_feeds(specs, batch, seed + 1, examples)
     if any(not np.array_equal(feeds[name], alternate[name]) for name in feeds):
         feeds.alternate = alternate
         feeds.origin = "the generated inputs (seeds {} and {}{})".format(
@@ -439,7 +458,9 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, ex
                        b.model.path, "pass --outputs naming the same outputs for both")
     input_pairs = match_names(a.inputs, b.inputs)
     specs = dict((name, a.specs[a.inputs[name]]) for name in a.inputs if a.inputs[name] in a.specs)
-    feeds = load_npz_named(inputs_npz, specs) if inputs_npz else _generated(specs, batch, seed)
+    generated = []
+    feeds = load_npz_named(inputs_npz, specs, a.inputs) if inputs_npz else _generated(a, specs, batch, seed,
+                                                                                     generated)
     expected = run_endpoint(a, feeds, extra_feeds)
     b_feeds = dict((b_name, feeds[a_name]) for a_name, b_name in input_pairs)
     actual = run_endpoint(b, b_feeds, extra_feeds)
@@ -447,28 +468,64 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, ex
     reference.origin = expected.origin
     reference.alternate = expected.alternate
     rows = compare(reference, dict((a_name, actual[b_name]) for a_name, b_name in output_pairs), rtol, atol)
-    notes = ["{} <-> {}".format(x, y) for x, y in output_pairs if x != y]
+    notes = ["{} <-> {}".format(x, y) for x, y in output_pairs if x != y] + generated
     missing = sorted(set(a.outputs) - set(x for x, _ in output_pairs))
     if missing:
         notes.append("outputs only in A (not compared): " + ", ".join(missing))
     return rows, notes
 
 
-def _generated(specs, batch, seed):
-    by_tensor = feeds_from(dict((tensor_name(name), spec) for name, spec in specs.items()), None, batch, seed)
+def _generated(end, specs, batch, seed, notes):
+    """Generated feeds keyed like specs (an endpoint's input names), Examples where a parse op reads one
+    (each described in `notes`), with the alternate batch (seed + 1) keyed the same way."""
+    tensors = dict((name, end.inputs.get(name, name)) for name in specs)
+    parsed = example_inputs(end.model, specs, tensors, notes)
+    by_tensor = feeds_from(dict((tensor_name(name), spec) for name, spec in specs.items()), None, batch, seed,
+                           examples=dict((tensor_name(name), parsed[tensor_name(tensors[name])]) for name in specs
+                                         if tensor_name(tensors[name]) in parsed))
 
     def named(values):
         return dict((name, values[tensor_name(name)]) for name in specs)
     return _with(by_tensor, named(by_tensor), named(by_tensor.alternate) if by_tensor.alternate else None)
 
 
-def load_npz_named(path, specs):
-    """Feeds keyed like specs (signature keys or tensor names) from an npz keyed by either spelling."""
-    by_tensor = load_npz(path, dict((tensor_name(name), spec) for name, spec in specs.items()))
+def load_npz_named(path, specs, inputs=None):
+    """Feeds keyed like specs (signature keys or tensor names) from an npz keyed by either spelling:
+    `inputs` ({name: tensor}) lets an npz name the tensor behind a signature key."""
+    by_tensor = load_npz(path, dict((tensor_name(name), spec) for name, spec in specs.items()),
+                         dict((tensor, tensor_name(name)) for name, tensor in (inputs or {}).items()))
     return _with(None, dict((name, by_tensor[tensor_name(name)]) for name in specs))
 
 
-def feeds_for_signature(model, sig, inputs_npz=None, batch=1, seed=0):
+def example_inputs(model, specs, tensors=None, notes=None):
+    """{tensor: examples.ExampleInput} for the string inputs among `specs` ({name: (dtype, dims)}) that a
+    tf.Example parse op or a lookup table reads; `tensors` ({name: tensor}) maps signature keys to tensors;
+    `notes` (a list) gets one line per such input saying what will be generated."""
+    from migrate import examples as examples_mod
+    strings = [(tensors or {}).get(name, name) for name, (dtype, _) in specs.items() if dtype == "string"]
+    if not strings:
+        return {}
+    found = examples_mod.example_inputs(model.graph_def, strings, model.assets)
+    if notes is not None:
+        notes.extend("generated " + examples_mod.describe(found[tensor]) for tensor in sorted(found))
+    return found
+
+
+def input_aliases(model, sig=None):
+    """{npz key: tensor} for signature input keys: every key that names one tensor across the model's
+    signatures (a key two signatures use for different tensors is left out), `sig`'s own keys first."""
+    targets = {}
+    for one in [model.signatures[name] for name in sorted(model.signatures)]:
+        for key, tensor in one.inputs.items():
+            targets.setdefault(key, set()).add(tensor_name(tensor))
+    aliases = dict((key, list(found)[0]) for key, found in targets.items() if len(found) == 1)
+    if sig is not None:
+        aliases.update((key, tensor_name(tensor)) for key, tensor in sig.inputs.items())
+    return aliases
+
+
+def feeds_for_signature(model, sig, inputs_npz=None, batch=1, seed=0, notes=None):
     """Feeds for a signature's input tensors (placeholders or not), from an npz or generated."""
     specs = dict(sig.specs) if sig.specs else tensor_specs(model, sorted(sig.inputs.values()))
-    return feeds_from(specs, inputs_npz, batch, seed)
+    examples = None if inputs_npz else example_inputs(model, specs, notes=notes)
+    return feeds_from(specs, inputs_npz, batch, seed, input_aliases(model, sig), examples)

@@ -151,7 +151,7 @@ def test_convert_end_to_end(zoo_model, tmp_path):
     out = os.path.join(str(tmp_path), "out")
     summary = api.convert(zoo_model.path, out, outputs=zoo_model.outputs, inputs_npz=zoo_model.golden_path,
                           trt={"require_trt": False}, static=False)
-    assert sorted(os.listdir(out)) == ["frozen.pb", "optimized.pb", "report.json", "saved_model"]
+    assert sorted(os.listdir(out)) == [".migrate-output", "frozen.pb", "optimized.pb", "report.json", "saved_model"]
     report = json.load(open(os.path.join(out, "report.json")))
     assert report["nodes"]["optimized"] <= report["nodes"]["frozen"] < report["nodes"]["source"]
     status = tfcompat.trt_status()

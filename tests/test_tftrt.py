@@ -61,9 +61,42 @@ def observed():
         return (tfcompat.TRT_CONTRIB, tfcompat.CONTRIB_MODULE + ".create_inference_graph", True, zero_engines(here))
     if TF < (2, 0):  # TrtGraphConverter.convert() succeeds with 0 engines
         return tfcompat.TRT_CONVERTER_V1, "TrtGraphConverter.convert", True, zero_engines(here)
-    # TF 2.x: the V2 constructor refuses before converting anything
-    return (tfcompat.TRT_CONVERTER_V2, "TrtGraphConverterV2.convert", True,
-            "TrtGraphConverterV2 raised RuntimeError: " + NOT_BUILT)
+    # TF 2.x: the V2 constructor would refuse before converting anything (test_tf2_converters_refuse_...):
+    # the gate knows it from is_tensorrt_enabled() and does not call it
+    return (tfcompat.TRT_CONVERTER_V2, "TrtGraphConverterV2.convert", False, not_called("TrtGraphConverterV2"))
+
+
+def not_called(call):
+    return ("TF {}: TensorFlow has not been built with TensorRT support (is_tensorrt_enabled() is False); {} not "
+            "called: its constructor raises RuntimeError '{}' whenever is_tensorrt_enabled() is False "
+            "(TF >= 2.12)".format(tfcompat.version_string(), call, NOT_BUILT))
+
+
+@pytest.mark.parametrize("call", ["TrtGraphConverter", "TrtGraphConverterV2"])
+def test_tf2_converters_refuse_when_tf_lacks_tensorrt(call, tmp_path):
+    """What the gate relies on to skip the call, checked against TF itself: in TF 2.x built without TensorRT
+    each converter constructor raises; in TF 1.14/1.15 they construct (and convert() builds 0 engines)."""
+    if TF < (1, 14):
+        assert tfcompat.trt_converter_refusal(tfcompat.trt_generation(), call) is None
+        return
+    module, _ = tfcompat.import_trt_module(tfcompat.TRT_CONVERTER_V2)
+    refusal = tfcompat.trt_converter_refusal(tfcompat.TRT_CONVERTER_V2, call)
+    if call == "TrtGraphConverterV2" and not tfcompat.executing_eagerly():
+        assert refusal is None  # TF 1.x: V2 needs eager execution; tftrt says so without calling it
+        return
+    try:
+        if call == "TrtGraphConverter":  # graph mode, as tftrt calls it
+            with tfcompat.v1().Graph().as_default():
+                module.TrtGraphConverter(input_graph_def=tfcompat.v1().GraphDef())
+        else:
+            module.TrtGraphConverterV2(input_saved_model_dir=str(tmp_path))
+        raised = None
+    except RuntimeError as exc:
+        raised = str(exc)
+    if TF >= (2, 12):
+        assert raised == NOT_BUILT and refusal == not_called(call)
+    else:
+        assert raised is None and refusal is None
 
 
 def test_default_conversion_reports_what_really_happened(tiny, feed):
@@ -113,14 +146,14 @@ def test_api_v1_in_this_tf(tiny, feed):
         return
     result, outcome = tftrt.convert(tiny, ["y"], {"api": "v1"})
     assert (outcome.generation, outcome.api_call, outcome.attempted) == (
-        tfcompat.TRT_CONVERTER_V1, "TrtGraphConverter.convert", True)
+        tfcompat.TRT_CONVERTER_V1, "TrtGraphConverter.convert", TF < (2, 0))
     assert outcome.engines == 0
     blocklist = "nodes_blacklist" if TF < (2, 0) else "nodes_denylist"
     assert outcome.kwargs_used["TrtGraphConverter"][blocklist] == ["y"]
     if TF < (2, 0):
         assert outcome.reason == zero_engines(tfcompat.version_string())
-    else:  # run in a fresh graph (graph mode), so TF 2.x gets past "Please use tf.experimental..." to this
-        assert outcome.reason == "TrtGraphConverter raised RuntimeError: " + NOT_BUILT
+    else:  # the constructor would refuse (the gate knows it): not called, its keywords still planned
+        assert outcome.reason == not_called("TrtGraphConverter") and outcome.attempted is False
         assert result is tiny
     assert_same_numbers(tiny, result, feed)
 
@@ -167,10 +200,10 @@ def test_int8_calibration_is_wired_per_generation(tiny, feed):
         assert outcome.kwargs_used["TrtGraphConverter.calibrate"]["num_runs"] == 3
         assert outcome.kwargs_used["TrtGraphConverter.calibrate"]["fetch_names"] == ["y:0"]
         assert outcome.reason == zero_engines(here)
-    else:  # the constructor refuses before convert(calibration_input_fn=...) is reached
+    else:  # the constructor would refuse before convert(calibration_input_fn=...) is reached: not called
         assert outcome.kwargs_used["TrtGraphConverterV2"]["use_calibration"] is True
         assert "TrtGraphConverterV2.convert" not in outcome.kwargs_used
-        assert outcome.reason == "TrtGraphConverterV2 raised RuntimeError: " + NOT_BUILT
+        assert outcome.reason == not_called("TrtGraphConverterV2")
 
 
 def test_int8_without_calibration_data(tiny):

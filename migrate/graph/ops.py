@@ -58,3 +58,50 @@ def attr(node, name):
         if attr_def.name == name and attr_def.HasField("default_value"):
             return attr_def.default_value
     return None
+
+
+def called_functions(node, functions):
+    """Names of library functions `node` calls: by op name (Defun) or through func attrs."""
+    called = [node.op] if node.op in functions else []
+    for value in node.attr.values():
+        if value.HasField("func"):
+            called.append(value.func.name)
+        called.extend(func.name for func in value.list.func)
+    return [name for name in called if name in functions]
+
+
+def function_nodes(name, functions):
+    """NodeDefs of library function `name` and of every function it calls, transitively."""
+    found, seen, todo = [], set(), [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in functions:
+            continue
+        seen.add(current)
+        for node in functions[current].node_def:
+            found.append(node)
+            todo.extend(called_functions(node, functions))
+    return found
+
+
+def table_handles(graph_def):
+    """{handle tensor: (key dtype enum, value dtype enum, graph node)} of the static lookup tables a graph
+    uses: HashTable(V2) nodes, and the resource outputs of calls to functions that create one (TF 2.x
+    `__creator` functions, maybe behind `restored_function_body` wrappers: a TF2 SavedModel loaded into a
+    TF1 graph, as TF Transform does)."""
+    functions = dict((f.signature.name, f) for f in graph_def.library.function)
+    handles = {}
+    for node in graph_def.node:
+        if node.op in opsets.HASH_TABLE_OPS:
+            handles[node.name + ":0"] = (node.attr["key_dtype"].type, node.attr["value_dtype"].type, node.name)
+            continue
+        for name in called_functions(node, functions) if functions else []:
+            resources = [i for i, arg in enumerate(functions[name].signature.output_arg) if arg.type == 20]
+            if not resources or len(functions[name].signature.input_arg):
+                continue  # a creator takes no inputs and returns the handle
+            tables = [n for n in function_nodes(name, functions) if n.op in opsets.HASH_TABLE_OPS]
+            if len(tables) == 1:
+                for index in resources:
+                    handles["{}:{}".format(node.name, index)] = (tables[0].attr["key_dtype"].type,
+                                                                 tables[0].attr["value_dtype"].type, node.name)
+    return handles

@@ -22,6 +22,7 @@ class PassContext(object):
         self.inputs = [names.tensor_name(name) for name in inputs]
         self.options = dict(DEFAULT_OPTIONS)
         self.options.update(options or {})
+        self.oversized = []  # fold_constants: [(tensor, bytes, bound)] constant subgraphs too big to compute
 
     def output_nodes(self):
         return set(names.node_name(name) for name in self.outputs)

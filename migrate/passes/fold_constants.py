@@ -235,6 +235,7 @@ def _evaluate_in_tf(graph_def, nodes, wanted, source_bytes, context, record):
         tensors = dict((tensor, tf_graph.get_tensor_by_name(tensor)) for tensor in sorted(wanted))
         chosen = [t for t in sorted(tensors)
                   if _fits(t, tensors[t].dtype.base_dtype, _static_bytes(tensors[t]), source_bytes, context, record)]
+        chosen = _bounded(chosen, tf_graph, subgraph, record, context)
         if not chosen:
             return {}
         with api.Session(graph=tf_graph) as session:
@@ -248,6 +249,27 @@ def _evaluate_in_tf(graph_def, nodes, wanted, source_bytes, context, record):
                                                                source_bytes, context, record):
             values[tensor] = (value, dtype)
     return values
+
+
+def _bounded(chosen, tf_graph, subgraph, record, context):
+    """The tensors of `chosen` whose computation keeps every intermediate within session.run_bound (a scalar
+    Sum over a 1 G-element Fill would cost 4 GiB to fold); notes why the others are kept."""
+    from migrate.session import oversized_tensors
+    found = oversized_tensors(tf_graph)
+    if not found:
+        return chosen
+    context.oversized.extend((t.name, t.op.type, size, bound) for t, size, bound in found)
+    kept = []
+    for tensor in chosen:
+        needed = needed_nodes(subgraph, [names.node_name(tensor)])
+        big = [(t, size, bound) for t, size, bound in found if t.op.name in needed]
+        if big:
+            t, size, bound = big[0]
+            record.note("kept '{}': computing it needs '{}' of {} (over the {} bound: 2x the largest weight + "
+                        "256 MiB)".format(tensor, t.name, _bytes(size), _bytes(bound)))
+        else:
+            kept.append(tensor)
+    return kept
 
 
 def _run(session, fetches, record):
@@ -422,5 +444,5 @@ def _bytes(count):
 
 
 def _first_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    from migrate.errors import first_line
+    return first_line(exc)
