@@ -145,12 +145,21 @@ def _field_size(data, position=0):
     return None
 
 
+def _field_number(data, position):
+    from migrate.stream import _varint_at
+    return _varint_at(data, position)[0] >> 3
+
+
 def _whole_fields(data):
     """End of the last whole top-level field in `data` (0: not even the first; -(position + 1): an invalid
     field there)."""
     position = 0
     while position < len(data):
         size = _field_size(data, position)
+        if size is not None and _field_number(data, position) == 0:
+            # field 0 does not exist in protobuf: zeros are not a message (and a file of them would take
+            # this loop two bytes at a time through gigabytes)
+            return -(position + 1)
         if size is None:
             key_wire = data[position] & 7 if isinstance(data[position], int) else ord(data[position]) & 7
             return -(position + 1) if key_wire not in (0, 1, 2, 5) else position

@@ -389,4 +389,4 @@ def write_graph(graph_def, path, replace=True):
                 handle.write(text_format.MessageToString(graph_def))
         else:
             with open(temp, "wb") as handle:
-                handle.write(graph_def.SerializeToString())
+                handle.write(graph_def.SerializeToString(deterministic=True))

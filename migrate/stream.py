@@ -440,7 +440,7 @@ def write_frozen(plan, path, text=False):
                 elif text:
                     written += _write_text_node(handle, node)
                 else:
-                    payload = node.SerializeToString()
+                    payload = node.SerializeToString(deterministic=True)
                     handle.write(_NODE_TAG + _varint(len(payload)))
                     handle.write(payload)
                     written += len(payload)
@@ -448,7 +448,7 @@ def write_frozen(plan, path, text=False):
                 from google.protobuf import text_format
                 handle.write(text_format.MessageToString(tail))
             else:
-                handle.write(tail.SerializeToString())
+                handle.write(tail.SerializeToString(deterministic=True))
     finally:
         tensors.close()
     return written
@@ -567,7 +567,7 @@ def _write_weight(handle, node, value, dtype):
         full.CopyFrom(node)
         tf = tfcompat.v1()
         full.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype=tf.as_dtype(dtype)))
-        payload = full.SerializeToString()
+        payload = full.SerializeToString(deterministic=True)
         handle.write(_NODE_TAG + _varint(len(payload)))
         handle.write(payload)
         return len(payload)
@@ -575,7 +575,7 @@ def _write_weight(handle, node, value, dtype):
     if not value.flags.c_contiguous:
         value = value.copy(order="C")  # (np.ascontiguousarray would make a 0-d value 1-d)
     content = memoryview(value.reshape(-1).view(np.uint8)) if value.size else b""
-    head = node.SerializeToString()
+    head = node.SerializeToString(deterministic=True)
     tensor_head = _tensor_head(value, dtype)
     tensor_len = len(tensor_head) + (1 + len(_varint(value.nbytes)) + value.nbytes if value.nbytes else 0)
     attr_len = 1 + len(_varint(tensor_len)) + tensor_len
@@ -798,10 +798,10 @@ def write_graph_def(graph_def, path, text=None):
     tail.library.CopyFrom(graph_def.library)
     with open(path, "wb") as handle:
         for node in graph_def.node:
-            payload = node.SerializeToString()
+            payload = node.SerializeToString(deterministic=True)
             handle.write(_NODE_TAG + _varint(len(payload)))
             handle.write(payload)
-        handle.write(tail.SerializeToString())
+        handle.write(tail.SerializeToString(deterministic=True))
 
 
 def check_importable(where, graph_def=None, path=None):
