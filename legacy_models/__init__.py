@@ -17,6 +17,7 @@ kind / path (relative to OUT_DIR):
     frozen_graph -- a frozen GraphDef file (weights as Consts), `path` names the .pb; no outputs recorded in it
     estimator    -- an Estimator model_dir; `inputs`/`outputs` are tensors of the latest model.ckpt-N.meta
                     (the TRAIN graph) that reproduce the goldens when fed after restoring that checkpoint
+    frozen_graph -- a binary GraphDef with the weights as constants (`path` is the .pb file)
 
 golden.npz keys are plain tensor names ("x:0", "rnn_out/output:0"): np.savez(path, **{"x:0": a}) stores
 member "x:0.npy" and np.load(path)["x:0"] reads it back, in numpy 1.18 through 2.x. Inputs come from a seeded

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from legacy_models import checkpoints, estimator, frozen_graphs, savedmodels
+from legacy_models import checkpoints, estimator, frozen_graphs, pipelines, savedmodels
 from legacy_models.common import Skip, v1
 from migrate import tfcompat
 
@@ -25,6 +25,9 @@ MODELS = OrderedDict([
     ("detection", frozen_graphs.build_detection),
     ("two_softmax", frozen_graphs.build_two_softmax),
     ("dropout", checkpoints.build_dropout),
+    ("estimator_queue", pipelines.build_estimator_queue),
+    ("dataset_iterator", pipelines.build_dataset_iterator),
+    ("keras_dropout", pipelines.build_keras_dropout),
 ])
 
 # Facts read from the graph on disk, so the manifest cannot claim what the artifact lacks. Not

@@ -1,7 +1,7 @@
 """The library entry points the CLI calls: load -> stage -> verify -> write, one function per verb."""
 import os
 
-from migrate import artifacts, freeze as freeze_mod, io, safety, tfcompat, verify
+from migrate import artifacts, freeze as freeze_mod, io, pipeline, safety, tfcompat, verify
 from migrate.errors import MigrateError
 from migrate.graph.names import node_name
 
@@ -29,7 +29,7 @@ def _memory_named(function):
 @_memory_named
 def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=None, set_values=None, allow=None,
            deny=None, clear_devices=True, verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
-           atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, **kwargs):
+           atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, input_at=None, **kwargs):
     """Freeze `source` into `output`; the frozen graph is verified against the original before it is written.
 
     The weights stream from the checkpoint into a temp file beside `output` one tensor at a time (stream.py)
@@ -43,6 +43,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
         if not note.startswith("loaded"):
             progress("note: " + note)
     progress("freezing {} ({})".format(model.path, model.kind))
+    model, _ = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
     safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
     with stream.Target(output, replace=force) as target:
         frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
@@ -59,18 +60,21 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                      "needs their values at run time".format(len(left), ", ".join(left[:5])))
             verify_result = False
         if verify_result:
-            values = freeze_mod.parse_set_values(set_values)
             signature_used = record.how_outputs[len("signature "):] if record.how_outputs.startswith(
                 "signature") else None
             generated = []
             feeds = verify.feeds_for(model, record.outputs, inputs_npz, batch, seed,
-                                     dict((k, v) for k, v in record.switches.items()
-                                          if k in values or _is_placeholder(model, k)), signature_used,
+                                     _fed_switches(model, record.switches, set_values), signature_used,
                                      notes=generated)
             for note in generated:
                 progress("note: " + note)
             comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
+        if comparisons is None:  # unverified: still a graph TF imports (cheap check, no session run)
+            if isinstance(frozen, stream.StreamedModel):
+                stream.check_importable(output, path=frozen.file_path)
+            else:
+                stream.check_importable(output, graph_def=frozen.graph_def)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit(frozen)
     return {"model": frozen, "record": record, "comparisons": comparisons, "nodes": record.nodes_after,
@@ -85,6 +89,12 @@ def _freeze_progress(record, progress, printed=()):
     for note in record.notes:
         if not note.startswith("loaded") and note not in printed:  # the load's notes went out before
             progress("note: " + note)
+
+
+def _fed_switches(reference, switches, set_values):
+    """The switch values the unedited reference must be fed: every --set, and plain Placeholders."""
+    values = freeze_mod.parse_set_values(set_values)
+    return dict((k, v) for k, v in switches.items() if k in values or _is_placeholder(reference, k))
 
 
 def _is_placeholder(model, name):
@@ -120,25 +130,45 @@ def demo(workdir, progress=_quiet):
     return {"summary": summary, "golden_comparisons": rows, "out_dir": out_dir, "golden_tf": manifest["tf_version"]}
 
 
-def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False):
+def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False, input_at=None,
+                   set_values=None):
     """(frozen Model, output tensors, how): frozen graphs load as they are (outputs: --outputs, else recorded
-    in the graph, else inferred), everything else is frozen first."""
+    in the graph, else inferred), everything else is frozen first. An input pipeline the outputs read is cut
+    (pipeline.prepare)."""
     from migrate import model as m
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
     if model.kind != m.FROZEN_GRAPH:
         progress("{} is a {}: freezing it first".format(source, model.kind))
+        model, _ = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
         safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
-        model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature)
+        model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values)
         return model, record.outputs, record.how_outputs
     tensors, how = freeze_mod.resolve_outputs(model, outputs)
+    model, _ = pipeline.prepare(model, tensors, input_at, progress)
     return model, tensors, how
+
+
+def _with_switches(model, set_values, progress):
+    """(model to optimize, {switch: value}): train/infer switches and --set values made constants, as freeze
+    does, on a copy (the model itself stays the verification reference)."""
+    switches = freeze_mod.switch_values(model.graph_def, freeze_mod.parse_set_values(set_values))
+    if not switches:
+        return model, switches
+    from tensorflow.core.framework import graph_pb2
+    graph_def = graph_pb2.GraphDef()
+    graph_def.CopyFrom(model.graph_def)
+    freeze_mod._apply_switches(graph_def, switches)
+    progress("switches set to constants (as freeze does): " + ", ".join(
+        "{}={}".format(k, v) for k, v in sorted(switches.items())))
+    return model.derive(graph_def=graph_def, note="switches " + ", ".join(
+        "{}={}".format(k, v) for k, v in sorted(switches.items()))), switches
 
 
 @_memory_named
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
              seed=0, rtol=1e-4, atol=1e-5, force=False, allow_unsafe=False, keep_inputs=(), progress=_quiet,
-             input_aliases=None):
+             input_aliases=None, input_at=None, set_values=None):
     """Graph passes (+ TF-TRT when `trt` options are given) on a frozen graph; verified, written atomically.
     keep_inputs: tensors that must stay feedable (a signature's inputs that are not placeholders);
     input_aliases: {npz key: tensor} the source's signature keys, for an --inputs-npz keyed by them."""
@@ -149,8 +179,11 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     io.check_output_path(output, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
                          directory=False)
     model, output_tensors, how = _frozen_source(source, outputs, tag, signature, checkpoint, progress,
-                                                allow_unsafe)
+                                                allow_unsafe, input_at, set_values)
     progress("outputs ({}): {}".format(how, ", ".join(output_tensors)))
+    reference = model
+    model, switches = _with_switches(model, set_values, progress)
+    edited = model is not reference or pipeline.was_cut(model)
     safety.check(model, output_tensors, allow_unsafe)  # fold_constants runs constant subgraphs even unverified
     if verify_result or trt is not None:
         from migrate.session import check_ops_known
@@ -168,11 +201,13 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     # A binary frozen source file can be verified file against file (stream.check_files): then the passes edit
     # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each. With
     # TF-TRT too: whatever the converter returned is written, and that file is what runs against the source.
+    # Not when switches were set or the input pipeline cut: the source file is not the reference then.
     files_verify = model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
-        and not output.endswith(stream.TEXT_SUFFIXES)
+        and not output.endswith(stream.TEXT_SUFFIXES) and not edited
     source_path = model.path
     graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
-                                                 checked=model.kind == m.FROZEN_GRAPH, in_place=files_verify)
+                                                 checked=model.kind == m.FROZEN_GRAPH,
+                                                 in_place=files_verify or model is not reference)
     for record in records:
         progress(_pass_line(record))
     optimized = model.derive(graph_def=graph_def, outputs=output_tensors, inputs=inputs,
@@ -193,18 +228,23 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         del written
         # (after writing: TF's import, which input_specs may run, adds default attrs to the GraphDef it reads)
         feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
+                                 _fed_switches(reference, switches, set_values),
                                  aliases=input_aliases) if verify_result else None
         if files_verify:  # the result is in its file now: its GraphDef goes before both files run
             optimized = stream.streamed_from(optimized, target.path)
-            model = graph_def = None
+            model = reference = graph_def = None
         comparisons = None
         if verify_result and files_verify:
             comparisons = stream.check_files(source_path, target.path, output_tensors, feeds, rtol, atol, output)
         elif verify_result:  # the file as written runs (not the GraphDef in memory), against the source model
-            comparisons = verify.compare(verify.run_model(model, output_tensors, feeds), _run_written(
+            comparisons = verify.compare(verify.run_model(reference, output_tensors, feeds), _run_written(
                 target, optimized, output_tensors, verify.plain(feeds)), rtol, atol)
         if verify_result:
             verify.require_checked(comparisons, source, progress)
+        elif files_verify:  # unverified: still a graph TF imports (cheap check, no session run), read from
+            stream.check_importable(output, path=target.path)  # the file (the GraphDef is gone)
+        else:
+            stream.check_importable(output, graph_def=optimized.graph_def)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit(optimized if files_verify else None)
     return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
@@ -273,14 +313,22 @@ def _pass_line(record):
 @_memory_named
 def export(source, output, fmt=None, outputs=None, tag=None, signature=None, checkpoint=None,
            verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, force=False,
-           allow_unsafe=False, signatures=None, progress=_quiet):
+           allow_unsafe=False, signatures=None, progress=_quiet, set_values=None, input_at=None):
     """Write a SavedModel (format tf2 or tf1, see savedmodel.py); reload it and compare every signature."""
     from migrate import model as m
     from migrate import savedmodel, stream
+    from migrate.errors import BadInput
     fmt = fmt or savedmodel.default_format()
     savedmodel.check_format(fmt)
     io.check_output_path(output, [source, checkpoint, inputs_npz], force, directory=True)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
+    if set_values and fmt == "tf1":
+        raise BadInput("--set with --format tf1: a TF1 SavedModel keeps the graph as it is", source,
+                       "export --format tf2, or freeze with --set first and export the frozen graph")
+    if not signatures and (outputs or not model.signatures):
+        model, _ = pipeline.prepare_resolving(model, outputs, None, input_at, progress)
+    fed_switches = freeze_mod.switch_values(model.graph_def, freeze_mod.parse_set_values(set_values)) \
+        if set_values else {}
     signatures = signatures or savedmodel.export_signatures(model, outputs)
     if signature:
         signatures = {signature: signatures[signature]} if signature in signatures else signatures
@@ -291,15 +339,19 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     frozen = model
     # A binary frozen graph file: the weights are read from the file when written and when
     # verified (stream.read_back / run_file); the parsed GraphDef is swapped for its structure (weights as
-    # Placeholders, values not kept), which is all the signatures and the feeds need.
-    graph_file = model.path if model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) else None
+    # Placeholders, values not kept), which is all the signatures and the feeds need. Not when --set or a cut
+    # input pipeline edited the graph: the file is not what is exported then.
+    graph_file = model.path if model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
+        and not set_values and not pipeline.was_cut(model) else None
     if graph_file:
         frozen = model = model.derive(graph_def=stream.split_weights(model.graph_def, values=False)[0])
+    elif set_values and model.kind == m.FROZEN_GRAPH:
+        frozen, _ = _with_switches(model, set_values, progress)
     with io.atomic_dir(output, replace=force, source=source) as temp:
         target = os.path.join(temp, "model")
         if fmt == "tf2" and model.kind != m.FROZEN_GRAPH:
             progress("freezing {} ({}) for a TF2 SavedModel".format(model.path, model.kind))
-            _write_tf2_frozen_first(model, target, signatures, temp)
+            _write_tf2_frozen_first(model, target, signatures, temp, set_values)
         elif fmt == "tf2":
             savedmodel.write_tf2(frozen, target, signatures, graph_file)
         else:
@@ -319,7 +371,8 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
             for name, sig in sorted(signatures.items()):
                 feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, generated)
                 expected = stream.run_file(graph_file, sorted(sig.outputs.values()), feeds) if graph_file else \
-                    verify.run_model(model, sorted(sig.outputs.values()), feeds)
+                    verify.run_model(model, sorted(sig.outputs.values()), verify.with_tensors(
+                        feeds, dict((k + ":0", v) for k, v in fed_switches.items())))
                 actual = _run_exported(target, sig, feeds, output)
                 comparisons[name] = verify.compare(expected, actual, rtol, atol)
             for note in sorted(set(generated)):
@@ -350,14 +403,14 @@ def _run_exported(directory, sig, feeds, output):
                                  "nothing was written; report it")
 
 
-def _write_tf2_frozen_first(model, target, signatures, temp):
+def _write_tf2_frozen_first(model, target, signatures, temp, set_values=None):
     """tf2 export of a model with variables: frozen first, streamed into a temp file in the output's temp dir
     where that applies (the weights go from the checkpoint to that file and from it to the SavedModel's
     variables, each in memory once), else frozen in memory (the session path)."""
     from migrate import savedmodel, stream
     outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
     with stream.Target(os.path.join(temp, "frozen.pb")) as frozen_file:  # never committed: removed on exit
-        frozen, _ = freeze_mod.freeze(model, outputs=outputs, stream_to=frozen_file)
+        frozen, _ = freeze_mod.freeze(model, outputs=outputs, set_values=set_values, stream_to=frozen_file)
         streamed = isinstance(frozen, stream.StreamedModel) and not frozen.text and frozen.file_path
         savedmodel.write_tf2(frozen, target, signatures, frozen.file_path if streamed else None)
 
@@ -371,19 +424,49 @@ def _move_contents(source_dir, target_dir):
 
 @_memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
-                     atol=1e-5, allow_unsafe=False):
-    """Run two artifacts of any kinds on the same inputs: ([Comparison], notes)."""
-    a = verify.endpoint(artifacts.load(a_path, signature=None), outputs, signature)
-    b = verify.endpoint(artifacts.load(b_path, signature=None), outputs, signature, partner=a)
-    for end in (a, b):
+                     atol=1e-5, allow_unsafe=False, set_values=None, input_at=None):
+    """Run two artifacts of any kinds on the same inputs: ([Comparison], notes). Train/infer switches and
+    --set values are fed to both sides (as freeze sets them); an input pipeline is cut as freeze cuts it."""
+    notes = []
+    a = _endpoint(a_path, outputs, signature, input_at, notes.append)
+    ends = [a, _endpoint(b_path, outputs, signature, input_at, notes.append, partner=a)]
+    switches = {}
+    asked = freeze_mod.parse_set_values(set_values)
+    for end in ends:  # a --set node may exist on one side only (optimize made it a constant, then pruned it)
         safety.check(end.model, list(end.outputs.values()), allow_unsafe)
-    return verify.verify_pair(a, b, inputs_npz, batch, seed, rtol, atol)
+        names = set(n.name for n in end.model.graph_def.node)
+        switches.update(freeze_mod.switch_values(end.model.graph_def, dict(
+            (k, v) for k, v in asked.items() if k in names)))
+    if set(asked) - set(switches):
+        freeze_mod.switch_values(ends[0].model.graph_def, asked)  # the error naming the node and close names
+    for end in ends:
+        end.drop_inputs(switches)
+    rows, pair_notes = verify.verify_pair(ends[0], ends[1], inputs_npz, batch, seed, rtol, atol,
+                                          extra_feeds=dict((k + ":0", v) for k, v in switches.items()))
+    if switches:
+        notes.append("switches fed to both: " + ", ".join("{}={}".format(k, v) for k, v in sorted(switches.items())))
+    return rows, [n[len("note: "):] if n.startswith("note: ") else n for n in notes] + pair_notes
+
+
+def _endpoint(path, outputs, signature, input_at, progress, partner=None):
+    from migrate.errors import BadInput
+    model = artifacts.load(path, signature=None)
+    if not model.signatures and not outputs:  # outputs inferred on the graph with its input pipeline cut
+        try:
+            model, cuts = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
+            if cuts:
+                return verify.endpoint(model, outputs, signature, partner=partner)
+        except BadInput:  # nothing to infer from alone: the partner's outputs may still name them
+            pass
+    end = verify.endpoint(model, outputs, signature, partner=partner)
+    cut, cuts = pipeline.prepare(model, sorted(set(end.outputs.values())), input_at, progress)
+    return verify.endpoint(cut, outputs, signature, partner=partner) if cuts else end
 
 
 @_memory_named
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
             max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
-            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet):
+            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, set_values=None, input_at=None):
     """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
     import time
     io.check_output_path(out_dir, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
@@ -401,7 +484,7 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         try:
             return _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag,
                                   checkpoint, passes, static, max_batch, input_shapes, trt, fmt, inputs_npz, batch,
-                                  seed, rtol, atol, allow_unsafe, progress, started)
+                                  seed, rtol, atol, allow_unsafe, progress, started, set_values, input_at)
         except MigrateError as exc:
             raise _outside_temp(exc, temp, source, out_dir)
 
@@ -419,7 +502,7 @@ def _outside_temp(exc, temp, source, out_dir):
 
 def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag, checkpoint, passes,
                    static, max_batch, input_shapes, trt, fmt, inputs_npz, batch, seed, rtol, atol, allow_unsafe,
-                   progress, started):
+                   progress, started, set_values=None, input_at=None):
     import time
     from migrate import model as m
     from migrate import report
@@ -437,7 +520,8 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
         progress("[1/4] freeze: the {}'s variables into constants".format(source_model.kind))
         result = freeze(source, frozen_path, outputs=keep_outputs, tag=tag, checkpoint=checkpoint,
                         inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
-                        allow_unsafe=allow_unsafe, progress=_indent(progress))
+                        allow_unsafe=allow_unsafe, progress=_indent(progress), set_values=set_values,
+                        input_at=input_at)
         _require_ok(result["comparisons"], "freeze", source, _indent(progress))
         steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
                            "how_outputs": result["record"].how_outputs,
@@ -450,7 +534,8 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
                       input_shapes=input_shapes, trt=trt, inputs_npz=inputs_npz,
                       batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
                       keep_inputs=keep_inputs, progress=_indent(progress),
-                      input_aliases=verify.input_aliases(source_model))
+                      input_aliases=verify.input_aliases(source_model), set_values=set_values,
+                      input_at=input_at if source_model.kind == m.FROZEN_GRAPH else None)
     final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
     _require_ok(result["comparisons"], "optimize", final_frozen, _indent(progress))
     result.pop("model")  # the optimized GraphDef (the size of the model) is in optimized.pb: not kept in memory
@@ -461,8 +546,12 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
                       allow_unsafe=allow_unsafe, progress=_indent(progress))
     steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
     progress("[4/4] verify: source vs exported SavedModel, same inputs")
+    if not sigs:  # the source runs as freeze ran it: its input pipeline cut, switches fed
+        source_model, _ = pipeline.prepare(source_model, result["outputs"], input_at)
+    switches = _fed_switches(source_model, freeze_mod.switch_values(
+        source_model.graph_def, freeze_mod.parse_set_values(set_values)), set_values)
     final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
-                         atol)
+                         atol, switches)
     for name, rows in sorted(final.items()):
         progress("  signature {}:".format(name))
         progress(verify.format_rows(rows))
@@ -491,7 +580,7 @@ def _require_ok(rows, step, where, progress=_quiet):
                                  where, "see the errors above; nothing was written")
 
 
-def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, seed, rtol, atol):
+def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, seed, rtol, atol, switches=None):
     from migrate import savedmodel
     exported_sigs = sigs or savedmodel.export_signatures(source_model, outputs)
     if not sigs:  # a graph source: the export names the signature after the outputs
@@ -500,7 +589,8 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
     results = {}
     for name, sig in sorted(exported_sigs.items()):
         feeds = verify.feeds_for_signature(source_model, sig, inputs_npz, batch, seed)
-        expected = verify.run_model(source_model, sorted(sig.outputs.values()), feeds)
+        expected = verify.run_model(source_model, sorted(sig.outputs.values()), verify.with_tensors(
+            feeds, dict((k + ":0", v) for k, v in (switches or {}).items())))
         actual = _run_exported(saved_path, sig, feeds, saved_path)
         results[name] = verify.compare(expected, actual, rtol, atol)
     return results

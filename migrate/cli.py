@@ -67,6 +67,26 @@ def _verification_options(function):
                      help="Absolute tolerance (>= 0)."),
         click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
                      help="Run graphs whose ops read/write files, use the network or run Python."),
+        click.option("--timeout", "run_timeout", type=click.FloatRange(min=0), default=None, callback=_set_timeout,
+                     expose_value=False, help="Seconds any one model run may take (default 300; 0 = no limit)."),
+    ]):
+        function = option(function)
+    return function
+
+
+def _set_timeout(ctx, param, value):
+    from migrate import session
+    session.set_run_timeout(value)  # every command sets it: a previous in-process call's value never lingers
+    return value
+
+
+def _model_options(function):
+    """--set and --input-at: every verb that runs a model takes them."""
+    for option in reversed([
+        click.option("--set", "set_values", multiple=True,
+                     help="Set a switch or placeholder: name=value (is_training=false)."),
+        click.option("--input-at", "input_at", multiple=True,
+                     help="Feed here instead of the input pipeline (queue/iterator): TENSOR[,TENSOR]."),
     ]):
         function = option(function)
     return function
@@ -102,15 +122,15 @@ def _print_rows(rows, where=None):
 @click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
 @click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
 @click.option("--signature", default=None, help="SavedModel signature whose outputs to keep.")
-@click.option("--set", "set_values", multiple=True, help="Resolve a switch: name=value (is_training=false).")
 @click.option("--allow", multiple=True, help="Only freeze these variables (comma-separated).")
 @click.option("--deny", multiple=True, help="Never freeze these variables (comma-separated).")
 @click.option("--keep-devices", is_flag=True, help="Keep device placements (cleared by default).")
 @click.option("--no-verify", is_flag=True, help="Skip running the original and the frozen graph.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@_model_options
 @_verification_options
-def freeze(source, output, outputs, checkpoint, tag, signature, set_values, allow, deny, keep_devices, no_verify,
-           force, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, keep_devices, no_verify,
+           force, set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Turn a checkpoint / SavedModel / session bundle into a frozen graph and verify it.
 
     Example: migrate freeze model_dir -o frozen.pb --outputs probabilities
@@ -122,7 +142,7 @@ def freeze(source, output, outputs, checkpoint, tag, signature, set_values, allo
                         signature=signature, set_values=list(set_values), allow=_split(allow), deny=_split(deny),
                         clear_devices=not keep_devices, verify=not no_verify, inputs_npz=inputs_npz, batch=batch,
                         seed=seed, rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
-                        progress=click.echo)
+                        input_at=_split(input_at), progress=click.echo)
     if result["comparisons"] is not None:
         click.echo("frozen graph vs original, same inputs:")
         _print_rows(result["comparisons"], source)
@@ -139,12 +159,13 @@ class InputShape(click.ParamType):
             return value
         name, _, dims = value.rpartition(":")
         try:
-            parsed = [None if d.strip() in ("-1", "?") else int(d) for d in dims.split(",")]
+            parsed = [None if d.strip() in ("-1", "?") else int(d) for d in dims.split(",")] \
+                if dims.strip() else []  # 'keep_prob:' is a scalar
         except ValueError:
             parsed = None
         if not name or parsed is None or any(d is not None and d < 1 for d in parsed):
             self.fail("'{}' is not name:d1,d2,... with each dim >= 1 (or -1 / ? to keep the graph's), e.g. "
-                      "input:1,224,224,3".format(value), param, ctx)
+                      "input:1,224,224,3, or keep_prob: for a scalar".format(value), param, ctx)
         return name.split(":")[0], parsed
 
 
@@ -163,7 +184,8 @@ POSITIVE = click.IntRange(min=1)
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all, in the standard order).")
 @click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch).")
 @click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1).")
-@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True, help="name:1,224,224,3 for --static.")
+@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
+              help="name:1,224,224,3 for --static (name: for a scalar).")
 @click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
 @click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
 @click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
@@ -177,10 +199,11 @@ POSITIVE = click.IntRange(min=1)
 @click.option("--no-verify", is_flag=True, help="Skip running the input and the optimized graph.")
 @click.option("--report", "report_path", default=None, help="Write the JSON report here.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@_model_options
 @_verification_options
 def optimize(source, output, outputs, passes, static, max_batch, input_shape, no_trt, require_trt, precision,
              calib_data, minimum_segment_size, max_workspace_size, maximum_cached_engines, dynamic, api, no_verify,
-             report_path, force, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+             report_path, force, set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Graph surgery for inference: strip debug ops, identities, fold constants and batch norms, static shapes.
 
     Example: migrate optimize frozen.pb -o optimized.pb --static --max-batch 1
@@ -198,7 +221,8 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
     result = api_mod.optimize(source, output, passes=passes, static=static, max_batch=max_batch,
                               input_shapes=shapes, outputs=_split(outputs), trt=trt, verify_result=not no_verify,
                               inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
-                              allow_unsafe=allow_unsafe, progress=click.echo)
+                              allow_unsafe=allow_unsafe, input_at=_split(input_at),
+                              set_values=list(set_values), progress=click.echo)
     if report_path:
         from migrate import report
         report.write_json(report.optimize_report(source, output, result), report_path)
@@ -220,9 +244,10 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
 @click.option("--signature", default=None, help="Export only this signature.")
 @click.option("--no-verify", is_flag=True, help="Skip reloading and comparing the SavedModel.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@_model_options
 @_verification_options
-def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, force, inputs_npz, batch, seed,
-           rtol, atol, allow_unsafe):
+def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, force, set_values, input_at,
+           inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Export to a SavedModel TF 2.x and TF Serving load; every signature is reloaded and compared.
 
     Example: migrate export frozen.pb -o saved_model/1
@@ -231,7 +256,7 @@ def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, 
     result = api.export(source, output, fmt=fmt, outputs=_split(outputs), tag=tag, signature=signature,
                         checkpoint=checkpoint, verify_result=not no_verify, inputs_npz=inputs_npz, batch=batch,
                         seed=seed, rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
-                        progress=click.echo)
+                        set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
     click.echo("wrote {} ({} SavedModel; signatures {})".format(output, result["format"],
                                                                ", ".join(result["signatures"])))
 
@@ -241,15 +266,18 @@ def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, 
 @click.argument("b")
 @click.option("--outputs", multiple=True, help="Outputs to compare (default: A's signature or inferred).")
 @click.option("--signature", default=None, help="Signature to use for SavedModels (default: serving_default).")
+@_model_options
 @_verification_options
-def verify_command(a, b, outputs, signature, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, batch, seed, rtol, atol,
+                   allow_unsafe):
     """Run two artifacts (any kinds) on the same inputs and compare outputs matched by name; exit 1 on mismatch.
 
     Example: migrate verify model_dir frozen.pb --inputs-npz inputs.npz
     """
     from migrate import api
     rows, notes = api.verify_artifacts(a, b, outputs=_split(outputs), signature=signature, inputs_npz=inputs_npz,
-                                       batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe)
+                                       batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
+                                       set_values=list(set_values), input_at=_split(input_at))
     click.echo("A: {}\nB: {}".format(a, b))
     for note in notes:
         click.echo("  note: " + note)
@@ -269,16 +297,19 @@ def verify_command(a, b, outputs, signature, inputs_npz, batch, seed, rtol, atol
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all).")
 @click.option("--static", is_flag=True, help="Fully defined input shapes (batch = --max-batch).")
 @click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1).")
-@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True, help="name:1,224,224,3 for --static.")
+@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
+              help="name:1,224,224,3 for --static (name: for a scalar).")
 @click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
 @click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
 @click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
 @click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files.")
 @click.option("--format", "fmt", type=click.Choice(["tf2", "tf1"]), default=None, help="SavedModel format.")
 @click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
+@_model_options
 @_verification_options
 def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static, max_batch, input_shape, no_trt,
-            require_trt, precision, calib_data, fmt, force, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+            require_trt, precision, calib_data, fmt, force, set_values, input_at, inputs_npz, batch, seed, rtol, atol,
+            allow_unsafe):
     """freeze -> optimize -> export -> verify in one go; writes OUT_DIR with report.json.
 
     Example: migrate convert model_dir out/ --static --max-batch 1
@@ -293,7 +324,8 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
     summary = api.convert(source, out_dir, outputs=_split(outputs), tag=tag, signature=signature,
                           checkpoint=checkpoint, passes=passes, static=static, max_batch=max_batch,
                           input_shapes=shapes, trt=trt, fmt=fmt, inputs_npz=inputs_npz, batch=batch, seed=seed,
-                          rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe, progress=click.echo)
+                          rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
+                          set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
     click.echo(report.convert_text(summary))
 
 
@@ -322,6 +354,12 @@ def demo(workdir):
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _interrupt_code(exc):
+    """130 for SIGINT (Ctrl-C), 143 for SIGTERM: the shell's 128 + signal number."""
+    from migrate import io
+    return 143 if isinstance(exc, io.Terminated) else 130
+
+
 def _click_line(exc, argv):
     """A click usage error as the one line every error gets: WHERE (the option) : WHAT (HOW TO FIX)."""
     where = None
@@ -345,13 +383,32 @@ def _source(argv):
 
 
 def main(argv=None):
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        _exit_now_if_runs_abandoned(exc.code)
+        raise
+
+
+def _exit_now_if_runs_abandoned(code):
+    """A session run TF could not cancel still blocks a thread: TF's teardown at exit would wait for it
+    forever, so the process ends here (outputs and temp files were already dealt with while unwinding)."""
+    from migrate import session
+    if session.ABANDONED_RUNS:
+        import os
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
+
+
+def _main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
         cli.main(args=argv, prog_name="migrate", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
         click.echo("migrate: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(_interrupt_code(exc.__cause__ or exc.__context__))
     except click.ClickException as exc:
         click.echo("migrate: error: " + _click_line(exc, argv), err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -366,9 +423,9 @@ def main(argv=None):
             traceback.print_exc()
         click.echo("migrate: error: " + exc.line(), err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         click.echo("migrate: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(_interrupt_code(exc))
     except Exception as exc:  # a bug of ours: say so in one line, full story with --debug
         if debug:
             raise

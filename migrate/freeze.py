@@ -14,7 +14,7 @@ import re
 import time
 from collections import Counter, namedtuple
 
-from migrate import artifacts, outputs as output_discovery, tfcompat
+from migrate import artifacts, opsets, outputs as output_discovery, tfcompat
 from migrate import model as m
 from migrate.errors import BadInput
 from migrate.graph import edit
@@ -150,9 +150,21 @@ def switch_values(graph_def, set_values):
         _check_set_value(known[name], value)
         values[name] = value
     for node in graph_def.node:
-        if node.op == "PlaceholderWithDefault" and node.name not in values and TRAIN_SWITCH.search(node.name):
+        if node.name not in values and TRAIN_SWITCH.search(node.name) and _is_switch_placeholder(node):
             values[node.name] = False if node.attr["dtype"].type == tfcompat.tf().bool.as_datatype_enum else 0
     return values
+
+
+def _is_switch_placeholder(node):
+    """A PlaceholderWithDefault, or a plain bool scalar Placeholder (older Keras' keras_learning_phase,
+    hand-made is_training flags): named like a train/infer switch, it is one."""
+    if node.op == "PlaceholderWithDefault":
+        return True
+    if node.op != "Placeholder" or "shape" not in node.attr:  # reading a missing map key would add it
+        return False
+    shape = node.attr["shape"].shape
+    return node.attr["dtype"].type == tfcompat.tf().bool.as_datatype_enum and not shape.unknown_rank and \
+        len(shape.dim) == 0
 
 
 def _check_set_value(node, value):
@@ -275,8 +287,14 @@ def _rewrite_stateful(graph_def):
     """Make ops that need mutable inputs valid on constants. Returns Counter of 'Old->New'."""
     changed = Counter()
     _rewrite_resource_reads(graph_def)
+    consts = set(node.name for node in graph_def.node if node.op == "Const")
     for node in graph_def.node:
-        if node.op in _REF_TWINS:
+        if node.op in opsets.IS_INITIALIZED_OPS and node.input and node_name(node.input[0]) in consts:
+            changed["{}->Const(True)".format(node.op)] += 1
+            controls = [name for name in node.input if name.startswith("^")]
+            edit.make_const(node, _as_array(True, tfcompat.tf().bool), tfcompat.tf().bool)
+            node.input.extend(controls)
+        elif node.op in _REF_TWINS:
             changed["{}->{}".format(node.op, _REF_TWINS[node.op])] += 1
             node.op = _REF_TWINS[node.op]
         elif node.op in _ASSIGN_TWINS:

@@ -104,9 +104,26 @@ def inspect(path, tag=None, checkpoint=None):
         "assets": model.assets,
         "notes": [p for p in model.provenance if not p.startswith("loaded")],
     }
+    report["input_pipeline"] = input_pipeline(graph_def, [c.name for c in ranked
+                                                          if c.op not in opsets.INPUT_PIPELINE_OPS][:1])
     if model.kind == m.SAVED_MODEL:
         report["saved_model_tag_sets"] = _tag_sets(model.path)
     return report
+
+
+def input_pipeline(graph_def, likely):
+    """Where queues / iterators hand data to the model, and whether the likely output has anything to feed."""
+    from migrate import pipeline
+    by_name = dict((n.name, n) for n in graph_def.node)
+    boundaries = []
+    for node in graph_def.node:
+        if node.op in pipeline.BOUNDARY_OPS:
+            boundaries.append({"node": node.name, "op": node.op, "components": [
+                {"tensor": "{}:{}".format(node.name, i), "dtype": _dtype_name(dtype), "shape": dims}
+                for i, (dtype, dims) in enumerate(pipeline.component_specs(graph_def, node))]})
+    reads = pipeline.boundaries(graph_def, likely) if likely and all(n in by_name for n in likely) else []
+    return {"boundaries": boundaries, "likely_output_reads": reads,
+            "no_feedable_inputs": bool(boundaries) and not pipeline.model_placeholders(graph_def)}
 
 
 def _tag_sets(directory):
@@ -144,7 +161,19 @@ def to_text(report):
     for category, ops in sorted(report["care"].items()):
         if ops:
             lines.append("  care/{}: {}".format(category, ", ".join(ops)))
+    lines.extend(_pipeline_lines(report.get("input_pipeline") or {}))
     return "\n".join(lines)
+
+
+def _pipeline_lines(found):
+    lines = []
+    for boundary in found.get("boundaries", []):
+        lines.append("  input pipeline: {} ({}) hands out {}".format(boundary["node"], boundary["op"], ", ".join(
+            "{} {} {}".format(c["tensor"], c["dtype"], c["shape"]) for c in boundary["components"])))
+    if found.get("no_feedable_inputs"):
+        lines.append("  no feedable inputs: the model reads only its input pipeline; freeze/convert/export/verify put "
+                     "placeholders at the dequeue/GetNext (or where --input-at TENSOR says)")
+    return lines
 
 
 def _mapping(mapping):

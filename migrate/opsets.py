@@ -59,6 +59,41 @@ UNSAFE_OPS = frozenset([
 ])
 
 
+# Input pipelines: queues, tf.data iterators, staging areas. Nothing in an exported model can feed them; the
+# boundary ops (a dequeue, GetNext) are where migrate puts placeholders (--input-at), and each op here can
+# block a session run forever when nothing fills it.
+QUEUE_OPS = frozenset([
+    "FIFOQueue", "FIFOQueueV2", "RandomShuffleQueue", "RandomShuffleQueueV2", "PaddingFIFOQueue",
+    "PaddingFIFOQueueV2", "PriorityQueue", "PriorityQueueV2", "FakeQueue",
+    "QueueEnqueue", "QueueEnqueueV2", "QueueEnqueueMany", "QueueEnqueueManyV2", "QueueClose", "QueueCloseV2",
+    "QueueSize", "QueueSizeV2", "QueueIsClosed", "QueueIsClosedV2",
+])
+DEQUEUE_OPS = frozenset([
+    "QueueDequeue", "QueueDequeueV2", "QueueDequeueMany", "QueueDequeueManyV2", "QueueDequeueUpTo",
+    "QueueDequeueUpToV2",
+])
+BATCHED_DEQUEUE_OPS = frozenset(["QueueDequeueMany", "QueueDequeueManyV2", "QueueDequeueUpTo",
+                                 "QueueDequeueUpToV2"])  # add a batch dim to each queue component
+ITERATOR_OPS = frozenset([
+    "Iterator", "IteratorV2", "OneShotIterator", "AnonymousIterator", "AnonymousIteratorV2",
+    "AnonymousIteratorV3", "MultiDeviceIterator", "MakeIterator", "IteratorFromStringHandle",
+    "IteratorFromStringHandleV2", "IteratorToStringHandle", "DeleteIterator",
+])
+GET_NEXT_OPS = frozenset(["IteratorGetNext", "IteratorGetNextSync"])
+# Where a pipeline hands data to the model: the dequeue or GetNext.
+PIPELINE_BOUNDARY_OPS = DEQUEUE_OPS | GET_NEXT_OPS
+# Ops that wait for data someone else provides (a timed-out run names the first of these it needed).
+BLOCKING_OPS = PIPELINE_BOUNDARY_OPS | frozenset([
+    "Unstage", "StagePeek", "MapUnstage", "MapPeek", "MapUnstageNoKey", "OrderedMapUnstage", "OrderedMapPeek",
+    "OrderedMapUnstageNoKey", "BarrierTakeMany", "ReaderRead", "ReaderReadV2", "ReaderReadUpTo",
+    "ReaderReadUpToV2", "IteratorGetNextAsOptional",
+])
+INPUT_PIPELINE_OPS = QUEUE_OPS | ITERATOR_OPS | BLOCKING_OPS
+
+# Reads of a variable's initialization state: on a frozen variable (a constant) the answer is True.
+IS_INITIALIZED_OPS = frozenset(["IsVariableInitialized", "VarIsInitializedOp"])
+
+
 # Debug ops whose `output_stream` attr picks where they print: these console/log streams are safe; any other
 # value ("file:///any/path", which appends to that file) writes a file and makes the node unsafe.
 STREAM_DEBUG_OPS = frozenset(["PrintV2"])
@@ -108,4 +143,5 @@ def categorize(op_histogram):
         "debug": sorted(ops & DEBUG_OPS),
         "unsafe": sorted(ops & UNSAFE_OPS),
         "variables": sorted(ops & VARIABLE_OPS),
+        "input_pipeline": sorted(ops & INPUT_PIPELINE_OPS),
     }

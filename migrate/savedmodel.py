@@ -322,10 +322,11 @@ def run_signature(directory, sig, feeds):
         return dict((sig.outputs[key], np.asarray(value)) for key, value in results.items())
     v1 = tfcompat.v1()
     graph = v1.Graph()
-    with v1.Session(graph=graph) as session:
+    from migrate import session as session_mod
+    with v1.Session(graph=graph, config=session_mod._session_config()) as session:
         meta = v1.saved_model.loader.load(session, [v1.saved_model.tag_constants.SERVING], directory)
         saved = meta.signature_def[sig.name]
         feed_dict = dict((saved.inputs[by_tensor[t]].name, v) for t, v in feeds.items() if t in by_tensor)
         keys = sorted(sig.outputs)
-        values = session.run([saved.outputs[k].name for k in keys], feed_dict)
+        values = session_mod.run_checked(session, [saved.outputs[k].name for k in keys], feed_dict, directory)
     return dict((sig.outputs[k], v) for k, v in zip(keys, values))

@@ -12,6 +12,26 @@ from migrate.graph.names import node_name, tensor_name
 
 TABLE_INIT_NODE = "migrate_init_tables"  # frozen graphs: run this node once before inference
 
+# Every session run ends within this many seconds (--timeout; MIGRATE_RUN_TIMEOUT; 0 = never): a graph that
+# waits on a queue or iterator nothing fills would otherwise block forever.
+DEFAULT_RUN_TIMEOUT = 300.0
+
+
+def default_run_timeout():
+    return float(os.environ.get("MIGRATE_RUN_TIMEOUT") or DEFAULT_RUN_TIMEOUT)
+
+
+_run_timeout = [default_run_timeout()]
+
+
+def set_run_timeout(seconds):
+    """Seconds (0 = no deadline); None: the default (MIGRATE_RUN_TIMEOUT or 300)."""
+    _run_timeout[0] = default_run_timeout() if seconds is None else float(seconds)
+
+
+def run_timeout():
+    return _run_timeout[0]
+
 
 def tf_error_line(exc):
     """The first informative line of a TF error message (errors.first_line), without the op-trace TF appends."""
@@ -81,15 +101,90 @@ class Restored(object):
     def run(self, outputs, feeds):
         fetches = [self.tensor(name) for name in outputs]
         feed_dict = {self.tensor(name): value for name, value in feeds.items()}
+        return dict(zip(outputs, run_checked(self.session, fetches, feed_dict, self.model.path)))
+
+
+def run_checked(session, fetches, feed_dict, where):
+    """session.run with migrate's errors: a bad feed or a failing op is one BadInput line, a run past the
+    deadline names the op it waited on. The run happens in a worker thread while this (main) thread waits in
+    short joins, so SIGINT/SIGTERM are handled at once even while TF blocks (a signal handler only runs when
+    the main thread is in Python); on an interrupt the session is closed, which cancels the blocked run."""
+    try:
+        return run_interruptible(session, fetches, feed_dict)
+    except (ValueError, TypeError) as exc:  # raised before running: a feed of the wrong shape or dtype
+        raise BadInput("cannot feed the inputs: {}".format(tf_error_line(exc)), where,
+                       "give --inputs-npz arrays with the dtypes and shapes of the model's inputs")
+    except tfcompat.tf().errors.DeadlineExceededError:
+        raise timed_out(session.graph, fetches, feed_dict, where)
+    except tfcompat.tf().errors.OpError as exc:
+        raise BadInput("running the model failed: {}".format(tf_error_line(exc)), where,
+                       "check that the inputs (--inputs-npz, --batch, --set) fit the model")
+
+
+# Worker threads left blocked in TF (an op that ignores cancellation, e.g. StagingArea's Unstage): the CLI
+# then ends the process with os._exit, as TF's teardown would wait for them.
+ABANDONED_RUNS = []
+_GRACE_SECONDS = 5.0  # past the deadline, for TF to cancel the run itself
+
+
+def run_interruptible(session, fetches, feed_dict=None):
+    """session.run(fetches, feed_dict) in a daemon thread; KeyboardInterrupt (or io.Terminated) in the
+    caller's thread closes the session (cancelling the run) and propagates. A run still going after the
+    deadline plus a grace period (an op TF cannot cancel) is abandoned: DeadlineExceededError."""
+    import threading
+    import time
+    box = {}
+
+    def work():
         try:
-            values = self.session.run(fetches, feed_dict)
-        except (ValueError, TypeError) as exc:  # raised before running: a feed of the wrong shape or dtype
-            raise BadInput("cannot feed the inputs: {}".format(tf_error_line(exc)), self.model.path,
-                           "give --inputs-npz arrays with the dtypes and shapes of the model's inputs")
-        except tfcompat.tf().errors.OpError as exc:
-            raise BadInput("running the model failed: {}".format(tf_error_line(exc)), self.model.path,
-                           "check that the inputs (--inputs-npz, --batch, --set) fit the model")
-        return dict(zip(outputs, values))
+            box["values"] = session.run(fetches, feed_dict)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+    if threading.current_thread() is not threading.main_thread():
+        return session.run(fetches, feed_dict)  # signals go to the main thread anyway
+    worker = threading.Thread(target=work, name="migrate-session-run")
+    worker.daemon = True
+    worker.start()
+    limit = run_timeout() + _GRACE_SECONDS if run_timeout() else None
+    started = time.time()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+            if limit is not None and worker.is_alive() and time.time() - started > limit:
+                _abandon(session, worker)
+                raise tfcompat.tf().errors.DeadlineExceededError(None, None, "the run ignored its deadline")
+    except BaseException as exc:
+        if not isinstance(exc, tfcompat.tf().errors.DeadlineExceededError):
+            _abandon(session, worker)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["values"]
+
+
+def _abandon(session, worker):
+    """Close the session (cancels what TF can cancel) without waiting on a close that may itself block."""
+    import threading
+    closer = threading.Thread(target=session.close, name="migrate-session-close")
+    closer.daemon = True
+    closer.start()
+    worker.join(5.0)
+    if worker.is_alive():
+        ABANDONED_RUNS.append(worker)
+
+
+def timed_out(graph, fetches, feed_dict, where):
+    """BadInput for a run that passed the deadline, naming the op it most likely waited on."""
+    from migrate import pipeline
+    names = [getattr(f, "name", str(f)) for f in (fetches if isinstance(fetches, (list, tuple)) else [fetches])]
+    fed = set(getattr(t, "name", str(t)) for t in (feed_dict or {}))
+    blocking = pipeline.blocking_ops(graph, names, fed)
+    what = "{} ({})".format(blocking[0].name, blocking[0].type) if blocking else "an op of the graph"
+    fix = ("it reads an input pipeline nothing fills: pass --input-at {} to feed there instead".format(
+        pipeline.suggest_input_at(blocking[0])) if blocking and blocking[0].type in pipeline.BOUNDARY_OPS
+        else "if it waits for data, pass --input-at TENSOR where the data enters; raise --timeout for slow models")
+    return BadInput("a session run did not finish within {:g} s: it waits on {}".format(run_timeout(), what),
+                    where, fix)
 
 
 # Verification and constant folding run graphs: a tensor whose static shape is larger than this bound is refused
@@ -172,7 +267,7 @@ def _session_config():
     rewrites = config.graph_options.rewrite_options
     if "disable_meta_optimizer" in type(rewrites).DESCRIPTOR.fields_by_name:  # TF >= 1.8
         rewrites.disable_meta_optimizer = True
-    return config
+    return tfcompat.set_run_timeout(config, run_timeout())
 
 
 def _import_graph(restored, graph_def):
@@ -184,7 +279,8 @@ def _load_frozen(restored):
     _import_graph(restored, restored.model.graph_def)
     init = [n for n in restored.model.graph_def.node if n.name == TABLE_INIT_NODE]
     if init:
-        restored.session.run(restored.graph.get_operation_by_name(TABLE_INIT_NODE))
+        run_checked(restored.session, restored.graph.get_operation_by_name(TABLE_INIT_NODE), None,
+                    restored.model.path)
 
 
 def _meta_for_import(meta):

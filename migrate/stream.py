@@ -746,22 +746,15 @@ def run_file(path, outputs, feeds, where=None):
     with v1.Session(graph=graph, config=session_mod._session_config()) as sess:
         present = set(op.name for op in graph.get_operations())
         if session_mod.TABLE_INIT_NODE in present:
-            sess.run(graph.get_operation_by_name(session_mod.TABLE_INIT_NODE))
+            session_mod.run_checked(sess, graph.get_operation_by_name(session_mod.TABLE_INIT_NODE), None, where)
         fetches = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
+        from migrate import verify
 
         def run(batch):
-            fed = dict((graph.get_tensor_by_name(tensor_name(name)), value) for name, value in batch.items()
-                       if node_name(name) in present)
+            fed = dict((graph.get_tensor_by_name(name), value) for name, value in
+                       verify.present_feeds(graph, batch).items())
             fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
-            try:
-                return dict(zip(outputs, sess.run(fetches, fed)))
-            except (ValueError, TypeError) as exc:  # before running: a feed of the wrong shape or dtype
-                raise BadInput("cannot feed the inputs: {}".format(session_mod.tf_error_line(exc)), where,
-                               "give --inputs-npz arrays with the dtypes and shapes of the model's inputs")
-            except tfcompat.tf().errors.OpError as exc:
-                raise BadInput("running the model failed: {}".format(session_mod.tf_error_line(exc)), where,
-                               "check that the inputs (--inputs-npz, --batch, --set) fit the model")
-        from migrate import verify
+            return dict(zip(outputs, session_mod.run_checked(sess, fetches, fed, where)))
         return verify.run_batches(run, feeds)
 
 
@@ -771,11 +764,12 @@ def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=
 
     The candidate is a temp file the user never sees: when it fails to run, the reference runs next and its
     error (naming the input: the feeds or the input graph are at fault) is the one raised; when the reference
-    runs where the candidate failed, the result is wrong: VerificationFailed naming `output`."""
+    runs where the candidate failed, the result is wrong: VerificationFailed naming `output` (also the name
+    other errors give the candidate: its final path, not the temp file)."""
     from migrate import verify
     from migrate.errors import VerificationFailed
     try:
-        actual = run_file(candidate_path, outputs, verify.plain(feeds))
+        actual = run_file(candidate_path, outputs, verify.plain(feeds), output)
         failure = None
     except BadInput as exc:
         actual, failure = None, exc.what
@@ -815,7 +809,31 @@ def write_graph_def(graph_def, path, text=None):
         handle.write(tail.SerializeToString(deterministic=True))
 
 
-def read_back(path, fed_bytes=FED_CONST_BYTES):
+def check_importable(where, graph_def=None, path=None):
+    """The cheap check every graph written unverified gets: TF's import_graph_def into a fresh Graph, no
+    session run. Large Consts are imported as Placeholders of their dtype/shape (a file is read without its
+    weights, a GraphDef in memory is not copied with them). BadInput naming the node TF refused."""
+    from migrate import session as session_mod
+    if path is not None:
+        if path.endswith(TEXT_SUFFIXES):
+            structure = split_weights(artifacts.read_graph_def(path), values=False)[0]
+        else:
+            structure, _ = read_back(path, values=False)
+    else:
+        structure, _ = split_weights(graph_def, values=False)
+    v1 = tfcompat.v1()
+    try:
+        with v1.Graph().as_default():
+            v1.import_graph_def(structure, name="")
+    except Exception as exc:
+        if not isinstance(exc, (tfcompat.tf().errors.OpError, ValueError, KeyError, TypeError)):
+            raise
+        raise BadInput("the graph to write does not import into TF {}: {}".format(
+            tfcompat.version_string(), session_mod.tf_error_line(exc)), where,
+            "nothing was written; run without --no-verify to see more, or report it")
+
+
+def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
     """(GraphDef with every Const above fed_bytes turned into a Placeholder, {tensor: value of that Const})
     from a binary GraphDef file, read one field at a time. A large Const's tensor_content is read from the
     file straight into a 64-byte aligned array (TF feeds such arrays without copying them)."""
@@ -838,7 +856,7 @@ def read_back(path, fed_bytes=FED_CONST_BYTES):
             start = handle.tell()
             if start + length > size:
                 raise BadInput("frozen graph file is truncated", path, "freeze again")
-            weight = _read_weight(handle, start, length) if number == 1 and length > fed_bytes else None
+            weight = _read_weight(handle, start, length, values) if number == 1 and length > fed_bytes else None
             if weight is not None:
                 name, dtype, value = weight
                 node = graph_def.node.add()
@@ -880,9 +898,10 @@ def split_weights(graph_def, fed_bytes=FED_CONST_BYTES, values=True):
     return structure, weights
 
 
-def _read_weight(handle, start, length, head_size=1 << 16):
+def _read_weight(handle, start, length, values=True, head_size=1 << 16):
     """(name, dtype enum, array) for the Const NodeDef of `length` bytes at `start`, its tensor_content read
-    into an aligned array; None (file position undefined) when the node is not laid out that way."""
+    into an aligned array (values=False: a zero-stride stand-in of that shape, nothing read); None (file
+    position undefined) when the node is not laid out that way."""
     import numpy as np
     handle.seek(start)
     head = handle.read(min(length, head_size))
@@ -896,6 +915,10 @@ def _read_weight(handle, start, length, head_size=1 << 16):
         elements *= dim
     if offset + count > length or np_dtype.kind in "OSUV" or elements * np_dtype.itemsize != count:
         return None
+    if not values:
+        handle.seek(start + length)
+        return name, dtype, np.lib.stride_tricks.as_strided(np.zeros(1, np_dtype), shape=dims,
+                                                            strides=[0] * len(dims))
     raw = np.empty(count + 64, np.uint8)
     shift = (-raw.ctypes.data) % 64
     buffer = raw[shift:shift + count]

@@ -101,6 +101,16 @@ def v1():
     return module
 
 
+def set_run_timeout(config, seconds):
+    """Give every run of a session made with this ConfigProto a deadline. ConfigProto.operation_timeout_in_ms
+    exists in every TF of the matrix (1.7-2.21) and ends a run blocked in a queue dequeue or an iterator
+    with DeadlineExceededError (measured in 1.7.1, 1.15.5 and 2.x); RunOptions.timeout_in_ms does too but
+    must be passed to each call. 0 or None: no deadline."""
+    if seconds:
+        config.operation_timeout_in_ms = int(seconds * 1000)
+    return config
+
+
 def has_estimator():
     """tf.estimator exists in TF 1.x and 2.0-2.15; it is gone from 2.16 on."""
     try:

@@ -39,6 +39,14 @@ def _with(feeds, values, alternate=None):
     return result
 
 
+def with_tensors(feeds, extra):
+    """feeds plus {tensor: value} extra (switches), in the alternate batch too; feeds itself when no extra."""
+    if not extra:
+        return feeds
+    alternate = getattr(feeds, "alternate", None)
+    return _with(feeds, dict(feeds, **extra), dict(alternate, **extra) if alternate is not None else None)
+
+
 def input_specs(graph_def, outputs, names=None):
     """{tensor: (dtype name, shape)} of the Placeholders the outputs need (or of `names`)."""
     from migrate.graph import view
@@ -90,6 +98,8 @@ def load_npz(path, specs, aliases=None):
         alias = (aliases or {}).get(key) or (aliases or {}).get(target)
         if target not in specs and alias:
             target = tensor_name(alias)
+        if target not in specs and cut_placeholder(target) in specs:  # 'D:1' names the placeholder 'D_1:0'
+            target = cut_placeholder(target)
         try:
             value = data[key]
         except ValueError:
@@ -247,9 +257,7 @@ def run_model(model, outputs, feeds):
     """{output: array} from running `model` on `feeds` (only the feeds its graph has)."""
     from migrate.session import Restored
     with Restored(model) as restored:
-        names = set(op.name for op in restored.graph.get_operations())
-        return run_batches(lambda batch: restored.run(list(outputs), dict(
-            (name, value) for name, value in batch.items() if node_name(name) in names)), feeds)
+        return run_batches(lambda batch: restored.run(list(outputs), present_feeds(restored.graph, batch)), feeds)
 
 
 def run_batches(run, feeds):
@@ -260,6 +268,28 @@ def run_batches(run, feeds):
     if alternate is not None:
         results.alternate = run(alternate)
     return results
+
+
+def cut_placeholder(name):
+    """The Placeholder pipeline.cut puts at tensor `name`: 'D:1' -> 'D_1:0' (component 0 keeps 'D:0')."""
+    name = tensor_name(name)
+    node, index = name.rsplit(":", 1)
+    return name if index == "0" else "{}_{}:0".format(node, index)
+
+
+def present_feeds(graph, feeds):
+    """The feeds a live graph has a tensor for; a feed named after a tensor the input pipeline had ('D:1')
+    goes to the placeholder that replaced it ('D_1:0')."""
+    present = {}
+    for name, value in feeds.items():
+        for candidate in (tensor_name(name), cut_placeholder(name)):
+            try:
+                graph.get_tensor_by_name(candidate)
+            except (KeyError, ValueError):
+                continue
+            present[candidate] = value
+            break
+    return present
 
 
 def feeds_for(model, outputs, inputs_npz=None, batch=1, seed=0, set_values=None, signature=None, aliases=None,
@@ -321,6 +351,13 @@ class Endpoint(object):
         self.inputs = inputs     # {name: tensor}
         self.outputs = outputs   # {name: tensor}
         self.specs = specs       # {tensor: (dtype, dims)}
+
+    def drop_inputs(self, nodes):
+        """Stop generating values for these nodes (switches fed separately)."""
+        for name, tensor in list(self.inputs.items()):
+            if node_name(tensor) in nodes:
+                del self.inputs[name]
+                self.specs.pop(tensor, None)
 
 
 def endpoint(model, outputs=None, signature=None, partner=None):
@@ -407,11 +444,13 @@ def match_names(left, right):
     return sorted(pairs)
 
 
-def run_endpoint(end, feeds_by_name):
-    """{output name: array}, feeding {input name: array} (Results with an alternate run when the feeds
-    carry an alternate batch)."""
+def run_endpoint(end, feeds_by_name, extra_feeds=None):
+    """{output name: array}, feeding {input name: array} and {tensor: array} extra_feeds the graph has (Results
+    with an alternate run when the feeds carry an alternate batch)."""
     def by_tensor(values):
-        return dict((end.inputs[name], value) for name, value in values.items() if name in end.inputs)
+        tensors = dict(extra_feeds or {})
+        tensors.update((end.inputs[name], value) for name, value in values.items() if name in end.inputs)
+        return tensors
     alternate = getattr(feeds_by_name, "alternate", None)
     feeds = _with(feeds_by_name, by_tensor(feeds_by_name), by_tensor(alternate) if alternate else None)
     results = run_model(end.model, sorted(set(end.outputs.values())), feeds)
@@ -422,7 +461,7 @@ def run_endpoint(end, feeds_by_name):
     return named
 
 
-def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
+def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, extra_feeds=None):
     """([Comparison], notes) for endpoints a and b on the same inputs; outputs matched by name."""
     output_pairs = match_names(a.outputs, b.outputs)
     if not output_pairs:
@@ -433,9 +472,9 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5):
     generated = []
     feeds = load_npz_named(inputs_npz, specs, a.inputs) if inputs_npz else _generated(a, specs, batch, seed,
                                                                                      generated)
-    expected = run_endpoint(a, feeds)
+    expected = run_endpoint(a, feeds, extra_feeds)
     b_feeds = dict((b_name, feeds[a_name]) for a_name, b_name in input_pairs)
-    actual = run_endpoint(b, b_feeds)
+    actual = run_endpoint(b, b_feeds, extra_feeds)
     reference = Results((a_name, expected[a_name]) for a_name, _ in output_pairs)
     reference.origin = expected.origin
     reference.alternate = expected.alternate

@@ -41,8 +41,13 @@ def _unknown_ops(zoo_model):
         "this TF's registry lacks {}, the manifest says {}".format(found, expected))
     if zoo_model.kind == "frozen_graph" and not found:
         from tests.test_outputs import _plain_tf_imports
-        assert _plain_tf_imports(zoo_model.path) == (expected == []), (
-            "plain TF import and the manifest disagree ({})".format(expected))
+        graph_def = artifacts.load(zoo_model.path).graph_def
+        lacking = [n.op for n in graph_def.node if set(a for a in n.attr if not a.startswith("_")) - set(
+            a.name for a in tfcompat.op_def(n.op).attr)]  # imports, then fails to run (Cast.Truncate in TF 1.7)
+        if lacking and not expected:  # TF's own op registry says so (not migrate's code)
+            expected = [ATTRS_LACKING]
+        if not _plain_tf_imports(zoo_model.path):
+            assert expected, "plain TF cannot import it, yet the manifest expects it to run here"
     return expected
 
 
@@ -75,6 +80,11 @@ def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path, run_cli):
     feeds = dict((name, golden[name]) for name in zoo_model.inputs)
     before = _tree_digest(zoo_model.root)
     out = os.path.join(str(tmp_path), "frozen.pb")
+    if zoo_model.kind == "frozen_graph":  # nothing to freeze: said in one line, nothing written
+        with pytest.raises(BadInput) as error:
+            api.freeze(zoo_model.path, out, outputs=zoo_model.outputs, inputs_npz=zoo_model.golden_path)
+        assert "already a frozen graph" in str(error.value) and not os.path.exists(out)
+        return
     result = api.freeze(zoo_model.path, out, outputs=zoo_model.outputs, inputs_npz=zoo_model.golden_path)
     assert_compared(result["comparisons"], zoo_model.outputs)
     actual = _frozen_outputs(out, zoo_model.outputs, feeds)

@@ -43,10 +43,15 @@ def test_manifest_lists_the_models_this_tf_supports(built):
     estimators = ["estimator", "estimator_examples"] if tfcompat.has_estimator() else []
     if tfcompat.has_estimator() and tfcompat.is_tf2():
         estimators.append("estimator_tft")  # tables in functions: TF 2.x writes them
-    expected = ALWAYS + estimators + AFTER_ESTIMATOR
+    queues = ["estimator_queue"] if tfcompat.has_estimator() else []
+    queues.append("dataset_iterator")
+    if tfcompat.version() < (2, 0, 0):
+        queues.append("keras_dropout")  # a TF 1.x Keras graph
+    expected = ALWAYS + estimators + AFTER_ESTIMATOR + queues
     assert [e["name"] for e in manifest["models"]] == expected
     assert [s["name"] for s in manifest["skipped"]] == [
-        name for name in ["estimator", "estimator_examples", "estimator_tft"] if name not in estimators]
+        name for name in ["estimator", "estimator_examples", "estimator_tft", "estimator_queue", "keras_dropout"]
+        if name not in expected]
     assert manifest["tf_version"] == tfcompat.version_string()
     with open(os.path.join(out_dir, "manifest.json")) as handle:
         assert json.load(handle) == json.loads(json.dumps(manifest))

@@ -7,6 +7,8 @@ placeholder and the dim. PlaceholderWithDefault keeps its flexible shape unless 
 The `shape` attr and `_output_shapes` (when present) are rewritten; other nodes' `_output_shapes` are not
 re-inferred.
 """
+import re
+
 from migrate import tfcompat
 from migrate.errors import BadInput
 from migrate.graph import names
@@ -62,7 +64,7 @@ def _dims(node):
 
 def _resolve(name, dims, wanted, max_batch):
     where = "placeholder '{}'".format(name)
-    example = "{}: {}".format(name, _show([d if d >= 0 else 8 for d in dims]) if dims else "[1, 224, 224, 3]")
+    example = _example(name, dims)
     if wanted is not None:
         wanted = [-1 if d is None else int(d) for d in wanted]
         if dims is not None and len(wanted) != len(dims):
@@ -70,7 +72,7 @@ def _resolve(name, dims, wanted, max_batch):
                            where=where, fix="give {} dims".format(len(dims)))
         dims = _merge(where, dims or [-1] * len(wanted), wanted)
     if dims is None:
-        raise BadInput("rank is unknown", where=where, fix="give its full shape in input_shapes, e.g. " + example)
+        raise BadInput("rank is unknown", where=where, fix="give its full shape, e.g. " + example)
     if dims and dims[0] < 0:
         if max_batch is None:
             raise BadInput("dim 0 (batch) is unknown", where=where, fix="set max_batch")
@@ -78,8 +80,23 @@ def _resolve(name, dims, wanted, max_batch):
     for index, size in enumerate(dims):
         if size < 0:
             raise BadInput("dim {} is unknown".format(index), where=where,
-                           fix="give its shape in input_shapes, e.g. " + example)
+                           fix="give its shape, e.g. " + example)
     return dims
+
+
+# Placeholders named like these are scalars in every model we have seen (dropout keep_prob, thresholds).
+_SCALAR_NAMES = re.compile(r"(^|/)(keep_prob|keep_probability|dropout(_rate)?|rate|learning_rate|lr|temperature|"
+                           r"threshold|score_threshold|iou_threshold|is_training|training|phase)(_\d+)?$",
+                           re.IGNORECASE)
+
+
+def _example(name, dims):
+    """An --input-shape value of the right rank in CLI syntax ('name:' is a scalar)."""
+    if dims is not None:
+        return "--input-shape {}:{}".format(name, ",".join(str(d if d >= 0 else 8) for d in dims))
+    if _SCALAR_NAMES.search(name):
+        return "--input-shape {}: (empty = a scalar)".format(name)
+    return "--input-shape {}:1,224,224,3 (the rank it has; '{}:' for a scalar)".format(name, name)
 
 
 def _merge(where, dims, wanted):
