@@ -269,8 +269,9 @@ def _run_tftrt(model, output_tensors, trt, progress):
     require = options.pop("require_trt", False)
     options["calib_feeds"] = _calibration_feeds(options.pop("calib_data", None))
     converted, outcome = tftrt.convert(model.graph_def, output_tensors, options)
-    progress("TF-TRT [{} via {}]: {} TRTEngineOp(s); {} ({:.1f}s)".format(
-        outcome.generation, outcome.api_call, outcome.engines, outcome.reason, outcome.seconds))
+    progress("TF-TRT [{} {} {}]: {} TRTEngineOp(s); {} ({:.1f}s)".format(
+        outcome.generation, "via" if outcome.attempted else "not attempted:", outcome.api_call, outcome.engines,
+        outcome.reason, outcome.seconds))
     if require and not outcome.converted:
         raise TensorRTUnavailable("--require-trt: no TensorRT engines were built: " + outcome.reason, model.path,
                                   "run on a machine with a GPU, TensorRT and a TF built with TensorRT")
