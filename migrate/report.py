@@ -56,8 +56,8 @@ def convert_summary(source, out_dir, source_model, steps, optimize_result, secon
 def convert_text(summary):
     """The short human summary `migrate convert` ends with."""
     trt = summary["tf_trt"]
-    trt_line = trt if isinstance(trt, str) else "{} TRTEngineOp(s) {} {} ({})".format(
-        trt["engines"], "via" if trt.get("attempted", True) else "; not attempted:", trt["api_call"], trt["reason"])
+    trt_line = trt if isinstance(trt, str) else "{} TRTEngineOp(s){} {} ({})".format(
+        trt["engines"], " via" if trt.get("attempted", True) else "; not attempted:", trt["api_call"], trt["reason"])
     worst = []
     for name, rows in sorted(summary["steps"]["verify"].items()):
         for row in rows:
