@@ -186,8 +186,10 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     edited = model is not reference or pipeline.was_cut(model)
     safety.check(model, output_tensors, allow_unsafe)  # fold_constants runs constant subgraphs even unverified
     if verify_result or trt is not None:
-        from migrate.session import check_ops_known
+        from migrate.session import check_attrs_known, check_ops_known
         check_ops_known(model.graph_def, model.path)
+        if model.kind == m.FROZEN_GRAPH:
+            check_attrs_known(model.graph_def, model.path)
     inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") | set(keep_inputs) |
                     set(model.inputs))
     names = passes_mod.parse_pass_list(passes) if passes else list(passes_mod.DEFAULT_PASSES)
@@ -335,8 +337,10 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         signatures = {signature: signatures[signature]} if signature in signatures else signatures
     for sig in signatures.values():
         safety.check(model, list(sig.outputs.values()), allow_unsafe)
-    from migrate.session import check_ops_known
+    from migrate.session import check_attrs_known, check_ops_known
     check_ops_known(model.graph_def, model.path)  # before TF imports it to write the SavedModel
+    if model.kind == m.FROZEN_GRAPH:
+        check_attrs_known(model.graph_def, model.path)
     frozen = model
     # A binary frozen graph file: the weights are read from the file when written and when
     # verified (stream.read_back / run_file); the parsed GraphDef is swapped for its structure (weights as

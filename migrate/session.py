@@ -48,6 +48,26 @@ def check_ops_known(graph_def, where):
                        where, "use a TensorFlow build that has them (e.g. the TF the model was written with)")
 
 
+def check_attrs_known(graph_def, where):
+    """A bare GraphDef (a frozen graph) holding attrs this TF's ops do not define was written by a newer TF:
+    TF imports it and then fails at the first run ("NodeDef mentions attr 'Truncate' not in Op<name=Cast>"),
+    which would read as a fault of the inputs. Said before anything runs. (A meta graph carries the writer's
+    op list, so its default-valued attrs are dropped on load instead: not checked here.)"""
+    known = {}
+    for node in graph_def.node:
+        if node.op not in known:
+            op_def = tfcompat.op_def(node.op)
+            known[node.op] = None if op_def is None else set(attr.name for attr in op_def.attr)
+        if known[node.op] is None:
+            continue  # an unregistered op: check_ops_known says so
+        extra = sorted(name for name in node.attr if not name.startswith("_") and name not in known[node.op])
+        if extra:
+            raise BadInput("TF {} cannot import the graph: node {} ({}) has attr {} that this TF's {} does not define "
+                           "(written by a newer TF)".format(tfcompat.version_string(), node.name, node.op,
+                                                            ", ".join(extra), node.op),
+                           where, "use the TensorFlow the graph was written with, or a newer one")
+
+
 def _importing(where, call, *args, **kwargs):
     """Run a TF import (import_graph_def / import_meta_graph); its errors become one BadInput line."""
     try:

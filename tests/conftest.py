@@ -208,6 +208,8 @@ NEWER_OPS = [
     ("parse_example", (2, 0), ("ParseExampleV2",)),
     ("function_calls", (1, 13), ("StatefulPartitionedCall",)),
     ("export_saved_model", (1, 13), ("StaticRegexFullMatch",)),  # TF 2.x's sharded-save path check
+    # tf.data as TF 1.15 writes it (measured on the matrix: absent in TF 1.7, present from TF 1.13)
+    ("tf_data_iterator", (1, 13), ("BatchDatasetV2", "ModelDataset", "OptimizeDataset")),
 ]
 # Attrs a newer TF writes into a frozen graph (a bare GraphDef has no op list saying they hold their default), with
 # the first TF that knows them (measured: GatherV2.batch_dims fails to import in TF 1.13, NonMaxSuppressionV3.
