@@ -385,13 +385,8 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
                 progress(verify.format_rows(rows))
-            bad = [name for name, rows in comparisons.items() if not verify.all_ok(rows)] or (
-                [] if comparisons else ["(none compared)"])
-            if bad:
-                from migrate.errors import VerificationFailed
-                raise VerificationFailed("reloaded SavedModel differs from the source in signature(s) " +
-                                         ", ".join(sorted(bad)), output, "nothing was written; see the errors above")
-            verify.require_checked([row for rows in comparisons.values() for row in rows], source)
+            _require_signatures_ok(comparisons, "reloaded SavedModel differs from the source in signature(s) ",
+                                   output, source)
         _move_contents(target, temp)
         progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
     return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
@@ -563,17 +558,23 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
     steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
     summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
     report.write_json(summary, os.path.join(temp, "report.json"))
-    bad = [name for name, rows in final.items() if not verify.all_ok(rows)] or ([] if final else ["(none compared)"])
-    if bad:
-        from migrate.errors import VerificationFailed
-        raise VerificationFailed("exported SavedModel differs from the source in " + ", ".join(bad), out_dir,
-                                 "nothing was written; see the errors above")
-    verify.require_checked([row for rows in final.values() for row in rows], source)
+    _require_signatures_ok(final, "exported SavedModel differs from the source in ", out_dir, source)
     return summary
 
 
 def _indent(progress):
     return lambda message: progress("  " + message.replace("\n", "\n  "))
+
+
+def _require_signatures_ok(comparisons, what, where, source):
+    """{signature: rows} of an exported SavedModel against its source: a mismatch (or no signature compared at
+    all) is VerificationFailed naming the signatures; then every output must have been checked."""
+    bad = sorted(name for name, rows in comparisons.items() if not verify.all_ok(rows)) or (
+        [] if comparisons else ["(none compared)"])
+    if bad:
+        from migrate.errors import VerificationFailed
+        raise VerificationFailed(what + ", ".join(bad), where, "nothing was written; see the errors above")
+    verify.require_checked([row for rows in comparisons.values() for row in rows], source)
 
 
 def _require_ok(rows, step, where, progress=_quiet):
