@@ -469,6 +469,7 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, set_values=None, input_at=None):
     """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
     import time
+    io.planted_stall(source)  # test-only (MIGRATE_TEST_HANG / MIGRATE_TEST_CRASH): no effect unless set
     io.check_output_path(out_dir, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
                          directory=True)
     started = time.time()

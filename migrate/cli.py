@@ -92,6 +92,57 @@ def _model_options(function):
     return function
 
 
+def _report_options(function):
+    """-q, -v and --json: how much a verb tells on stdout."""
+    for option in reversed([
+        click.option("-q", "--quiet", is_flag=True, help="No progress, no table: the exit code and files only."),
+        click.option("-v", "--verbose", is_flag=True, help="A line per step as it ends."),
+        click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result on stdout."),
+    ]):
+        function = option(function)
+    return function
+
+
+class _Progress(object):
+    """click's progress bar over N items on stdout; silent when stdout is no terminal or `silent`. started(row)
+    shows the item in work, done(row, line) advances (a `line` is printed above the bar)."""
+
+    def __init__(self, noun, silent):
+        self.noun = noun
+        self.silent = silent or not sys.stdout.isatty()
+        self.bar = None
+        self.running = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.render_finish()
+        return False
+
+    def _show(self, item):
+        return ", ".join(self.running[-2:]) if self.running else None
+
+    def started(self, row):
+        self.running.append(row["model"])
+        if self.bar is not None:
+            self.bar.update(0, row["model"])
+
+    def total(self, count):
+        if not self.silent and self.bar is None:
+            self.bar = click.progressbar(length=count, label=self.noun, item_show_func=self._show, file=sys.stdout)
+            self.bar.render_progress()
+
+    def done(self, row, line=None):
+        if row["model"] in self.running:
+            self.running.remove(row["model"])
+        if line:
+            click.echo(("\r\033[K" if self.bar is not None else "") + line)
+        if self.bar is not None:
+            self.bar.update(1, row["model"])
+
+
 def _trt_flags(no_trt, require_trt):
     """--require-trt asks for engines, --no-trt forbids calling TF-TRT: both at once is a contradiction."""
     if no_trt and require_trt:
@@ -327,6 +378,44 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
                           rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
                           set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
     click.echo(report.convert_text(summary))
+
+
+@cli.command(name="batch", context_settings={"ignore_unknown_options": True})
+@click.argument("directory", metavar="DIR")
+@click.option("-o", "--output", "out_dir", required=True, help="Folder to write: OUT_DIR/<model's path>/ + summary.")
+@click.option("-j", "--jobs", type=POSITIVE, default=1, show_default=True, help="Conversions at a time.")
+@click.option("--timeout", "model_timeout", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Seconds one model's conversion may take before it is killed (0 = no limit).")
+@click.option("--run-timeout", type=click.FloatRange(min=0), default=None,
+              help="convert's --timeout: seconds any one session run may take (default 300).")
+@click.option("--resume", is_flag=True, help="Skip models whose output in OUT_DIR is complete; redo the rest.")
+@click.option("--force", is_flag=True, help="Redo every model, replacing earlier outputs in OUT_DIR.")
+@_report_options
+@click.argument("convert_flags", nargs=-1, type=click.UNPROCESSED, metavar="[CONVERT FLAGS]...")
+def batch_command(directory, out_dir, jobs, model_timeout, run_timeout, resume, force, quiet, verbose, as_json,
+          convert_flags):
+    """Convert every model under DIR, each in its own process (`migrate convert` flags apply to each).
+
+    Example: migrate batch models/ -o converted/ -j 2 --timeout 600 --no-trt
+    """
+    from migrate import batch as batch_mod
+    flags = list(convert_flags)
+    convert.make_context("convert", ["DIR", "OUT_DIR"] + flags)  # a bad flag: one line now, not one per model
+    if run_timeout is not None:
+        flags += ["--timeout", "{:g}".format(run_timeout)]
+    with _Progress("models", quiet or as_json) as bar:
+        summary = batch_mod.run(directory, out_dir, flags, jobs=jobs, timeout=model_timeout or None, resume=resume,
+                                force=force, on_total=bar.total, on_start=bar.started,
+                                on_done=lambda row: bar.done(row, _model_line(row) if verbose else None))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    elif not quiet:
+        click.echo(batch_mod.table(summary))
+    sys.exit(summary["exit_code"])
+
+
+def _model_line(row):
+    return "{}: {}{}".format(row["model"], row["status"], ": " + row["reason"] if row.get("reason") else "")
 
 
 @cli.command()

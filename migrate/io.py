@@ -395,6 +395,20 @@ def write_graph(graph_def, path, replace=True):
 # ------------------------------------------------------------------------------------------ test-only hook
 
 PLANT_ENV = "MIGRATE_TEST_PLANT"  # test-only: freeze, optimize and/or export (comma-separated)
+# Test-only, for `migrate batch`'s tests: a convert whose source's base name is listed (comma-separated) sleeps
+# for an hour before any work (a model that hangs) / kills itself with SIGKILL (as the kernel's OOM killer does).
+HANG_ENV = "MIGRATE_TEST_HANG"
+CRASH_ENV = "MIGRATE_TEST_CRASH"
+
+
+def planted_stall(source):
+    """The test-only hang or crash (HANG_ENV, CRASH_ENV) when `source` is named there; nothing otherwise."""
+    import time
+    name = os.path.basename(os.path.normpath(source))
+    if name in os.environ.get(CRASH_ENV, "").split(","):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if name in os.environ.get(HANG_ENV, "").split(","):
+        time.sleep(3600)
 
 
 def planted(stage):
