@@ -12,6 +12,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SHARED = os.environ.get("MIGRATE_SHARED_ARTIFACTS") or os.path.join(REPO, "..", "shared", "legacy_artifacts")
+# (tests/fetch_artifacts.py: the same mirror, then the download cache; tests/artifacts.json lists every file)
 ZOO_ROOT = os.environ.get("MIGRATE_ZOO_ROOT") or os.path.join(REPO, ".tox", "zoo")
 REQUIRE_ALL = os.environ.get("MIGRATE_REQUIRE_ALL") == "1"
 EXPECTED_ZOOS = set(name for name in os.environ.get("MIGRATE_ZOOS", "").split(",") if name)
@@ -71,31 +72,50 @@ def pytest_report_header(config):
     status = tfcompat.trt_status()
     return ["migrate matrix: Python {} TF {} | TF-TRT generation {} | TensorRT usable: {} ({})".format(
         tfcompat.python_version(), tfcompat.version_string(), status.generation, status.usable, status.reason),
-        "shared artifacts: {} | zoo root: {}".format(SHARED, ZOO_ROOT)]
+        "shared artifacts: {} (cache {}) | zoo root: {}".format(SHARED, _cache(), ZOO_ROOT)]
+
+
+def _cache():
+    from tests import fetch_artifacts
+    return fetch_artifacts.cache_root()
 
 
 @pytest.fixture(scope="session")
 def shared_dir():
-    if not os.path.isdir(SHARED):
-        _missing("real legacy artifacts not found at {} (set MIGRATE_SHARED_ARTIFACTS)".format(SHARED))
-    return SHARED
+    """The folder holding the real artifacts: the local mirror (MIGRATE_SHARED_ARTIFACTS), else the cache
+    tests/fetch_artifacts.py downloads into. Files are read through `artifact`, which checks each sha256."""
+    from tests import fetch_artifacts
+    for root in fetch_artifacts.roots():
+        if os.path.isdir(root):
+            return root
+    _missing("real legacy artifacts not found at {} nor in the cache {} (set MIGRATE_SHARED_ARTIFACTS, or run "
+             "`python -m tests.fetch_artifacts` online)".format(*fetch_artifacts.roots()))
 
 
 @pytest.fixture
 def artifact(shared_dir, tmp_path):
-    """Copy a shared artifact (read-only input) into tmp_path and return the copy's path."""
+    """Copy a real artifact (a file or folder listed in tests/artifacts.json) into tmp_path and return the copy's
+    path. Each file comes from the mirror or the cache and must match the manifest's sha256: a missing file skips
+    (fails in CI) naming it, a tampered one fails."""
+    from tests import fetch_artifacts
+
     def copy(relative):
-        source = os.path.join(shared_dir, relative)
-        target = os.path.join(str(tmp_path), "artifacts", relative)
-        if os.path.isdir(source):
-            shutil.copytree(source, target)
-        else:
-            os.makedirs(os.path.dirname(target))
-            shutil.copy(source, target)
-        for root, dirs, files in os.walk(os.path.join(str(tmp_path), "artifacts")):
+        try:
+            located = fetch_artifacts.locate(relative)
+        except fetch_artifacts.Missing as exc:
+            _missing(str(exc))
+        except (fetch_artifacts.Tampered, KeyError) as exc:
+            pytest.fail(exc.args[0], pytrace=False)
+        base = os.path.join(str(tmp_path), "artifacts")
+        for entry, path in located:
+            target = os.path.join(base, entry["path"])
+            if not os.path.isdir(os.path.dirname(target)):
+                os.makedirs(os.path.dirname(target))
+            shutil.copy(path, target)
+        for root, dirs, files in os.walk(base):
             for name in dirs + files:
                 os.chmod(os.path.join(root, name), 0o755 if name in dirs else 0o644)
-        return target
+        return os.path.join(base, relative)
     return copy
 
 
