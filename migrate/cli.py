@@ -1,5 +1,6 @@
 """The `migrate` command line: parse flags, call the library, print. No graph logic here."""
 import json
+import os
 import sys
 import traceback
 
@@ -92,24 +93,53 @@ def _model_options(function):
     return function
 
 
+class _Report(object):
+    """How much the running verb tells on stdout: -q nothing (errors still go to stderr), --json only the
+    machine-readable result (its human lines go to stderr), -v more detail."""
+    quiet = verbose = as_json = False
+
+
+REPORT = _Report()
+
+
 def _report_options(function):
-    """-q, -v and --json: how much a verb tells on stdout."""
+    """-q, -v and --json for a verb whose callback returns its result (a JSON-ready dict or list): the human
+    output is silenced (-q) or sent to stderr (--json), then the result is printed as JSON. A result carrying
+    a nonzero exit_code (batch) ends the process with it."""
+    import contextlib
+    import functools
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        REPORT.quiet, REPORT.verbose, REPORT.as_json = (kwargs.pop("quiet"), kwargs.pop("verbose"),
+                                                        kwargs.pop("as_json"))
+        with contextlib.ExitStack() as stack:
+            if REPORT.quiet or REPORT.as_json:
+                sink = sys.stderr if REPORT.as_json else stack.enter_context(open(os.devnull, "w"))
+                stack.enter_context(contextlib.redirect_stdout(sink))
+            result = function(*args, **kwargs)
+        if REPORT.as_json:
+            click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+        if isinstance(result, dict) and result.get("exit_code"):
+            sys.exit(result["exit_code"])
+        return result
     for option in reversed([
-        click.option("-q", "--quiet", is_flag=True, help="No progress, no table: the exit code and files only."),
-        click.option("-v", "--verbose", is_flag=True, help="A line per step as it ends."),
-        click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result on stdout."),
+        click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (exit code and files only)."),
+        click.option("-v", "--verbose", is_flag=True, help="More detail (batch: a line per model as it ends)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (the rest on "
+                                                             "stderr)."),
     ]):
-        function = option(function)
-    return function
+        run = option(run)
+    return run
 
 
 class _Progress(object):
-    """click's progress bar over N items on stdout; silent when stdout is no terminal or `silent`. started(row)
+    """click's progress bar over N items on stdout; silent when stdout is no terminal, -q or --json. started(row)
     shows the item in work, done(row, line) advances (a `line` is printed above the bar)."""
 
-    def __init__(self, noun, silent):
+    def __init__(self, noun):
         self.noun = noun
-        self.silent = silent or not sys.stdout.isatty()
+        self.silent = REPORT.quiet or REPORT.as_json or not sys.stdout.isatty()
         self.bar = None
         self.running = []
 
@@ -180,6 +210,7 @@ def _print_rows(rows, where=None):
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @_model_options
 @_verification_options
+@_report_options
 def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, keep_devices, no_verify,
            force, set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Turn a checkpoint / SavedModel / session bundle into a frozen graph and verify it.
@@ -198,6 +229,9 @@ def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, kee
         click.echo("frozen graph vs original, same inputs:")
         _print_rows(result["comparisons"], source)
     click.echo("wrote {} ({} nodes, outputs {})".format(output, result["nodes"], ", ".join(result["outputs"])))
+    from migrate import report
+    return {"source": source, "output": output, "nodes": result["nodes"], "outputs": result["outputs"],
+            "verification": report.comparisons_dict(result["comparisons"])}
 
 
 class InputShape(click.ParamType):
@@ -252,6 +286,7 @@ POSITIVE = click.IntRange(min=1)
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @_model_options
 @_verification_options
+@_report_options
 def optimize(source, output, outputs, passes, static, max_batch, input_shape, no_trt, require_trt, precision,
              calib_data, minimum_segment_size, max_workspace_size, maximum_cached_engines, dynamic, api, no_verify,
              report_path, force, set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
@@ -274,13 +309,15 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
                               inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
                               allow_unsafe=allow_unsafe, input_at=_split(input_at),
                               set_values=list(set_values), progress=click.echo)
+    from migrate import report
+    summary = report.optimize_report(source, output, result)
     if report_path:
-        from migrate import report
-        report.write_json(report.optimize_report(source, output, result), report_path)
+        report.write_json(summary, report_path)
     if result["comparisons"] is not None:
         click.echo("optimized vs input, same inputs:")
         _print_rows(result["comparisons"], source)
     click.echo("wrote {} ({} -> {} nodes)".format(output, result["nodes_before"], result["nodes"]))
+    return summary
 
 
 @cli.command()
@@ -297,6 +334,7 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @_model_options
 @_verification_options
+@_report_options
 def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, force, set_values, input_at,
            inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Export to a SavedModel TF 2.x and TF Serving load; every signature is reloaded and compared.
@@ -310,6 +348,7 @@ def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, 
                         set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
     click.echo("wrote {} ({} SavedModel; signatures {})".format(output, result["format"],
                                                                ", ".join(result["signatures"])))
+    return {"source": source, "output": output, "format": result["format"], "signatures": result["signatures"]}
 
 
 @cli.command(name="verify")
@@ -319,6 +358,7 @@ def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, 
 @click.option("--signature", default=None, help="Signature to use for SavedModels (default: serving_default).")
 @_model_options
 @_verification_options
+@_report_options
 def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, batch, seed, rtol, atol,
                    allow_unsafe):
     """Run two artifacts (any kinds) on the same inputs and compare outputs matched by name; exit 1 on mismatch.
@@ -336,6 +376,8 @@ def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, b
     checked = sum(1 for row in rows if row.checked)
     click.echo("outputs match (rtol={}, atol={}){}".format(rtol, atol, "" if checked == len(rows) else
                                                            "; {} of {} output(s) checked".format(checked, len(rows))))
+    from migrate import report
+    return {"a": a, "b": b, "notes": notes, "verification": report.comparisons_dict(rows)}
 
 
 @cli.command()
@@ -358,6 +400,7 @@ def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, b
 @click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
 @_model_options
 @_verification_options
+@_report_options
 def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static, max_batch, input_shape, no_trt,
             require_trt, precision, calib_data, fmt, force, set_values, input_at, inputs_npz, batch, seed, rtol, atol,
             allow_unsafe):
@@ -378,6 +421,7 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
                           rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
                           set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
     click.echo(report.convert_text(summary))
+    return summary
 
 
 @cli.command(name="batch", context_settings={"ignore_unknown_options": True})
@@ -392,8 +436,7 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
 @click.option("--force", is_flag=True, help="Redo every model, replacing earlier outputs in OUT_DIR.")
 @_report_options
 @click.argument("convert_flags", nargs=-1, type=click.UNPROCESSED, metavar="[CONVERT FLAGS]...")
-def batch_command(directory, out_dir, jobs, model_timeout, run_timeout, resume, force, quiet, verbose, as_json,
-          convert_flags):
+def batch_command(directory, out_dir, jobs, model_timeout, run_timeout, resume, force, convert_flags):
     """Convert every model under DIR, each in its own process (`migrate convert` flags apply to each).
 
     Example: migrate batch models/ -o converted/ -j 2 --timeout 600 --no-trt
@@ -403,15 +446,12 @@ def batch_command(directory, out_dir, jobs, model_timeout, run_timeout, resume, 
     convert.make_context("convert", ["DIR", "OUT_DIR"] + flags)  # a bad flag: one line now, not one per model
     if run_timeout is not None:
         flags += ["--timeout", "{:g}".format(run_timeout)]
-    with _Progress("models", quiet or as_json) as bar:
+    with _Progress("models") as bar:
         summary = batch_mod.run(directory, out_dir, flags, jobs=jobs, timeout=model_timeout or None, resume=resume,
                                 force=force, on_total=bar.total, on_start=bar.started,
-                                on_done=lambda row: bar.done(row, _model_line(row) if verbose else None))
-    if as_json:
-        click.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
-    elif not quiet:
-        click.echo(batch_mod.table(summary))
-    sys.exit(summary["exit_code"])
+                                on_done=lambda row: bar.done(row, _model_line(row) if REPORT.verbose else None))
+    click.echo(batch_mod.table(summary))
+    return summary
 
 
 def _model_line(row):
