@@ -114,6 +114,7 @@ def _report_options(function):
         REPORT.quiet, REPORT.verbose, REPORT.as_json = (kwargs.pop("quiet"), kwargs.pop("verbose"),
                                                         kwargs.pop("as_json"))
         with contextlib.ExitStack() as stack:
+            stack.enter_context(_progress_bars(not (REPORT.quiet or REPORT.as_json) and sys.stdout.isatty()))
             if REPORT.quiet or REPORT.as_json:
                 sink = sys.stderr if REPORT.as_json else stack.enter_context(open(os.devnull, "w"))
                 stack.enter_context(contextlib.redirect_stdout(sink))
@@ -131,6 +132,35 @@ def _report_options(function):
     ]):
         run = option(run)
     return run
+
+
+BAR_MIN_UNITS = 64 << 20  # a task smaller than this (bytes of weights) ends before a bar would be seen
+
+
+def _progress_bars(shown):
+    """While a verb runs: long library tasks (migrate.progress) draw click's progress bar on stdout when `shown`."""
+    import contextlib
+    from migrate import progress
+
+    def bar(label, total):
+        if total < BAR_MIN_UNITS:
+            return None
+        drawn = click.progressbar(length=total, label="  " + label, file=sys.stdout)
+        drawn.render_progress()
+
+        def advance(units):
+            drawn.update(units)
+        advance.close = drawn.render_finish
+        return advance
+
+    @contextlib.contextmanager
+    def listening():
+        progress.set_listener(bar if shown else None)
+        try:
+            yield
+        finally:
+            progress.set_listener(None)
+    return listening()
 
 
 class _Progress(object):

@@ -28,7 +28,7 @@ ref tensors through while loops: RefEnter/RefExit/RefNextIteration/RefMerge), va
 import os
 import time
 
-from migrate import artifacts, freeze as freeze_mod, io, tfcompat
+from migrate import artifacts, freeze as freeze_mod, io, progress, tfcompat
 from migrate import model as m
 from migrate.errors import BadInput
 from migrate.graph import edit, names
@@ -432,7 +432,8 @@ def write_frozen(plan, path, text=False):
                        plan.checkpoint)
     written = 0
     try:
-        with open(path, "w" if text else "wb") as handle:
+        with open(path, "w" if text else "wb") as handle, progress.task("streaming weights", sum(
+                _nbytes(plan.weights[name]) for name in order)) as advance:
             for node in plan.graph_def.node:
                 if node.name in plan.weights:
                     dtype = plan.weights[node.name][1]
@@ -442,6 +443,7 @@ def write_frozen(plan, path, text=False):
                     written += (_write_text_weight if text else _write_weight)(handle, node, value, dtype)
                     del value
                     tensors.done()
+                    advance(_nbytes(plan.weights[node.name]))
                 elif text:
                     written += _write_text_node(handle, node)
                 else:

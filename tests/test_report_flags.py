@@ -29,3 +29,30 @@ def test_convert_json_is_its_report_and_quiet_is_silent(zoo_model, tmp_path, run
 
     code, out, err = run_cli("convert", zoo_model.path, out_dir, "--no-trt", "-q")  # exists: bad input
     assert code == 2 and out == "" and err.startswith("migrate: error: ") and "already exists" in err
+
+
+@pytest.mark.zoo("mlp")
+def test_streaming_freeze_reports_its_progress(zoo_model, tmp_path):
+    """migrate.progress: the streaming freeze tells a listener (the CLI's progress bar) each weight's bytes as
+    it is written; they add up to every variable the frozen graph now holds as a constant."""
+    import numpy as np
+    from migrate import api, artifacts, progress, tfcompat
+    tasks = []
+
+    def listener(label, total):
+        done = []
+        tasks.append((label, total, done))
+        return done.append
+    progress.set_listener(listener)
+    try:
+        output = str(tmp_path / "frozen.pb")
+        api.freeze(zoo_model.path, output)
+    finally:
+        progress.set_listener(None)
+    assert [(label, total, sum(done)) for label, total, done in tasks] == [
+        ("streaming weights", tasks[0][1], tasks[0][1])]
+    frozen = set(node.name for node in artifacts.read_graph_def(output).node if node.op == "Const")
+    variables = artifacts.checkpoint_variables(os.path.join(zoo_model.root, zoo_model.entry["checkpoint"]))
+    expected = sum(int(np.prod(shape)) * tfcompat.v1().as_dtype(dtype).size
+                   for name, (shape, dtype) in variables.items() if name in frozen)
+    assert expected > 0 and tasks[0][1] == expected and len(tasks[0][2]) >= 2
