@@ -11,6 +11,7 @@ import csv
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -230,7 +231,6 @@ class Job(object):
         # temp directories a killed convert could not remove (SIGKILL): .<name>.*.tmp beside its output
         for temp in glob.glob(os.path.join(os.path.dirname(os.path.abspath(self.out_dir)),
                                            "." + glob.escape(os.path.basename(self.out_dir)) + ".*.tmp")):
-            import shutil
             shutil.rmtree(temp, ignore_errors=True)
         if self.killed:
             row["status"], row["reason"] = self.killed
@@ -297,6 +297,7 @@ def run(root, out_root, flags=(), jobs=1, timeout=None, resume=False, force=Fals
     env = child_env()
     if force:
         flags = list(flags) + ["--force"]
+    previous = _terminate_unwinds()
     try:
         while pending or running:
             while pending and len(running) < max(1, jobs):
@@ -321,9 +322,23 @@ def run(root, out_root, flags=(), jobs=1, timeout=None, resume=False, force=Fals
             rows[item.relative] = dict(_new_row(item), status=INTERRUPTED, reason="not started: batch interrupted")
         write_summary(summarize(root, out_root, found, rows, started), out_root)
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     summary = summarize(root, out_root, found, rows, started)
     write_summary(summary, out_root)
     return summary
+
+
+def _terminate_unwinds():
+    """SIGTERM to the batch unwinds like Ctrl-C (io.Terminated: exit 143), so that no conversion outlives it.
+    Returns the handler it replaced (None off the main thread)."""
+    def unwind(signum, frame):
+        raise io.Terminated("terminated (signal {})".format(signum))
+    try:
+        return signal.signal(signal.SIGTERM, unwind)
+    except ValueError:
+        return None
 
 
 def summarize(root, out_root, found, rows, started):

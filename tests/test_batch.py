@@ -177,3 +177,46 @@ def test_batch_bad_input_is_one_line(tmp_path, run_cli, case, expect):
     assert code == 2 and len(lines) == 1 and expect in lines[0] and "Traceback" not in err, err
     assert lines[0].startswith("migrate: error: ")
     assert case == "not_empty" or not os.path.exists(out_dir)  # nothing written
+
+
+def _processes_naming(text):
+    """pids of live processes whose command line holds `text` (Linux /proc)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(os.path.join("/proc", pid, "cmdline"), "rb") as handle:
+                if text.encode() in handle.read():
+                    found.append(int(pid))
+        except (IOError, OSError, ValueError):
+            continue
+    return found
+
+
+def test_sigterm_to_the_batch_ends_every_conversion(tmp_path, artifact):
+    """The batch killed (SIGTERM) while a conversion hangs: exit 143, the conversion's process group is gone,
+    the summary says what was interrupted."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = os.path.join(str(tmp_path), "models")
+    os.makedirs(root)
+    _copy(artifact("tf2onnx_fc-layers/frozen.pb"), os.path.join(root, "hang.pb"))
+    out_dir = os.path.join(str(tmp_path), "out")
+    env = dict(os.environ, MIGRATE_TEST_HANG="hang.pb")
+    batch = subprocess.Popen([sys.executable, "-m", "migrate", "batch", root, "-o", out_dir], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    child = os.path.join(root, "hang.pb")
+    while time.time() < deadline and not [p for p in _processes_naming(child) if p != batch.pid]:
+        time.sleep(0.2)
+    converting = [p for p in _processes_naming(child) if p != batch.pid]
+    assert converting, "the conversion never started"
+    time.sleep(1.0)
+    batch.send_signal(signal.SIGTERM)
+    out, err = batch.communicate(timeout=60)
+    assert batch.returncode == 143, (out, err)
+    assert err.decode().strip().splitlines()[-1] == "migrate: interrupted"
+    assert not _processes_naming(child)
+    summary, rows = _summary(out_dir)
+    assert rows["hang.pb"]["status"] == "interrupted" and summary["exit_code"] == 1
