@@ -112,6 +112,9 @@ def plan_outputs(found, root):
 
 def check_dirs(root, out_root, resume, force):
     """Bad input of the batch itself, before any model runs: one line, exit 2."""
+    if root.startswith("-"):
+        raise BadInput("DIR is missing: '{}' was taken for it".format(root), "DIR",
+                       "put convert flags after DIR: migrate batch DIR -o OUT_DIR {}".format(root))
     if not os.path.exists(root):
         raise BadInput("no such directory", root, "check the path")
     if not os.path.isdir(root):
@@ -320,12 +323,12 @@ def run(root, out_root, flags=(), jobs=1, timeout=None, resume=False, force=Fals
             rows[job.item.relative] = job.finish()
         for item in pending:
             rows[item.relative] = dict(_new_row(item), status=INTERRUPTED, reason="not started: batch interrupted")
-        write_summary(summarize(root, out_root, found, rows, started), out_root)
+        write_summary(summarize(root, out_root, found, rows, started, flags), out_root)
         raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    summary = summarize(root, out_root, found, rows, started)
+    summary = summarize(root, out_root, found, rows, started, flags)
     write_summary(summary, out_root)
     return summary
 
@@ -341,7 +344,7 @@ def _terminate_unwinds():
         return None
 
 
-def summarize(root, out_root, found, rows, started):
+def summarize(root, out_root, found, rows, started, flags=()):
     models = [rows[item.relative] for item in found]
     counts = {}
     for row in models:
@@ -352,8 +355,8 @@ def summarize(root, out_root, found, rows, started):
         code = 1
     else:
         code = 0
-    return {"dir": os.path.abspath(root), "out_dir": os.path.abspath(out_root), "models": models, "counts": counts,
-            "exit_code": code, "seconds": round(time.time() - started, 2)}
+    return {"dir": os.path.abspath(root), "out_dir": os.path.abspath(out_root), "convert_flags": list(flags),
+            "models": models, "counts": counts, "exit_code": code, "seconds": round(time.time() - started, 2)}
 
 
 def _cell(value):

@@ -473,6 +473,7 @@ def batch_command(directory, out_dir, jobs, model_timeout, run_timeout, resume, 
     """
     from migrate import batch as batch_mod
     flags = list(convert_flags)
+    batch_mod.check_dirs(directory, out_dir, resume, force)
     convert.make_context("convert", ["DIR", "OUT_DIR"] + flags)  # a bad flag: one line now, not one per model
     if run_timeout is not None:
         flags += ["--timeout", "{:g}".format(run_timeout)]

@@ -3,6 +3,8 @@ path, and sha256), found in a local mirror or downloaded into a cache, checked a
 
     python -m tests.fetch_artifacts                 # download what is missing into the cache (needs network)
     python -m tests.fetch_artifacts --check         # only check what the mirror / cache hold; exit 1 if incomplete
+    python -m tests.fetch_artifacts --add PATH REPOSITORY COMMIT SOURCE_PATH LICENCE
+                                                    # list the mirror's PATH (a file or folder) in the manifest
 
 Where the tests look, in order: MIGRATE_SHARED_ARTIFACTS (a local mirror, default ../shared/legacy_artifacts
 beside the repository), then the cache: MIGRATE_ARTIFACT_CACHE, default ~/.cache/migrate/legacy_artifacts.
@@ -141,14 +143,43 @@ def fetch(manifest=None, cache=None, base_url=None, log=print):
     return failed
 
 
+def add(manifest, relative, repository, commit, source_path, licence, root=None):
+    """List every file of the mirror's `relative` (file or folder) with its origin (`source_path` is the file,
+    or the folder in `repository` @ `commit` that `relative` is a copy of) and sha256."""
+    root = root or mirror_root()
+    base = os.path.join(root, relative)
+    files = [base] if os.path.isfile(base) else sorted(
+        os.path.join(d, name) for d, _, names in os.walk(base) for name in names)
+    if not files:
+        raise SystemExit("nothing at {}".format(base))
+    listed = dict((entry["path"], entry) for entry in manifest["artifacts"])
+    for path in files:
+        inner = os.path.relpath(path, base).replace(os.sep, "/")
+        entry = {"path": os.path.relpath(path, root).replace(os.sep, "/"), "repository": repository,
+                 "commit": commit, "source_path": source_path if inner == "." else source_path.rstrip("/") + "/" +
+                 inner, "sha256": sha256(path), "bytes": os.path.getsize(path), "licence": licence}
+        listed[entry["path"]] = entry
+    manifest["artifacts"] = [listed[path] for path in sorted(listed)]
+    return manifest
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only check the mirror and cache, download nothing")
     parser.add_argument("--cache", default=None, help="cache folder (default: $MIGRATE_ARTIFACT_CACHE or "
                                                       "~/.cache/migrate/legacy_artifacts)")
     parser.add_argument("--base-url", default=None, help="fetch from BASE_URL/<path> instead of each origin")
+    parser.add_argument("--add", nargs=5, metavar=("PATH", "REPOSITORY", "COMMIT", "SOURCE_PATH", "LICENCE"),
+                        help="list the mirror's PATH in the manifest (full 40-hex commit)")
     args = parser.parse_args(argv)
     manifest = load_manifest()
+    if args.add:
+        manifest = add(manifest, *args.add)
+        with open(MANIFEST + ".tmp", "w") as handle:
+            json.dump(manifest, handle, indent=1)
+            handle.write("\n")
+        os.rename(MANIFEST + ".tmp", MANIFEST)
+        return 0
     if args.cache:
         os.environ["MIGRATE_ARTIFACT_CACHE"] = args.cache
     failed = [] if args.check else fetch(manifest, cache_root(), args.base_url)

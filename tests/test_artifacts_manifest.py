@@ -117,3 +117,13 @@ def test_check_without_mirror_or_network_names_what_is_missing(tmp_path):
     assert len(lines) == len(folders) and all("missing from" in line for line in lines), err
     assert all(any(line.split(": ", 1)[1].startswith(folder + "/") for line in lines) for folder in folders), err
     assert b"INCOMPLETE" in out
+
+
+def test_add_lists_a_folder_with_its_origin(tmp_path, shared_dir):
+    """--add (how a new artifact enters the manifest) gives the same entries the manifest holds."""
+    manifest = _manifest()
+    held = [e for e in manifest["artifacts"] if e["path"].startswith("tf2onnx_regression_3formats/")]
+    rest = dict(manifest, artifacts=[e for e in manifest["artifacts"] if e not in held])
+    added = fetch_artifacts.add(rest, "tf2onnx_regression_3formats", held[0]["repository"], held[0]["commit"],
+                                "tests/models/regression", held[0]["licence"], root=shared_dir)
+    assert added["artifacts"] == manifest["artifacts"]

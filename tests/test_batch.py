@@ -159,6 +159,7 @@ def test_discovery_one_artifact_per_model(tmp_path, artifact):
     ("not_empty", "OUT_DIR exists and is not empty"),
     ("bad_flag", "--precision"),
     ("no_models", "no TF model found"),
+    ("flag_first", "put convert flags after DIR"),
 ])
 def test_batch_bad_input_is_one_line(tmp_path, run_cli, case, expect):
     root = os.path.join(str(tmp_path), "models")
@@ -168,7 +169,8 @@ def test_batch_bad_input_is_one_line(tmp_path, run_cli, case, expect):
             "inside": [root, "-o", os.path.join(root, "out")],
             "not_empty": [root, "-o", out_dir],
             "bad_flag": [root, "-o", out_dir, "--precision", "FP64"],
-            "no_models": [root, "-o", out_dir]}[case]
+            "no_models": [root, "-o", out_dir],
+            "flag_first": ["--no-trt", root, "-o", out_dir]}[case]
     if case == "not_empty":
         os.makedirs(out_dir)
         open(os.path.join(out_dir, "summary.json"), "w").close()
