@@ -72,7 +72,8 @@ def discover(root):
         inside = os.path.relpath(resolved, directory).split(os.sep)[0] if kind else ""
         serving_base = inside.isdigit()  # TF Serving: numbered versions of one model, the newest converted
         if kind in _WHOLE or kind == m.CHECKPOINT or serving_base:
-            found.append(Found(directory, relative, kind))
+            found.append(Found(directory, os.path.basename(os.path.abspath(root)) if relative == "." else relative,
+                               kind))
             if kind in _WHOLE or serving_base:
                 dirs[:] = []  # variables/, assets/, version folders: parts of this model
             continue  # a checkpoint directory's files are its own; subfolders (an Estimator's export/) are not
@@ -90,15 +91,13 @@ def _kind(path):
         return None  # convert says why, in the summary
 
 
-def plan_outputs(found, root):
-    """Give each model its output directory relative to OUT_DIR: its relative path (a file without its suffix);
-    the model at DIR itself gets DIR's name; a model whose output would hold another's gets <path>/_model."""
+def plan_outputs(found):
+    """Give each model its output directory relative to OUT_DIR: its relative path (a file without its suffix;
+    the model that is DIR itself is named as DIR); a model whose output would hold another's gets <path>/_model."""
     outs = {}
     for item in found:
         out = item.relative
-        if out == ".":
-            out = os.path.basename(os.path.abspath(root))
-        elif os.path.isfile(item.path):
+        if os.path.isfile(item.path):
             stem = os.path.splitext(out)[0]
             out = stem if not any(other is not item and (other.relative == stem or other.relative.startswith(
                 stem + os.sep)) for other in found) else out.replace(".", "_")
@@ -278,7 +277,7 @@ def run(root, out_root, flags=(), jobs=1, timeout=None, resume=False, force=Fals
     on_total(count) is told how many models were found, on_start(row) / on_done(row) as each starts / ends."""
     started = time.time()
     check_dirs(root, out_root, resume, force)
-    found = plan_outputs(discover(root), root)
+    found = plan_outputs(discover(root))
     if not found:
         raise BadInput("no TF model found under it (no checkpoint, SavedModel, session bundle or graph file)",
                        root, "pass the folder that holds the models")

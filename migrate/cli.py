@@ -456,7 +456,8 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
 
 @cli.command(name="batch", context_settings={"ignore_unknown_options": True})
 @click.argument("directory", metavar="DIR")
-@click.option("-o", "--output", "out_dir", required=True, help="Folder to write: OUT_DIR/<model's path>/ + summary.")
+@click.option("-o", "--output", "out_dir", required=True, metavar="OUT_DIR",
+              help="Folder to write: OUT_DIR/<model's path>/ + summary.")
 @click.option("-j", "--jobs", type=POSITIVE, default=1, show_default=True, help="Conversions at a time.")
 @click.option("--timeout", "model_timeout", type=click.FloatRange(min=0), default=0, show_default=True,
               help="Seconds one model's conversion may take before it is killed (0 = no limit).")

@@ -136,7 +136,7 @@ def test_discovery_one_artifact_per_model(tmp_path, artifact):
     _copy(artifact("serving_session_bundles_v1"), os.path.join(root, "bundles"))
     _copy(artifact("arm_kws_frozen"), os.path.join(root, "kws"))
     _copy(artifact("tf2onnx_regression_3formats"), os.path.join(root, "regression"))
-    found = batch.plan_outputs(batch.discover(root), root)
+    found = batch.plan_outputs(batch.discover(root))
     assert [(item.relative, item.kind, item.out) for item in found] == [
         ("bundles/half_plus_two_0.12_sharded_v1", "session_bundle", "bundles/half_plus_two_0.12_sharded_v1"),
         ("bundles/half_plus_two_2016_v1ckpt", "session_bundle", "bundles/half_plus_two_2016_v1ckpt"),
