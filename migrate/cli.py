@@ -347,6 +347,7 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
         click.echo("optimized vs input, same inputs:")
         _print_rows(result["comparisons"], source)
     click.echo("wrote {} ({} -> {} nodes)".format(output, result["nodes_before"], result["nodes"]))
+    _pass_notes(summary["passes"])
     return summary
 
 
@@ -451,6 +452,7 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
                           rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
                           set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
     click.echo(report.convert_text(summary))
+    _pass_notes(summary["steps"]["optimize"]["passes"])
     return summary
 
 
@@ -484,6 +486,22 @@ def batch_command(directory, out_dir, jobs, model_timeout, run_timeout, resume, 
                                 on_done=lambda row: bar.done(row, _model_line(row) if REPORT.verbose else None))
     click.echo(batch_mod.table(summary))
     return summary
+
+
+def _pass_notes(passes):
+    """-v: every pass's full record (the progress table shows one line each, at most 3 notes)."""
+    if not REPORT.verbose:
+        return
+    click.echo("passes in detail:")
+    for record in passes:
+        changes = ["-{} {}".format(n, op) for op, n in sorted(record["removed"].items())] + [
+            "+{} {}".format(n, op) for op, n in sorted(record["added"].items())]
+        click.echo("  {} ({}): {} -> {} nodes{}{}".format(
+            record["name"], "applied" if record["applied"] else "not applied", record["nodes_before"],
+            record["nodes_after"], "; " + ", ".join(changes) if changes else "",
+            "" if record["applied"] or not record["reason"] else "; " + record["reason"]))
+        for note in record["notes"]:
+            click.echo("    note: " + note)
 
 
 def _model_line(row):

@@ -16,10 +16,13 @@ def test_convert_json_is_its_report_and_quiet_is_silent(zoo_model, tmp_path, run
     assert "[4/4] verify" in err  # the human lines went to stderr
 
     code, out, err = run_cli("optimize", os.path.join(out_dir, "frozen.pb"), "-o", str(tmp_path / "o.pb"),
-                             "--no-trt", "--json", "--report", str(tmp_path / "o.json"))
+                             "--no-trt", "--json", "-v", "--report", str(tmp_path / "o.json"))
     assert code == 0, err
     with open(str(tmp_path / "o.json")) as handle:
         assert json.loads(out) == json.load(handle)
+    detail = err.split("passes in detail:\n", 1)[1].splitlines()  # -v: every pass's record, to stderr here
+    assert [line.split()[0] for line in detail if not line.startswith("    ")] == [
+        record["name"] for record in json.loads(out)["passes"]]
 
     code, out, err = run_cli("verify", zoo_model.path, os.path.join(out_dir, "frozen.pb"), "-q")
     assert (code, out) == (0, "")
