@@ -126,7 +126,8 @@ def _report_options(function):
         return result
     for option in reversed([
         click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (exit code and files only)."),
-        click.option("-v", "--verbose", is_flag=True, help="More detail (optimize, convert: every pass in full; batch: a line per model)."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="More detail (optimize, convert: every pass in full; batch: a line per model)."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (the rest on "
                                                              "stderr)."),
     ]):

@@ -119,8 +119,8 @@ def fetch(manifest=None, cache=None, base_url=None, log=print):
     cache = cache or cache_root()
     failed = []
     for entry in manifest["artifacts"]:
-        if any(os.path.isfile(os.path.join(root, entry["path"])) and
-               _checked_sha256(os.path.join(root, entry["path"])) == entry["sha256"] for root in (mirror_root(), cache)):
+        present = [os.path.join(root, entry["path"]) for root in (mirror_root(), cache)]
+        if any(os.path.isfile(path) and _checked_sha256(path) == entry["sha256"] for path in present):
             continue
         source = (base_url.rstrip("/") + "/" + entry["path"]) if base_url else url(manifest, entry)
         target = os.path.join(cache, entry["path"])
