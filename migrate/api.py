@@ -468,7 +468,6 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
             atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, set_values=None, input_at=None):
     """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
     import time
-    io.planted_stall(source)  # test-only (MIGRATE_TEST_HANG / MIGRATE_TEST_CRASH): no effect unless set
     io.check_output_path(out_dir, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
                          directory=True)
     started = time.time()
@@ -481,6 +480,7 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
     keep_outputs = sorted(set(t for s in sigs.values() for t in s.outputs.values())) or outputs
     keep_inputs = sorted(set(t for s in sigs.values() for t in s.inputs.values()))
     with io.atomic_dir(out_dir, replace=force, source=source) as temp:
+        io.planted_stall(source)  # test-only (MIGRATE_TEST_HANG / MIGRATE_TEST_CRASH): no effect unless set
         try:
             return _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag,
                                   checkpoint, passes, static, max_batch, input_shapes, trt, fmt, inputs_npz, batch,

@@ -230,10 +230,11 @@ class Job(object):
         code = self.process.returncode
         row = self.row
         row["seconds"] = round(time.time() - self.started, 2)
-        # temp directories a killed convert could not remove (SIGKILL): .<name>.*.tmp beside its output
-        for temp in glob.glob(os.path.join(os.path.dirname(os.path.abspath(self.out_dir)),
-                                           "." + glob.escape(os.path.basename(self.out_dir)) + ".*.tmp")):
-            shutil.rmtree(temp, ignore_errors=True)
+        if self.killed or (code is not None and code < 0):  # SIGKILL leaves convert's temp dir behind:
+            # io.atomic_dir's mkdtemp(prefix=".<name>.", suffix=".tmp") beside the output (8 random characters)
+            for temp in glob.glob(os.path.join(os.path.dirname(os.path.abspath(self.out_dir)), "." + glob.escape(
+                    os.path.basename(self.out_dir)) + "." + "[a-z0-9_]" * 8 + ".tmp")):
+                shutil.rmtree(temp, ignore_errors=True)
         if self.killed:
             row["status"], row["reason"] = self.killed
         elif code is not None and code < 0:

@@ -396,7 +396,8 @@ def write_graph(graph_def, path, replace=True):
 
 PLANT_ENV = "MIGRATE_TEST_PLANT"  # test-only: freeze, optimize and/or export (comma-separated)
 # Test-only, for `migrate batch`'s tests: a convert whose source's base name is listed (comma-separated) sleeps
-# for an hour before any work (a model that hangs) / kills itself with SIGKILL (as the kernel's OOM killer does).
+# for an hour once its temp output directory exists (a model that hangs mid-way) / kills itself with SIGKILL
+# there (as the kernel's OOM killer does, leaving the temp directory behind).
 HANG_ENV = "MIGRATE_TEST_HANG"
 CRASH_ENV = "MIGRATE_TEST_CRASH"
 

@@ -121,6 +121,8 @@ def test_batch_crash_is_one_failed_model(tmp_path, run_cli, monkeypatch):
     assert rows["crash.pb"]["status"] == "crashed" and "SIGKILL" in rows["crash.pb"]["reason"]
     assert rows["mlp"]["status"] == "converted"
     assert code == 1 and summary["exit_code"] == 1
+    assert sorted(os.listdir(out_dir)) == ["crash.log", "mlp", "mlp.log", "summary.csv", "summary.json",
+                                           "summary.txt"]  # the temp dir SIGKILL left behind was removed
 
 
 def test_discovery_one_artifact_per_model(tmp_path, artifact):
@@ -222,3 +224,4 @@ def test_sigterm_to_the_batch_ends_every_conversion(tmp_path, artifact):
     assert not _processes_naming(child)
     summary, rows = _summary(out_dir)
     assert rows["hang.pb"]["status"] == "interrupted" and summary["exit_code"] == 1
+    assert not [name for name in os.listdir(out_dir) if name.endswith(".tmp")]  # convert unwound on SIGTERM
