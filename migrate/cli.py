@@ -6,7 +6,7 @@ import traceback
 import click
 
 from migrate import __version__
-from migrate.errors import MigrateError, EXIT_BAD_INPUT, first_line
+from migrate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, MigrateError, first_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -357,7 +357,7 @@ def demo(workdir):
 def _interrupt_code(exc):
     """130 for SIGINT (Ctrl-C), 143 for SIGTERM: the shell's 128 + signal number."""
     from migrate import io
-    return 143 if isinstance(exc, io.Terminated) else 130
+    return EXIT_TERMINATED if isinstance(exc, io.Terminated) else EXIT_INTERRUPTED
 
 
 def _click_line(exc, argv):
@@ -432,5 +432,5 @@ def _main(argv=None):
         first = first_line(exc) if str(exc).strip() else ""
         click.echo("migrate: internal error: {}: {} (rerun with --debug and report it)".format(
             type(exc).__name__, first), err=True)
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)
     sys.exit(0)
