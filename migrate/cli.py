@@ -92,6 +92,62 @@ def _model_options(function):
     return function
 
 
+def _grouped(options, build, function):
+    """`function` with `options` added, their values handed over as build(**values) (a dict of keyword
+    arguments, e.g. {'trt': TrtOptions}) instead of one keyword per flag."""
+    import functools
+    names = []
+    for option in options:  # the keyword click passes each option as
+        names.append(option(lambda: None).__click_params__[0].name)
+
+    @functools.wraps(function)
+    def run(**kwargs):
+        values = dict((name, kwargs.pop(name)) for name in names)
+        kwargs.update(build(**values))
+        return function(**kwargs)
+    for option in reversed(options):
+        run = option(run)
+    return run
+
+
+def _shape_options(function):
+    """--static --max-batch --input-shape: one `shapes` keyword (options.ShapeOptions)."""
+    from migrate import options as records
+    return _grouped([
+        click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch)."),
+        click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1)."),
+        click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
+                     help="name:1,224,224,3 for --static (name: for a scalar)."),
+    ], lambda static, max_batch, input_shape: {"shapes": records.shape_options(records.ShapeOptions(
+        static=static, max_batch=max_batch, input_shapes=_input_shapes(input_shape)))}, function)
+
+
+def _trt_options(function):
+    """The TF-TRT flags every verb that runs TF-TRT takes: one `trt` keyword (options.TrtOptions, None with
+    --no-trt)."""
+    from migrate import options as records
+
+    def build(no_trt, require_trt, **given):
+        _trt_flags(no_trt, require_trt)
+        return {"trt": None if no_trt else records.TrtOptions(require_trt=require_trt, **given)}
+    return _grouped([
+        click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT."),
+        click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines."),
+        click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True),
+        click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files."),
+        click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True),
+        click.option("--max-workspace-size", type=POSITIVE, default=1 << 30, show_default=True, help="Bytes."),
+        click.option("--maximum-cached-engines", type=POSITIVE, default=None),
+        click.option("--dynamic", is_flag=True, help="Build engines at run time for the shapes seen (is_dynamic_op)."),
+        click.option("--api", type=click.Choice(["auto", "v1", "v2"]), default="auto", show_default=True,
+                     help="TF-TRT converter: auto picks by TF version."),
+    ], build, function)
+
+
+def _report_option(function):
+    return click.option("--report", "report_path", default=None, help="Write the JSON report here.")(function)
+
+
 def _trt_flags(no_trt, require_trt):
     """--require-trt asks for engines, --no-trt forbids calling TF-TRT: both at once is a contradiction."""
     if no_trt and require_trt:
@@ -182,44 +238,24 @@ POSITIVE = click.IntRange(min=1)
 @click.option("-o", "--output", "output", required=True, help="Optimized graph path (.pb / .pbtxt).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all, in the standard order).")
-@click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch).")
-@click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1).")
-@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
-              help="name:1,224,224,3 for --static (name: for a scalar).")
-@click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
-@click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
-@click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
-@click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files.")
-@click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True)
-@click.option("--max-workspace-size", type=POSITIVE, default=1 << 30, show_default=True, help="Bytes.")
-@click.option("--maximum-cached-engines", type=POSITIVE, default=None)
-@click.option("--dynamic", is_flag=True, help="Build engines at run time for the shapes seen (is_dynamic_op).")
-@click.option("--api", type=click.Choice(["auto", "v1", "v2"]), default="auto", show_default=True,
-              help="TF-TRT converter: auto picks by TF version.")
+@_shape_options
+@_trt_options
 @click.option("--no-verify", is_flag=True, help="Skip running the input and the optimized graph.")
-@click.option("--report", "report_path", default=None, help="Write the JSON report here.")
+@_report_option
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @_model_options
 @_verification_options
-def optimize(source, output, outputs, passes, static, max_batch, input_shape, no_trt, require_trt, precision,
-             calib_data, minimum_segment_size, max_workspace_size, maximum_cached_engines, dynamic, api, no_verify,
-             report_path, force, set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+def optimize(source, output, outputs, passes, shapes, trt, no_verify, report_path, force, set_values, input_at,
+             inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Graph surgery for inference: strip debug ops, identities, fold constants and batch norms, static shapes.
 
     Example: migrate optimize frozen.pb -o optimized.pb --static --max-batch 1
     """
     from migrate import api as api_mod
-    _trt_flags(no_trt, require_trt)
-    if static and max_batch is None:
-        max_batch = 1
-    shapes = _input_shapes(input_shape)
-    trt = None if no_trt else {
-        "precision": precision, "calib_data": calib_data, "minimum_segment_size": minimum_segment_size,
-        "max_workspace_size": max_workspace_size, "maximum_cached_engines": maximum_cached_engines,
-        "max_batch": max_batch, "dynamic": dynamic, "static": static, "api": api, "input_shapes": shapes,
-        "require_trt": require_trt}
-    result = api_mod.optimize(source, output, passes=passes, static=static, max_batch=max_batch,
-                              input_shapes=shapes, outputs=_split(outputs), trt=trt, verify_result=not no_verify,
+    from migrate import options as records
+    result = api_mod.optimize(source, output, passes=passes, static=shapes.static, max_batch=shapes.max_batch,
+                              input_shapes=shapes.input_shapes, outputs=_split(outputs),
+                              trt=records.trt_dict(trt, shapes), verify_result=not no_verify,
                               inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
                               allow_unsafe=allow_unsafe, input_at=_split(input_at),
                               set_values=list(set_values), progress=click.echo)
@@ -295,37 +331,29 @@ def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, b
 @click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
 @click.option("--signature", default=None, help="Only this signature of a SavedModel source.")
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all).")
-@click.option("--static", is_flag=True, help="Fully defined input shapes (batch = --max-batch).")
-@click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1).")
-@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
-              help="name:1,224,224,3 for --static (name: for a scalar).")
-@click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
-@click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
-@click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
-@click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files.")
+@_shape_options
+@_trt_options
 @click.option("--format", "fmt", type=click.Choice(["tf2", "tf1"]), default=None, help="SavedModel format.")
+@_report_option
 @click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
 @_model_options
 @_verification_options
-def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static, max_batch, input_shape, no_trt,
-            require_trt, precision, calib_data, fmt, force, set_values, input_at, inputs_npz, batch, seed, rtol, atol,
-            allow_unsafe):
+def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, shapes, trt, fmt, report_path, force,
+            set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """freeze -> optimize -> export -> verify in one go; writes OUT_DIR with report.json.
 
     Example: migrate convert model_dir out/ --static --max-batch 1
     """
     from migrate import api, report
-    _trt_flags(no_trt, require_trt)
-    if static and max_batch is None:
-        max_batch = 1
-    shapes = _input_shapes(input_shape)
-    trt = None if no_trt else {"precision": precision, "calib_data": calib_data, "max_batch": max_batch,
-                               "static": static, "input_shapes": shapes, "require_trt": require_trt}
+    from migrate import options as records
     summary = api.convert(source, out_dir, outputs=_split(outputs), tag=tag, signature=signature,
-                          checkpoint=checkpoint, passes=passes, static=static, max_batch=max_batch,
-                          input_shapes=shapes, trt=trt, fmt=fmt, inputs_npz=inputs_npz, batch=batch, seed=seed,
-                          rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
-                          set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
+                          checkpoint=checkpoint, passes=passes, static=shapes.static, max_batch=shapes.max_batch,
+                          input_shapes=shapes.input_shapes, trt=records.trt_dict(trt, shapes), fmt=fmt,
+                          inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
+                          allow_unsafe=allow_unsafe, set_values=list(set_values), input_at=_split(input_at),
+                          progress=click.echo)
+    if report_path:  # the report.json written into OUT_DIR, also here
+        report.write_json(summary, report_path)
     click.echo(report.convert_text(summary))
 
 
