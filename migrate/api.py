@@ -2,7 +2,7 @@
 import os
 
 from migrate import artifacts, freeze as freeze_mod, io, pipeline, safety, tfcompat, verify
-from migrate.verification import runners
+from migrate.verification import compare as comparison, runners
 from migrate.errors import MigrateError
 from migrate.graph.names import node_name
 
@@ -69,7 +69,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                                      notes=generated)
             for note in generated:
                 progress("note: " + note)
-            comparisons = runners.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
+            comparisons = runners.check_frozen(model, frozen, record.outputs, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
         if comparisons is None:  # unverified: still a graph TF imports (cheap check, no session run)
             if isinstance(frozen, stream.StreamedModel):
@@ -127,7 +127,7 @@ def demo(workdir, progress=_quiet):
         feeds = dict((name, golden[name]) for name in entry["inputs"])
         for sig in savedmodel.export_signatures(model, entry["outputs"]).values():
             actual = runners.run_signature(os.path.join(out_dir, "saved_model"), sig, feeds)
-            rows += verify.compare(dict((t, golden[t]) for t in sig.outputs.values()), actual)
+            rows += comparison.compare(dict((t, golden[t]) for t in sig.outputs.values()), actual)
     return {"summary": summary, "golden_comparisons": rows, "out_dir": out_dir, "golden_tf": manifest["tf_version"]}
 
 
@@ -240,7 +240,7 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         if verify_result and files_verify:
             comparisons = runners.check_files(source_path, target.path, output_tensors, feeds, rtol, atol, output)
         elif verify_result:  # the file as written runs (not the GraphDef in memory), against the source model
-            comparisons = verify.compare(verify.run_model(reference, output_tensors, feeds), _run_written(
+            comparisons = comparison.compare(verify.run_model(reference, output_tensors, feeds), _run_written(
                 target, optimized, output_tensors, verify.plain(feeds)), rtol, atol)
         if verify_result:
             verify.require_checked(comparisons, source, progress)
@@ -373,33 +373,52 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         comparisons = {}
         if verify_result:
             generated = []
-            for name, sig in sorted(signatures.items()):
-                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, generated)
-                expected = runners.run_file(graph_file, sorted(sig.outputs.values()), feeds) if graph_file else \
-                    verify.run_model(model, sorted(sig.outputs.values()), verify.with_tensors(
-                        feeds, dict((k + ":0", v) for k, v in fed_switches.items())))
-                actual = _run_exported(target, sig, feeds, output)
-                comparisons[name] = verify.compare(expected, actual, rtol, atol)
+            comparisons = _check_signatures(model, signatures, target, output, inputs_npz, batch, seed, rtol, atol,
+                                            fed_switches, graph_file, generated)
             for note in sorted(set(generated)):
                 progress("note: " + note)
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
                 progress(verify.format_rows(rows))
-            _require_signatures_ok(comparisons, "reloaded SavedModel differs from the source in signature(s) ",
-                                   output, source)
+            verify.require_signatures_ok(comparisons, "reloaded SavedModel differs from the source in signature(s) ",
+                                         output, source)
         _move_contents(target, temp)
         progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
     return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
 
 
-def _run_exported(directory, sig, feeds, output):
-    """runners.run_signature; the source ran on these feeds, so a TF error here is the export's fault."""
-    from migrate.errors import VerificationFailed, first_line
-    try:
-        return runners.run_signature(directory, sig, feeds)
-    except tfcompat.tf().errors.OpError as exc:
-        raise VerificationFailed("the exported SavedModel fails where the source runs: " + first_line(exc), output,
-                                 "nothing was written; report it")
+def _check_signatures(model, signatures, directory, where, inputs_npz, batch, seed, rtol, atol, switches=None,
+                      graph_file=None, notes=None):
+    """{signature: [Comparison]}: every signature of the SavedModel at `directory` against its source on the
+    same feeds: `model` in its own session with the {node: value} switches fed, or (graph_file) that frozen
+    graph file with its weights fed. `where`: what an error of the SavedModel's run names."""
+    results = {}
+    for name, sig in sorted(signatures.items()):
+        feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, notes)
+        outputs = sorted(sig.outputs.values())
+        if graph_file:
+            reference = runners.GraphFileRunner(graph_file, outputs)
+        else:
+            reference = runners.SessionRunner(model, outputs)
+            feeds = verify.with_tensors(feeds, dict((k + ":0", v) for k, v in (switches or {}).items()))
+        results[name] = runners.check(reference, _Exported(directory, sig, where), feeds, rtol, atol)
+    return results
+
+
+class _Exported(runners.SignatureRunner):
+    """The SavedModel just written: the source ran on these feeds, so a TF error here is the export's fault."""
+
+    def __init__(self, directory, sig, where):
+        super(_Exported, self).__init__(directory, sig)
+        self.where = where
+
+    def run(self, feeds):
+        from migrate.errors import VerificationFailed, first_line
+        try:
+            return runners.run_signature(self.directory, self.sig, feeds)
+        except tfcompat.tf().errors.OpError as exc:
+            raise VerificationFailed("the exported SavedModel fails where the source runs: " + first_line(exc),
+                                     self.where, "nothing was written; report it")
 
 
 def _write_tf2_frozen_first(model, target, signatures, temp, set_values=None):
@@ -557,7 +576,7 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
     steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
     summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
     report.write_json(summary, os.path.join(temp, "report.json"))
-    _require_signatures_ok(final, "exported SavedModel differs from the source in ", out_dir, source)
+    verify.require_signatures_ok(final, "exported SavedModel differs from the source in ", out_dir, source)
     return summary
 
 
@@ -565,24 +584,11 @@ def _indent(progress):
     return lambda message: progress("  " + message.replace("\n", "\n  "))
 
 
-def _require_signatures_ok(comparisons, what, where, source):
-    """{signature: rows} of an exported SavedModel against its source: a mismatch (or no signature compared at
-    all) is VerificationFailed naming the signatures; then every output must have been checked."""
-    bad = sorted(name for name, rows in comparisons.items() if not verify.all_ok(rows)) or (
-        [] if comparisons else ["(none compared)"])
-    if bad:
-        from migrate.errors import VerificationFailed
-        raise VerificationFailed(what + ", ".join(bad), where, "nothing was written; see the errors above")
-    verify.require_checked([row for rows in comparisons.values() for row in rows], source)
-
-
 def _require_ok(rows, step, where, progress=_quiet):
     if rows is not None and not verify.all_ok(rows):
-        from migrate.errors import VerificationFailed
         progress("{} vs its input, same inputs:".format(step))
         progress(verify.format_rows(rows))  # the errors the message points to
-        raise VerificationFailed("{} changed the outputs: {}".format(step, ", ".join(verify.failed_outputs(rows))),
-                                 where, "see the errors above; nothing was written")
+        verify.require_ok(rows, where, step + " changed the outputs: {}", "see the errors above; nothing was written")
 
 
 def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, seed, rtol, atol, switches=None):
@@ -591,11 +597,5 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
     if not sigs:  # a graph source: the export names the signature after the outputs
         exported_sigs = savedmodel.export_signatures(
             source_model.derive(inputs=sorted(verify.input_specs(source_model.graph_def, outputs))), outputs)
-    results = {}
-    for name, sig in sorted(exported_sigs.items()):
-        feeds = verify.feeds_for_signature(source_model, sig, inputs_npz, batch, seed)
-        expected = verify.run_model(source_model, sorted(sig.outputs.values()), verify.with_tensors(
-            feeds, dict((k + ":0", v) for k, v in (switches or {}).items())))
-        actual = _run_exported(saved_path, sig, feeds, saved_path)
-        results[name] = verify.compare(expected, actual, rtol, atol)
-    return results
+    return _check_signatures(source_model, exported_sigs, saved_path, saved_path, inputs_npz, batch, seed, rtol,
+                             atol, switches)

@@ -163,11 +163,8 @@ def _split(values):
 def _print_rows(rows, where=None):
     from migrate import verify as verify_mod
     click.echo(verify_mod.format_rows(rows))
-    if not verify_mod.all_ok(rows):
-        from migrate.errors import VerificationFailed
-        bad = verify_mod.failed_outputs(rows)
-        raise VerificationFailed("outputs differ beyond tolerance: " + ", ".join(bad) + "; nothing written", where,
-                                 "inspect the per-output errors above; loosen --rtol/--atol only if expected")
+    verify_mod.require_ok(rows, where, "outputs differ beyond tolerance: {}; nothing written",
+                          "inspect the per-output errors above; loosen --rtol/--atol only if expected")
     verify_mod.require_checked(rows, where, writes=False)  # the verbs that write refused before writing
 
 

@@ -12,9 +12,8 @@ def comparisons_dict(rows):
 
 def _status(row):
     """'ok' (compared, within tolerance), 'mismatch', or 'not checked' (empty / constant: proves nothing)."""
-    if not row.ok:
-        return "mismatch"
-    return "ok" if row.checked else "not checked"
+    from migrate.verification.compare import status
+    return status(row).lower()
 
 
 def optimize_report(source, output, result):
