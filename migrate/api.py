@@ -1,7 +1,7 @@
 """The library entry points the CLI calls: load -> stage -> verify -> write, one function per verb."""
 import os
 
-from migrate import artifacts, freeze as freeze_mod, io, pipeline, safety, tfcompat, verify
+from migrate import artifacts, freeze as freeze_mod, io, options as results, pipeline, safety, tfcompat, verify
 from migrate.verification import compare as comparison, runners
 from migrate.errors import MigrateError
 from migrate.graph.names import node_name
@@ -27,6 +27,19 @@ def _memory_named(function):
     return run
 
 
+def _taking_options(function):
+    """The verb also takes `options=`: option records (options.ShapeOptions / TrtOptions / VerifyOptions, one or
+    a tuple) standing for the keywords they name (options.keywords); keywords given as well are overridden."""
+    import functools
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        kwargs.update(results.keywords(kwargs.pop("options", None)))
+        return function(*args, **kwargs)
+    return run
+
+
+@_taking_options
 @_memory_named
 def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=None, set_values=None, allow=None,
            deny=None, clear_devices=True, verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
@@ -78,8 +91,8 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                 stream.check_importable(output, graph_def=frozen.graph_def)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit(frozen)
-    return {"model": frozen, "record": record, "comparisons": comparisons, "nodes": record.nodes_after,
-            "outputs": record.outputs}
+    return results.FreezeResult(model=frozen, record=record, comparisons=comparisons, nodes=record.nodes_after,
+                                outputs=record.outputs)
 
 
 def _freeze_progress(record, progress, printed=()):
@@ -128,7 +141,8 @@ def demo(workdir, progress=_quiet):
         for sig in savedmodel.export_signatures(model, entry["outputs"]).values():
             actual = runners.run_signature(os.path.join(out_dir, "saved_model"), sig, feeds)
             rows += comparison.compare(dict((t, golden[t]) for t in sig.outputs.values()), actual)
-    return {"summary": summary, "golden_comparisons": rows, "out_dir": out_dir, "golden_tf": manifest["tf_version"]}
+    return results.DemoResult(summary=summary.report, golden_comparisons=rows, out_dir=out_dir,
+                              golden_tf=manifest["tf_version"])
 
 
 def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False, input_at=None,
@@ -165,6 +179,7 @@ def _with_switches(model, set_values, progress):
         "{}={}".format(k, v) for k, v in sorted(switches.items()))), switches
 
 
+@_taking_options
 @_memory_named
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
@@ -250,8 +265,9 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
             stream.check_importable(output, graph_def=optimized.graph_def)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit(optimized if files_verify else None)
-    return {"model": optimized, "records": records, "trt": trt_outcome, "comparisons": comparisons,
-            "outputs": output_tensors, "how_outputs": how, "nodes_before": nodes_before, "nodes": nodes_after, "passes": names}
+    return results.OptimizeResult(model=optimized, records=records, trt=trt_outcome, comparisons=comparisons,
+                                  outputs=output_tensors, how_outputs=how, nodes_before=nodes_before,
+                                  nodes=nodes_after, passes=names)
 
 
 def _run_written(target, model, outputs, feeds):
@@ -313,6 +329,7 @@ def _pass_line(record):
                                                              record.seconds, detail)
 
 
+@_taking_options
 @_memory_named
 def export(source, output, fmt=None, outputs=None, tag=None, signature=None, checkpoint=None,
            verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, force=False,
@@ -384,7 +401,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                                          output, source)
         _move_contents(target, temp)
         progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
-    return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
+    return results.ExportResult(comparisons=comparisons, signatures=sorted(signatures), format=fmt, written=True)
 
 
 def _check_signatures(model, signatures, directory, where, inputs_npz, batch, seed, rtol, atol, switches=None,
@@ -440,6 +457,7 @@ def _move_contents(source_dir, target_dir):
     os.rmdir(source_dir)
 
 
+@_taking_options
 @_memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
                      atol=1e-5, allow_unsafe=False, set_values=None, input_at=None):
@@ -463,7 +481,8 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
                                           extra_feeds=dict((k + ":0", v) for k, v in switches.items()))
     if switches:
         notes.append("switches fed to both: " + ", ".join("{}={}".format(k, v) for k, v in sorted(switches.items())))
-    return rows, [n[len("note: "):] if n.startswith("note: ") else n for n in notes] + pair_notes
+    return results.VerifyResult(rows, [n[len("note: "):] if n.startswith("note: ") else n for n in notes] +
+                                pair_notes)
 
 
 def _endpoint(path, outputs, signature, input_at, progress, partner=None):
@@ -481,6 +500,7 @@ def _endpoint(path, outputs, signature, input_at, progress, partner=None):
     return verify.endpoint(cut, outputs, signature, partner=partner) if cuts else end
 
 
+@_taking_options
 @_memory_named
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
             max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
@@ -540,10 +560,10 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
                         inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
                         allow_unsafe=allow_unsafe, progress=_indent(progress), set_values=set_values,
                         input_at=input_at)
-        _require_ok(result["comparisons"], "freeze", source, _indent(progress))
-        steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
-                           "how_outputs": result["record"].how_outputs,
-                           "verification": report.comparisons_dict(result["comparisons"])}
+        _require_ok(result.comparisons, "freeze", source, _indent(progress))
+        steps["freeze"] = {"outputs": result.outputs, "nodes": result.nodes,
+                           "how_outputs": result.record.how_outputs,
+                           "verification": report.comparisons_dict(result.comparisons)}
     progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
     optimized_path = os.path.join(temp, "optimized.pb")
     result = None  # the freeze step's Model is not needed any more
@@ -555,20 +575,20 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
                       input_aliases=verify.input_aliases(source_model), set_values=set_values,
                       input_at=input_at if source_model.kind == m.FROZEN_GRAPH else None)
     final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
-    _require_ok(result["comparisons"], "optimize", final_frozen, _indent(progress))
-    result.pop("model")  # the optimized GraphDef (the size of the model) is in optimized.pb: not kept in memory
+    _require_ok(result.comparisons, "optimize", final_frozen, _indent(progress))
+    result = result._replace(model=None)  # the optimized GraphDef (the size of the model) is in optimized.pb: not kept in memory
     steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be
     progress("[3/4] export: SavedModel")
     saved_path = os.path.join(temp, "saved_model")
     exported = export(optimized_path, saved_path, fmt=fmt, signatures=sigs or None, verify_result=False,
                       allow_unsafe=allow_unsafe, progress=_indent(progress))
-    steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
+    steps["export"] = {"format": exported.format, "signatures": exported.signatures}
     progress("[4/4] verify: source vs exported SavedModel, same inputs")
     if not sigs:  # the source runs as freeze ran it: its input pipeline cut, switches fed
-        source_model, _ = pipeline.prepare(source_model, result["outputs"], input_at)
+        source_model, _ = pipeline.prepare(source_model, result.outputs, input_at)
     switches = _fed_switches(source_model, freeze_mod.switch_values(
         source_model.graph_def, freeze_mod.parse_set_values(set_values)), set_values)
-    final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
+    final = _final_check(source_model, saved_path, sigs, result.outputs, inputs_npz, batch, seed, rtol,
                          atol, switches)
     for name, rows in sorted(final.items()):
         progress("  signature {}:".format(name))
@@ -577,7 +597,7 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
     summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
     report.write_json(summary, os.path.join(temp, "report.json"))
     verify.require_signatures_ok(final, "exported SavedModel differs from the source in ", out_dir, source)
-    return summary
+    return results.ConvertResult(report=summary, out_dir=out_dir, verification=final)
 
 
 def _indent(progress):

@@ -55,7 +55,10 @@ def inspect(path, as_json, tag, checkpoint):
 
 
 def _verification_options(function):
-    for option in reversed([
+    """--inputs-npz --batch --seed --rtol --atol: one `checks` keyword (options.VerifyOptions); also
+    --allow-unsafe-ops (allow_unsafe) and --timeout (set at parse time)."""
+    from migrate import options as records
+    return _grouped([
         click.option("--inputs-npz", default=None, help="Inputs for verification (.npz keyed by tensor names)."),
         click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Size of unknown dims in generated inputs (>= 1)."),
@@ -69,9 +72,8 @@ def _verification_options(function):
                      help="Run graphs whose ops read/write files, use the network or run Python."),
         click.option("--timeout", "run_timeout", type=click.FloatRange(min=0), default=None, callback=_set_timeout,
                      expose_value=False, help="Seconds any one model run may take (default 300; 0 = no limit)."),
-    ]):
-        function = option(function)
-    return function
+    ], lambda allow_unsafe, **given: {"checks": records.VerifyOptions(**given), "allow_unsafe": allow_unsafe},
+        function)
 
 
 def _set_timeout(ctx, param, value):
@@ -98,7 +100,9 @@ def _grouped(options, build, function):
     import functools
     names = []
     for option in options:  # the keyword click passes each option as
-        names.append(option(lambda: None).__click_params__[0].name)
+        param = option(lambda: None).__click_params__[0]
+        if param.expose_value:
+            names.append(param.name)
 
     @functools.wraps(function)
     def run(**kwargs):
@@ -183,7 +187,7 @@ def _print_rows(rows, where=None):
 @_model_options
 @_verification_options
 def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, keep_devices, no_verify,
-           force, set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+           force, set_values, input_at, checks, allow_unsafe):
     """Turn a checkpoint / SavedModel / session bundle into a frozen graph and verify it.
 
     Example: migrate freeze model_dir -o frozen.pb --outputs probabilities
@@ -193,13 +197,12 @@ def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, kee
     output = output or os.path.join(os.getcwd(), "frozen.pb")
     result = api.freeze(source, output, outputs=_split(outputs), checkpoint=checkpoint, tag=tag,
                         signature=signature, set_values=list(set_values), allow=_split(allow), deny=_split(deny),
-                        clear_devices=not keep_devices, verify=not no_verify, inputs_npz=inputs_npz, batch=batch,
-                        seed=seed, rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
-                        input_at=_split(input_at), progress=click.echo)
-    if result["comparisons"] is not None:
+                        clear_devices=not keep_devices, options=checks._replace(verify=not no_verify), force=force,
+                        allow_unsafe=allow_unsafe, input_at=_split(input_at), progress=click.echo)
+    if result.comparisons is not None:
         click.echo("frozen graph vs original, same inputs:")
-        _print_rows(result["comparisons"], source)
-    click.echo("wrote {} ({} nodes, outputs {})".format(output, result["nodes"], ", ".join(result["outputs"])))
+        _print_rows(result.comparisons, source)
+    click.echo("wrote {} ({} nodes, outputs {})".format(output, result.nodes, ", ".join(result.outputs)))
 
 
 class InputShape(click.ParamType):
@@ -243,26 +246,23 @@ POSITIVE = click.IntRange(min=1)
 @_model_options
 @_verification_options
 def optimize(source, output, outputs, passes, shapes, trt, no_verify, report_path, force, set_values, input_at,
-             inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+             checks, allow_unsafe):
     """Graph surgery for inference: strip debug ops, identities, fold constants and batch norms, static shapes.
 
     Example: migrate optimize frozen.pb -o optimized.pb --static --max-batch 1
     """
     from migrate import api as api_mod
-    from migrate import options as records
-    result = api_mod.optimize(source, output, passes=passes, static=shapes.static, max_batch=shapes.max_batch,
-                              input_shapes=shapes.input_shapes, outputs=_split(outputs),
-                              trt=records.trt_dict(trt, shapes), verify_result=not no_verify,
-                              inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
-                              allow_unsafe=allow_unsafe, input_at=_split(input_at),
+    result = api_mod.optimize(source, output, passes=passes, outputs=_split(outputs), trt=None,
+                              options=(shapes, checks._replace(verify=not no_verify)) + ((trt,) if trt else ()),
+                              force=force, allow_unsafe=allow_unsafe, input_at=_split(input_at),
                               set_values=list(set_values), progress=click.echo)
     if report_path:
         from migrate import report
         report.write_json(report.optimize_report(source, output, result), report_path)
-    if result["comparisons"] is not None:
+    if result.comparisons is not None:
         click.echo("optimized vs input, same inputs:")
-        _print_rows(result["comparisons"], source)
-    click.echo("wrote {} ({} -> {} nodes)".format(output, result["nodes_before"], result["nodes"]))
+        _print_rows(result.comparisons, source)
+    click.echo("wrote {} ({} -> {} nodes)".format(output, result.nodes_before, result.nodes))
 
 
 @cli.command()
@@ -280,18 +280,18 @@ def optimize(source, output, outputs, passes, shapes, trt, no_verify, report_pat
 @_model_options
 @_verification_options
 def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, force, set_values, input_at,
-           inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+           checks, allow_unsafe):
     """Export to a SavedModel TF 2.x and TF Serving load; every signature is reloaded and compared.
 
     Example: migrate export frozen.pb -o saved_model/1
     """
     from migrate import api
     result = api.export(source, output, fmt=fmt, outputs=_split(outputs), tag=tag, signature=signature,
-                        checkpoint=checkpoint, verify_result=not no_verify, inputs_npz=inputs_npz, batch=batch,
-                        seed=seed, rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
-                        set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
-    click.echo("wrote {} ({} SavedModel; signatures {})".format(output, result["format"],
-                                                               ", ".join(result["signatures"])))
+                        checkpoint=checkpoint, options=checks._replace(verify=not no_verify), force=force,
+                        allow_unsafe=allow_unsafe, set_values=list(set_values), input_at=_split(input_at),
+                        progress=click.echo)
+    click.echo("wrote {} ({} SavedModel; signatures {})".format(output, result.format,
+                                                               ", ".join(result.signatures)))
 
 
 @cli.command(name="verify")
@@ -301,22 +301,21 @@ def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, 
 @click.option("--signature", default=None, help="Signature to use for SavedModels (default: serving_default).")
 @_model_options
 @_verification_options
-def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, batch, seed, rtol, atol,
-                   allow_unsafe):
+def verify_command(a, b, outputs, signature, set_values, input_at, checks, allow_unsafe):
     """Run two artifacts (any kinds) on the same inputs and compare outputs matched by name; exit 1 on mismatch.
 
     Example: migrate verify model_dir frozen.pb --inputs-npz inputs.npz
     """
     from migrate import api
-    rows, notes = api.verify_artifacts(a, b, outputs=_split(outputs), signature=signature, inputs_npz=inputs_npz,
-                                       batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
-                                       set_values=list(set_values), input_at=_split(input_at))
+    rows, notes = api.verify_artifacts(a, b, outputs=_split(outputs), signature=signature, options=checks,
+                                       allow_unsafe=allow_unsafe, set_values=list(set_values),
+                                       input_at=_split(input_at))
     click.echo("A: {}\nB: {}".format(a, b))
     for note in notes:
         click.echo("  note: " + note)
     _print_rows(rows, b)
     checked = sum(1 for row in rows if row.checked)
-    click.echo("outputs match (rtol={}, atol={}){}".format(rtol, atol, "" if checked == len(rows) else
+    click.echo("outputs match (rtol={}, atol={}){}".format(checks.rtol, checks.atol, "" if checked == len(rows) else
                                                            "; {} of {} output(s) checked".format(checked, len(rows))))
 
 
@@ -336,22 +335,20 @@ def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, b
 @_model_options
 @_verification_options
 def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, shapes, trt, fmt, report_path, force,
-            set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+            set_values, input_at, checks, allow_unsafe):
     """freeze -> optimize -> export -> verify in one go; writes OUT_DIR with report.json.
 
     Example: migrate convert model_dir out/ --static --max-batch 1
     """
     from migrate import api, report
-    from migrate import options as records
     summary = api.convert(source, out_dir, outputs=_split(outputs), tag=tag, signature=signature,
-                          checkpoint=checkpoint, passes=passes, static=shapes.static, max_batch=shapes.max_batch,
-                          input_shapes=shapes.input_shapes, trt=records.trt_dict(trt, shapes), fmt=fmt,
-                          inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
+                          checkpoint=checkpoint, passes=passes, fmt=fmt, trt=None,
+                          options=(shapes, checks) + ((trt,) if trt else ()), force=force,
                           allow_unsafe=allow_unsafe, set_values=list(set_values), input_at=_split(input_at),
                           progress=click.echo)
     if report_path:  # the report.json written into OUT_DIR, also here
-        report.write_json(summary, report_path)
-    click.echo(report.convert_text(summary))
+        report.write_json(summary.report, report_path)
+    click.echo(report.convert_text(summary.report))
 
 
 @cli.command()
@@ -369,11 +366,11 @@ def demo(workdir):
     try:
         result = api.demo(workdir, progress=click.echo)
         from migrate import report
-        click.echo(report.convert_text(result["summary"]))
+        click.echo(report.convert_text(result.summary))
         click.echo("exported SavedModel vs the outputs TF {} computed when it wrote the checkpoint:".format(
-            result["golden_tf"]))
-        _print_rows(result["golden_comparisons"])
-        click.echo("demo OK{}".format(": outputs in " + result["out_dir"] if keep else ""))
+            result.golden_tf))
+        _print_rows(result.golden_comparisons)
+        click.echo("demo OK{}".format(": outputs in " + result.out_dir if keep else ""))
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)

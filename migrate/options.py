@@ -51,3 +51,63 @@ def trt_dict(trt, shapes=None):
     result = trt._asdict()
     result.update(max_batch=shapes.max_batch, static=shapes.static, input_shapes=shapes.input_shapes)
     return result
+
+
+# ------------------------------------------------------------------------------------------ results
+
+def _result(name, fields, doc):
+    """A namedtuple read by attribute (result.comparisons); result["comparisons"] and result.get() still work
+    for callers written against the dicts the verbs returned before."""
+    base = namedtuple(name, fields)
+
+    def getitem(self, key):
+        return getattr(self, key) if isinstance(key, str) else base.__getitem__(self, key)
+
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+    return type(name, (base,), {"__slots__": (), "__doc__": doc, "__getitem__": getitem, "get": get})
+
+
+FreezeResult = _result("FreezeResult", ["model", "record", "comparisons", "nodes", "outputs"],
+                       "api.freeze: the frozen Model, freeze's record, [Comparison] (None: not verified), node "
+                       "count and output tensors of the written graph.")
+OptimizeResult = _result("OptimizeResult", ["model", "records", "trt", "comparisons", "outputs", "how_outputs",
+                                            "nodes_before", "nodes", "passes"],
+                         "api.optimize: the optimized Model (None once written, in convert), the passes' records, "
+                         "the TF-TRT outcome (None: not requested), [Comparison], outputs and how they were "
+                         "chosen, node counts, pass names.")
+ExportResult = _result("ExportResult", ["comparisons", "signatures", "format", "written"],
+                       "api.export: {signature: [Comparison]}, signature names, tf1/tf2, written.")
+VerifyResult = _result("VerifyResult", ["rows", "notes"],
+                       "api.verify_artifacts: [Comparison] and notes (unpacks as `rows, notes`).")
+ConvertResult = _result("ConvertResult", ["report", "out_dir", "verification"],
+                        "api.convert: the report (the dict written as OUT_DIR/report.json and by --report), "
+                        "OUT_DIR, {signature: [Comparison]} of the final check.")
+DemoResult = _result("DemoResult", ["summary", "golden_comparisons", "out_dir", "golden_tf"],
+                     "api.demo: convert's report, the SavedModel vs TF's goldens, where, the TF that built them.")
+
+
+def keywords(records):
+    """{keyword: value} the api verbs take for option records (one record or a sequence of them): what
+    api.freeze / optimize / export / convert / verify_artifacts do with `options=`."""
+    if records is None:
+        records = ()
+    elif hasattr(records, "_fields"):
+        records = (records,)
+    found, shapes, trt = {}, None, None
+    for record in records:
+        if isinstance(record, ShapeOptions):
+            shapes = shape_options(record)
+            found.update(static=shapes.static, max_batch=shapes.max_batch, input_shapes=shapes.input_shapes)
+        elif isinstance(record, TrtOptions):
+            trt = record
+        elif isinstance(record, VerifyOptions):
+            found.update(inputs_npz=record.inputs_npz, batch=record.batch, seed=record.seed, rtol=record.rtol,
+                         atol=record.atol)
+            if not record.verify:  # (verify_artifacts has no such keyword: it always verifies)
+                found["verify_result"] = False
+        else:
+            raise TypeError("not an option record: {!r}".format(record))
+    if trt is not None:
+        found["trt"] = trt_dict(trt, shapes)
+    return found

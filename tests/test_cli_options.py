@@ -89,3 +89,22 @@ def test_trt_dict_fills_static_batch_and_shapes():
                    "max_batch": 1, "static": True, "input_shapes": {"x": [None, 3]}}
     assert options.trt_dict(None, options.ShapeOptions(static=True)) is None
     assert np.isclose(options.VerifyOptions().rtol, 1e-5)
+
+
+def test_api_takes_option_records_and_returns_named_results(frozen, tmp_path):
+    from migrate import api
+    out = os.path.join(str(tmp_path), "o.pb")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) - 2
+    npz = os.path.join(str(tmp_path), "x.npz")
+    np.savez(npz, x=x)
+    result = api.optimize(frozen, out, outputs=["y"], options=(
+        options.ShapeOptions(static=True, max_batch=2), options.VerifyOptions(inputs_npz=npz, rtol=0, atol=0)))
+    assert isinstance(result, options.OptimizeResult) and result.outputs == ["y:0"]
+    assert result["outputs"] is result.outputs and result.get("trt") is None  # the dict spelling still reads
+    assert [(row.output, row.ok, row.checked, row.max_abs) for row in result.comparisons] == [("y:0", True, True, 0.0)]
+    assert "set_static_shapes" in result.passes
+    from migrate import artifacts
+    x_node = [n for n in artifacts.load(out).graph_def.node if n.name == "x"][0]
+    assert [d.size for d in x_node.attr["shape"].shape.dim] == [2, 3]  # the ShapeOptions reached the passes
+    with pytest.raises(TypeError, match="not an option record"):
+        api.optimize(frozen, out, outputs=["y"], options=({"static": True},))
