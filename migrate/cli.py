@@ -148,6 +148,19 @@ def _trt_options(function):
     ], build, function)
 
 
+def _source_options(signature_help):
+    """--checkpoint --tag --signature: how the source is read (the api verbs' keywords of the same names)."""
+    def decorate(function):
+        for option in reversed([
+            click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt."),
+            click.option("--tag", default=None, help="SavedModel tag set of the source (default: serve)."),
+            click.option("--signature", default=None, help=signature_help),
+        ]):
+            function = option(function)
+        return function
+    return decorate
+
+
 def _report_option(function):
     return click.option("--report", "report_path", default=None, help="Write the JSON report here.")(function)
 
@@ -176,9 +189,7 @@ def _print_rows(rows, where=None):
 @click.argument("source")
 @click.option("-o", "--output", "output", default=None, help="Frozen graph path (.pb binary, .pbtxt text).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors (y or y:0), comma-separated.")
-@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
-@click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
-@click.option("--signature", default=None, help="SavedModel signature whose outputs to keep.")
+@_source_options("SavedModel signature whose outputs to keep.")
 @click.option("--allow", multiple=True, help="Only freeze these variables (comma-separated).")
 @click.option("--deny", multiple=True, help="Never freeze these variables (comma-separated).")
 @click.option("--keep-devices", is_flag=True, help="Keep device placements (cleared by default).")
@@ -272,9 +283,7 @@ def optimize(source, output, outputs, passes, shapes, trt, no_verify, report_pat
               help="tf2: object-graph SavedModel from the frozen graph (default on TF 2.x); tf1: graph + "
                    "variables as they are (default on TF 1.x; TF 2.x loads it too).")
 @click.option("--outputs", multiple=True, help="Outputs for the signature when the source has none.")
-@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
-@click.option("--tag", default=None, help="SavedModel tag set of the source (default: serve).")
-@click.option("--signature", default=None, help="Export only this signature.")
+@_source_options("Export only this signature.")
 @click.option("--no-verify", is_flag=True, help="Skip reloading and comparing the SavedModel.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @_model_options
@@ -323,9 +332,7 @@ def verify_command(a, b, outputs, signature, set_values, input_at, checks, allow
 @click.argument("source")
 @click.argument("out_dir")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors (default: signature or inferred).")
-@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
-@click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
-@click.option("--signature", default=None, help="Only this signature of a SavedModel source.")
+@_source_options("Only this signature of a SavedModel source.")
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all).")
 @_shape_options
 @_trt_options
