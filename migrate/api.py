@@ -413,11 +413,8 @@ def _check_signatures(model, signatures, directory, where, inputs_npz, batch, se
     for name, sig in sorted(signatures.items()):
         feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, notes)
         outputs = sorted(sig.outputs.values())
-        if graph_file:
-            reference = runners.GraphFileRunner(graph_file, outputs)
-        else:
-            reference = runners.SessionRunner(model, outputs)
-            feeds = verify.with_tensors(feeds, dict((k + ":0", v) for k, v in (switches or {}).items()))
+        reference = runners.GraphFileRunner(graph_file, outputs) if graph_file else runners.SessionRunner(
+            model, outputs, dict((k + ":0", v) for k, v in (switches or {}).items()))
         results[name] = runners.check(reference, _Exported(directory, sig, where), feeds, rtol, atol)
     return results
 

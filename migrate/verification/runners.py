@@ -14,17 +14,18 @@ from migrate import stream, tfcompat
 from migrate.errors import BadInput
 from migrate.graph.names import tensor_name
 from migrate.verification import compare as comparison
-from migrate.verification.feeds import Results, plain, present_feeds
+from migrate.verification.feeds import Results, plain, present_feeds, with_tensors
 
 
 class SessionRunner(object):
-    """A Model run in its own Graph + Session: run(feeds) -> {output: array} (only the feeds its graph has)."""
+    """A Model run in its own Graph + Session: run(feeds) -> {output: array} (only the feeds its graph has).
+    fixed: {tensor: value} fed on every run besides the feeds (train/infer switches set with --set)."""
 
-    def __init__(self, model, outputs):
-        self.model, self.outputs, self.where = model, list(outputs), model.path
+    def __init__(self, model, outputs, fixed=None):
+        self.model, self.outputs, self.where, self.fixed = model, list(outputs), model.path, fixed
 
     def run(self, feeds):
-        return run_model(self.model, self.outputs, feeds)
+        return run_model(self.model, self.outputs, with_tensors(feeds, self.fixed))
 
 
 class GraphFileRunner(object):
