@@ -502,6 +502,9 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, shapes
 def batch_command(directory, out_dir, jobs, model_timeout, run_timeout, resume, force, convert_flags):
     """Convert every model under DIR, each in its own process (`migrate convert` flags apply to each).
 
+    CONVERT FLAGS: any option of `migrate convert` (its option groups: see `migrate convert --help`), checked by
+    convert's own parser once before any model runs, then passed to each conversion as given.
+
     Example: migrate batch models/ -o converted/ -j 2 --timeout 600 --no-trt
     """
     from migrate import batch as batch_mod
