@@ -9,7 +9,7 @@ import os
 import re
 
 from migrate import model as m
-from migrate import tfcompat
+from migrate import opsets, tfcompat
 from migrate.errors import BadInput
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -349,7 +349,6 @@ def _structure_problems(graph_def):
     problem or None, whether every input names an earlier node apart from while-loop back edges).
     Graphs of a million nodes are checked in seconds: what each op wants is looked up once per op type."""
     from tensorflow.core.framework import types_pb2
-    from migrate.graph.view import MERGE_OPS, NEXT_ITERATION_OPS
     valid_types = set(types_pb2.DataType.values()) - set([types_pb2.DT_INVALID])
     spec = _op_specs()
     position, producers = {}, {}
@@ -371,8 +370,8 @@ def _structure_problems(graph_def):
                 dangling += 1
                 if first_dangling is None:
                     first_dangling = (node.name, input_name)
-            elif in_order and at >= index and not (node.op in MERGE_OPS and
-                                                   producers[producer] in NEXT_ITERATION_OPS):
+            elif in_order and at >= index and not (node.op in opsets.MERGE_OPS and
+                                                   producers[producer] in opsets.NEXT_ITERATION_OPS):
                 in_order = False
         if problem is None:
             problem = _node_problem(node, data, spec, producers, valid_types)
@@ -639,7 +638,7 @@ def load(path, tag=None, signature=None, checkpoint=None):
 
 def load_graph(path, checkpoint=None):
     graph_def = read_graph_def(path)
-    has_variables = any(node.op in ("Variable", "VariableV2", "VarHandleOp") for node in graph_def.node)
+    has_variables = any(node.op in opsets.FREEZABLE_VARIABLE_OPS for node in graph_def.node)
     if not has_variables:
         from migrate import freeze, outputs
         inputs, recorded = outputs.recorded(graph_def)
@@ -689,7 +688,7 @@ def load_saved_model(directory, tag=None, signature=None):
     meta = _pick_meta_graph(saved, tag, path)
     signatures = signatures_from_meta(meta)
     variables = os.path.join(directory, "variables", "variables")
-    has_variables = any(node.op in ("Variable", "VariableV2", "VarHandleOp") for node in meta.graph_def.node)
+    has_variables = any(node.op in opsets.FREEZABLE_VARIABLE_OPS for node in meta.graph_def.node)
     if has_variables and not checkpoint_exists(variables):
         raise BadInput("SavedModel graph has variables but variables/ holds no checkpoint", directory,
                        "copy the SavedModel's variables/ directory too")
@@ -873,7 +872,7 @@ def _saved_variables(meta_graph, graph_def):
     tf = tfcompat.tf()
     found = {}
     for node in graph_def.node:
-        if node.op in ("Variable", "VariableV2", "VarHandleOp") and (wanted is None or node.name in wanted):
+        if node.op in opsets.FREEZABLE_VARIABLE_OPS and (wanted is None or node.name in wanted):
             if re.search(r"/part_\d+$", node.name):
                 continue  # partitions are checked by the restore itself (the key is the full variable)
             shape = node.attr["shape"].shape
@@ -886,7 +885,7 @@ def _restored_keys(graph_def):
     """Checkpoint keys the graph's own restore ops read (tensor_names consts of Restore* ops), or None."""
     by_name = dict((node.name, node) for node in graph_def.node)
     keys = set()
-    readers = [n for n in graph_def.node if n.op in ("RestoreV2", "Restore", "RestoreSlice")]
+    readers = [n for n in graph_def.node if n.op in opsets.CHECKPOINT_READ_OPS]
     for reader in readers:
         source = by_name.get(reader.input[1].split(":")[0]) if len(reader.input) > 1 else None
         if source is None or source.op != "Const":

@@ -19,7 +19,8 @@ from migrate import model as m
 from migrate.errors import BadInput
 from migrate.graph import edit
 from migrate.graph.names import data_input, node_name, output_index, tensor_name
-from migrate.session import TABLE_INIT_NODE, Restored, tf_error_line
+from migrate.opsets import TABLE_INIT_NODE
+from migrate.session import Restored, tf_error_line
 
 FreezeRecord = namedtuple("FreezeRecord", ["outputs", "how_outputs", "variables", "switches", "tables",
                                            "rewritten", "nodes_before", "nodes_after", "seconds", "notes"])
@@ -28,11 +29,6 @@ FreezeRecord = namedtuple("FreezeRecord", ["outputs", "how_outputs", "variables"
 TRAIN_SWITCH = re.compile(r"(^|/)(is_training|training|is_train|train_phase|phase_train|keras_learning_phase|"
                           r"learning_phase|mode)(_\d+)?$", re.IGNORECASE)
 
-# Ops that only work on ref (mutable) inputs, with the twin that works on a constant.
-_REF_TWINS = {"RefSwitch": "Switch", "RefEnter": "Enter", "RefExit": "Exit", "RefMerge": "Merge",
-              "RefIdentity": "Identity", "RefNextIteration": "NextIteration", "RefSelect": "Select"}
-_ASSIGN_TWINS = {"Assign": None, "AssignAdd": "Add", "AssignSub": "Sub"}
-_RESOURCE_WRITES = frozenset(["AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"])
 
 
 # ------------------------------------------------------------------------------------------ outputs
@@ -294,12 +290,12 @@ def _rewrite_stateful(graph_def):
             controls = [name for name in node.input if name.startswith("^")]
             edit.make_const(node, _as_array(True, tfcompat.tf().bool), tfcompat.tf().bool)
             node.input.extend(controls)
-        elif node.op in _REF_TWINS:
-            changed["{}->{}".format(node.op, _REF_TWINS[node.op])] += 1
-            node.op = _REF_TWINS[node.op]
-        elif node.op in _ASSIGN_TWINS:
+        elif node.op in opsets.REF_TWINS:
+            changed["{}->{}".format(node.op, opsets.REF_TWINS[node.op])] += 1
+            node.op = opsets.REF_TWINS[node.op]
+        elif node.op in opsets.ASSIGN_TWINS:
             changed[_assign_to_value(node)] += 1
-        elif node.op in _RESOURCE_WRITES:
+        elif node.op in opsets.RESOURCE_WRITE_OPS:
             changed["{}->NoOp".format(node.op)] += 1
             data = [name for name in node.input if not name.startswith("^")]
             controls = [name for name in node.input if name.startswith("^")]
@@ -318,7 +314,7 @@ def _rewrite_resource_reads(graph_def):
     consts = set(node.name for node in graph_def.node if node.op == "Const")
     added = []
     for node in graph_def.node:
-        if node.op in ("ReadVariableOp", "ResourceGather", "ResourceGatherNd") and \
+        if node.op in opsets.RESOURCE_READ_OPS and \
                 node_name(node.input[0]) in consts:
             added.extend(stream._convert_read(node))
     for node in added:
@@ -338,7 +334,7 @@ def _assign_to_value(node):
         node.op = "Identity"
         node.input.extend([data[1]] + controls + ["^" + node_name(data[0])])
     else:
-        node.op = _ASSIGN_TWINS[old]
+        node.op = opsets.ASSIGN_TWINS[old]
         node.input.extend(data[:2] + controls)
     return "{}->{}".format(old, node.op)
 
@@ -380,7 +376,7 @@ def freeze(model, outputs=None, signature=None, set_values=None, allow=None, den
         tables = _export_tables(restored, needed, graph_def)
         frozen = _convert(restored, graph_def, [node_name(t) for t in output_tensors] +
                           sorted(set(node_name(t) for t in tables)), allow, deny)
-    variables = sum(1 for n in graph_def.node if n.op in ("VariableV2", "Variable", "VarHandleOp") and
+    variables = sum(1 for n in graph_def.node if n.op in opsets.FREEZABLE_VARIABLE_OPS and
                     n.name in needed)
     _apply_switches(frozen, dict((k, v) for k, v in switches.items() if k in set(n.name for n in frozen.node)))
     rewritten = _rewrite_stateful(frozen)

@@ -39,7 +39,7 @@ def feedable_inputs(graph_def, outputs):
     """Placeholders the outputs depend on."""
     graph = view.to_digraph(graph_def)
     needed = view.needed_nodes(graph, [node_name(o) for o in outputs])
-    return [n.name for n in graph_def.node if n.op in ("Placeholder", "PlaceholderWithDefault") and n.name in needed]
+    return [n.name for n in graph_def.node if n.op in opsets.PLACEHOLDER_OPS and n.name in needed]
 
 
 def model_placeholders(graph_def):
@@ -49,7 +49,7 @@ def model_placeholders(graph_def):
     downstream = view.reachable(graph, [n.name for n in graph_def.node if n.op in BOUNDARY_OPS])
     found = []
     for node in graph_def.node:
-        if node.op in ("Placeholder", "PlaceholderWithDefault") and \
+        if node.op in opsets.PLACEHOLDER_OPS and \
                 view.reachable(graph, [node.name]) & downstream:
             found.append(node.name)
     return found

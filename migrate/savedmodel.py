@@ -14,10 +14,12 @@ import os
 from migrate import freeze as freeze_mod
 from migrate import io
 from migrate import model as m
+from migrate import opsets
 from migrate import tfcompat
 from migrate.errors import BadInput
 from migrate.graph.names import node_name, tensor_name
-from migrate.session import TABLE_INIT_NODE, Restored
+from migrate.opsets import TABLE_INIT_NODE
+from migrate.session import Restored
 
 PREDICT = "tensorflow/serving/predict"
 FORMATS = ("tf1", "tf2")
@@ -89,7 +91,7 @@ def write_tf1(model, directory, signatures, graph_file=None):
                                  for k, t in sig.outputs.items()),
                     method_name=sig.method or PREDICT)
             init = _table_init_op(restored)
-            for key in ("saved_model_main_op", "legacy_init_op", "saved_model_train_op"):
+            for key in opsets.SAVED_MODEL_INIT_COLLECTIONS + (opsets.SAVED_MODEL_TRAIN_COLLECTION,):
                 graph.clear_collection(key)  # the source's own; the builder writes ours
             builder = v1.saved_model.builder.SavedModelBuilder(directory)
             kwargs = tfcompat.saved_model_builder_kwargs(init, _asset_tensors(restored), _saver(graph))

@@ -4,13 +4,13 @@ TF's default graph is never touched; every Restored closes its session on exit.
 """
 import os
 
-from migrate import artifacts
+from migrate import artifacts, opsets
 from migrate import model as m
 from migrate import tfcompat
 from migrate.errors import BadInput, first_line
-from migrate.graph.names import node_name, tensor_name
+from migrate.graph.names import tensor_name
 
-TABLE_INIT_NODE = "migrate_init_tables"  # frozen graphs: run this node once before inference
+from migrate.opsets import TABLE_INIT_NODE
 
 # Every session run ends within this many seconds (--timeout; MIGRATE_RUN_TIMEOUT; 0 = never): a graph that
 # waits on a queue or iterator nothing fills would otherwise block forever.
@@ -211,7 +211,7 @@ def timed_out(graph, fetches, feed_dict, where):
 # before anything runs (a 7-node graph can ask for a 1 G-element Fill). Bound: twice the largest weight the
 # graph holds (Const, variable, or a weight fed as a placeholder) plus RUN_MARGIN_BYTES.
 RUN_MARGIN_BYTES = 256 << 20
-WEIGHT_OPS = frozenset(["Const", "VariableV2", "Variable", "VarHandleOp", "Placeholder", "PlaceholderV2"])
+WEIGHT_OPS = opsets.WEIGHT_OPS
 
 
 def _static_bytes(tensor):
@@ -244,7 +244,7 @@ def run_bound(graph):
     largest = 0
     for op in graph.get_operations():
         if op.type in WEIGHT_OPS:
-            sizes = [_variable_bytes(op)] if op.type in ("VariableV2", "Variable", "VarHandleOp") else \
+            sizes = [_variable_bytes(op)] if op.type in opsets.FREEZABLE_VARIABLE_OPS else \
                 [_static_bytes(t) for t in op.outputs]
             largest = max([largest] + [size for size in sizes if size])
     return 2 * largest + RUN_MARGIN_BYTES, largest
@@ -384,17 +384,16 @@ def _load_graph_with_checkpoint(restored):
 def _run_graph_restore(restored):
     """Run the `save/restore_all` op a Saver wrote into the graph, feeding the checkpoint prefix."""
     graph_def = restored.model.graph_def
-    restore = [n for n in graph_def.node if n.name.endswith("restore_all") and n.op == "NoOp"]
-    if not restore:
+    restore = opsets.restore_root(graph_def)
+    if restore is None:
         raise BadInput("graph has variables but no restore op (save/restore_all)", restored.model.path,
                        "pass a .meta graph or a SavedModel instead")
     by_name = dict((n.name, n) for n in graph_def.node)
-    readers = [n for n in graph_def.node if n.op in ("RestoreV2", "Restore", "RestoreSlice")]
-    filename = node_name(readers[0].input[0]) if readers else None
+    filename = opsets.restore_filename(graph_def)
     feeds = {}
-    if filename and by_name[filename].op in ("Const", "Placeholder", "PlaceholderWithDefault"):
+    if filename and filename in by_name and by_name[filename].op in opsets.FEEDABLE_FILENAME_OPS:
         feeds[restored.graph.get_tensor_by_name(filename + ":0")] = _reader_prefix(restored.model.checkpoint)
-    restored.session.run(restored.graph.get_operation_by_name(restore[0].name), feeds)
+    restored.session.run(restored.graph.get_operation_by_name(restore), feeds)
 
 
 def _reader_prefix(prefix):

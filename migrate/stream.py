@@ -28,26 +28,19 @@ ref tensors through while loops: RefEnter/RefExit/RefNextIteration/RefMerge), va
 import os
 import time
 
-from migrate import artifacts, freeze as freeze_mod, io, tfcompat
+from migrate import artifacts, freeze as freeze_mod, io, opsets, tfcompat
 from migrate import model as m
 from migrate.errors import BadInput
 from migrate.graph import edit, names
 from migrate.graph.names import node_name, tensor_name
 
-VARIABLE_OPS = frozenset(["VariableV2", "Variable", "VarHandleOp"])
-RESTORE_OPS = frozenset(["RestoreV2", "Restore", "RestoreSlice"])
-ASSIGN_OPS = frozenset(["Assign", "AssignVariableOp"])
-RESOURCE_WRITES = frozenset(["AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"])
 # What may read a converted resource handle (directly or through Identity): TF's converter handles these.
-RESOURCE_READERS = frozenset(["ReadVariableOp", "ResourceGather", "ResourceGatherNd"]) | RESOURCE_WRITES
-# Ref-taking ops freeze._rewrite_stateful turns into value ops, minus those that carry refs through loops.
-REF_OK = (frozenset(freeze_mod._REF_TWINS) | frozenset(freeze_mod._ASSIGN_TWINS)) - frozenset(
-    ["RefEnter", "RefExit", "RefNextIteration", "RefMerge"])
+RESOURCE_READERS = opsets.RESOURCE_READ_OPS | opsets.RESOURCE_WRITE_OPS
 # What the session path's loaders run after the restore (session.py): table initializers for checkpoints,
 # a SavedModel's main op (tf.saved_model.loader.load).
-INIT_COLLECTIONS = {m.CHECKPOINT: ("table_initializer",), m.SESSION_BUNDLE: ("table_initializer",),
-                    m.GRAPH_WITH_CHECKPOINT: ("table_initializer",),
-                    m.SAVED_MODEL: ("saved_model_main_op", "legacy_init_op")}
+INIT_COLLECTIONS = {m.CHECKPOINT: (opsets.TABLE_INIT_COLLECTION,), m.SESSION_BUNDLE: (opsets.TABLE_INIT_COLLECTION,),
+                    m.GRAPH_WITH_CHECKPOINT: (opsets.TABLE_INIT_COLLECTION,),
+                    m.SAVED_MODEL: opsets.SAVED_MODEL_INIT_COLLECTIONS}
 TEXT_SUFFIXES = (".pbtxt", ".txt", ".prototxt")
 
 
@@ -110,7 +103,7 @@ def plan_freeze(model, outputs=None, signature=None, set_values=None, allow=None
     consumers = _consumers(source)
     needed = edit.needed_nodes(source, output_tensors)
     _refuse_unhandled(source, needed, consumers, by_name)
-    variables = sorted(name for name in needed if by_name[name].op in VARIABLE_OPS)
+    variables = sorted(name for name in needed if by_name[name].op in opsets.VARIABLE_OPS)
     keys = _checkpoint_keys(model, by_name, consumers, needed)
     _refuse_reassigned(model, by_name, consumers, set(variables))
     stored = _stored(model.checkpoint)
@@ -118,6 +111,8 @@ def plan_freeze(model, outputs=None, signature=None, set_values=None, allow=None
     for name in variables:
         if name not in keys:
             raise Unsupported("variable '{}' is not restored by the graph's restore op".format(name))
+        if by_name[name].op not in opsets.FREEZABLE_VARIABLE_OPS:  # TF's converter keeps it a variable
+            raise Unsupported("variable '{}' is a {}".format(name, by_name[name].op))
         key, sliced = keys[name]
         if sliced:
             raise Unsupported("variable '{}' is restored from a slice (partitioned variable)".format(name))
@@ -155,7 +150,6 @@ def _consumers(graph_def):
 
 
 def _refuse_unhandled(graph_def, needed, consumers, by_name):
-    from migrate import opsets
     from migrate.graph.ops import table_handles
     for tensor, (_, _, node) in sorted(table_handles(graph_def).items()):
         if node in needed:
@@ -165,7 +159,7 @@ def _refuse_unhandled(graph_def, needed, consumers, by_name):
             continue
         if node.op in opsets.TABLE_OPS or "Table" in node.op:
             raise Unsupported("lookup table op '{}' ({}) is needed".format(node.name, node.op))
-        if node.op not in REF_OK and _takes_ref(node.op):
+        if node.op not in opsets.STREAMABLE_REF_OPS and _takes_ref(node.op):
             raise Unsupported("'{}' ({}) takes a ref input".format(node.name, node.op))
         if node.op == "VarHandleOp":
             for reader in _resource_readers(node.name, consumers):
@@ -202,14 +196,8 @@ def _resource_readers(handle, consumers):
 
 
 def _restore_root(model, by_name):
-    meta = model.meta_graph
-    if meta is not None and meta.HasField("saver_def") and meta.saver_def.restore_op_name:
-        root = node_name(meta.saver_def.restore_op_name)
-        return root if root in by_name else None
-    roots = [name for name, node in by_name.items() if name.endswith("restore_all") and node.op == "NoOp"]
-    # session._run_graph_restore takes the first in graph order
-    order = dict((node.name, index) for index, node in enumerate(model.graph_def.node))
-    return min(roots, key=lambda name: order[name]) if roots else None
+    root = opsets.restore_root(model.graph_def, model.meta_graph)
+    return root if root in by_name else None
 
 
 def _checkpoint_keys(model, by_name, consumers, needed):
@@ -221,7 +209,7 @@ def _checkpoint_keys(model, by_name, consumers, needed):
     keys = {}
     for name in restore_nodes:
         reader = by_name[name]
-        if reader.op not in RESTORE_OPS:
+        if reader.op not in opsets.CHECKPOINT_READ_OPS:
             continue
         tensor_names, slices = _restore_specs(reader, by_name)
         for index, key in enumerate(tensor_names):
@@ -245,7 +233,7 @@ def _restore_specs(reader, by_name):
         return [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
     data = [spelled for spelled in reader.input if not names.is_control(spelled)]
     tensor_names = strings(data[1])
-    slices = strings(data[2]) if reader.op in ("RestoreV2", "RestoreSlice") and len(data) > 2 else []
+    slices = strings(data[2]) if reader.op in opsets.SLICED_READ_OPS and len(data) > 2 else []
     return tensor_names, slices
 
 
@@ -261,9 +249,9 @@ def _assigned_variables(tensor, consumers, restore_nodes, by_name):
             data = [i for i in reader.input if not names.is_control(i)]
             if reader.op == "Identity":
                 todo.append(reader.name)
-            elif reader.op in ASSIGN_OPS and len(data) > 1 and data[1] == spelled:
+            elif reader.op in opsets.RESTORE_ASSIGN_OPS and len(data) > 1 and data[1] == spelled:
                 target = node_name(data[0])
-                if target in by_name and by_name[target].op in VARIABLE_OPS:
+                if target in by_name and by_name[target].op in opsets.VARIABLE_OPS:
                     found.append(target)
     return found
 
@@ -278,14 +266,14 @@ def _refuse_reassigned(model, by_name, consumers, variables):
     for key in INIT_COLLECTIONS.get(model.kind, ()):
         if key in meta.collection_def:
             roots.extend(node_name(n) for n in meta.collection_def[key].node_list.value if node_name(n) in by_name)
-    if model.kind == m.SAVED_MODEL and "__saved_model_init_op" in meta.signature_def:
-        roots.extend(node_name(info.name) for info in meta.signature_def["__saved_model_init_op"].outputs.values()
+    if model.kind == m.SAVED_MODEL and opsets.INIT_SIGNATURE in meta.signature_def:
+        roots.extend(node_name(info.name) for info in meta.signature_def[opsets.INIT_SIGNATURE].outputs.values()
                      if node_name(info.name) in by_name)
     if not roots:
         return
     for name in edit.needed_nodes(model.graph_def, roots):
         node = by_name[name]
-        if node.op in freeze_mod._ASSIGN_TWINS or node.op in RESOURCE_WRITES or node.op.startswith("Scatter"):
+        if node.op in opsets.ASSIGN_TWINS or node.op in opsets.RESOURCE_WRITE_OPS or node.op.startswith("Scatter"):
             data = [i for i in node.input if not names.is_control(i)]
             if data and node_name(data[0]) in variables:
                 raise Unsupported("init op assigns variable '{}' after the restore".format(node_name(data[0])))
@@ -331,7 +319,7 @@ def _structure(model, source, needed, by_name, weights):
             node.attr["T"].type = weights[resource_of[node.name]][1]
             if "_output_shapes" in node.attr:
                 del node.attr["_output_shapes"]
-        elif node.op in ("ReadVariableOp", "ResourceGather", "ResourceGatherNd") and \
+        elif node.op in opsets.RESOURCE_READ_OPS and \
                 node_name(node.input[0]) in resource_of:
             added += _convert_read(node)
     for node in added:

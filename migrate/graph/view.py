@@ -17,12 +17,11 @@ from collections import deque
 
 from migrate.errors import BadInput
 from migrate.graph import names
+from migrate.opsets import MERGE_OPS, NEXT_ITERATION_OPS
 
 DATA = "data"
 CONTROL = "control"
 
-NEXT_ITERATION_OPS = frozenset(["NextIteration", "RefNextIteration"])
-MERGE_OPS = frozenset(["Merge", "RefMerge"])
 
 # Edge attribute dicts are shared by all edges of a kind: treat them as read-only.
 _DATA_EDGE = {"kind": DATA}
