@@ -157,7 +157,7 @@ def _with_switches(model, set_values, progress):
     from tensorflow.core.framework import graph_pb2
     graph_def = graph_pb2.GraphDef()
     graph_def.CopyFrom(model.graph_def)
-    freeze_mod._apply_switches(graph_def, switches)
+    freeze_mod.apply_switches(graph_def, switches)
     progress("switches set to constants (as freeze does): " + ", ".join(
         "{}={}".format(k, v) for k, v in sorted(switches.items())))
     return model.derive(graph_def=graph_def, note="switches " + ", ".join(

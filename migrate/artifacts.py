@@ -11,6 +11,7 @@ import re
 from migrate import model as m
 from migrate import opsets, tfcompat
 from migrate.errors import BadInput
+from migrate.graph import wire
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 SESSION_BUNDLE_META = "export.meta"
@@ -59,7 +60,7 @@ def parse_proto(path, message):
                            "models this large must stay a checkpoint or SavedModel with variables")
         with open(path, "rb") as handle:
             if size > CHUNKED_PARSE_BYTES and not path.endswith(TEXT_SUFFIXES) and \
-                    not _looks_like_text(handle.read(256)):
+                    not looks_like_text(handle.read(256)):
                 return _parse_in_chunks(handle, size, message, path)
             handle.seek(0)
             data = handle.read()
@@ -70,7 +71,7 @@ def parse_proto(path, message):
     if not data:
         raise BadInput("file is empty", path, "re-export or re-copy the model file")
     name = type(message).__name__
-    if path.endswith(TEXT_SUFFIXES) or _looks_like_text(data):
+    if path.endswith(TEXT_SUFFIXES) or looks_like_text(data):
         try:
             text_format.Merge(data.decode("utf-8"), message)
             return message
@@ -109,7 +110,7 @@ def _parse_in_chunks(handle, size, message, path):
             chunk = handle.read(min(CHUNK_BYTES, size - position))
             end = _whole_fields(chunk)
             if end == 0:  # one field longer than a chunk: read exactly that field
-                total = _field_size(chunk)
+                total = wire.field_size(chunk)
                 if total is None or position + total > size:
                     raise pb_message.DecodeError("truncated field at byte {}".format(position))
                 chunk += handle.read(total - len(chunk))
@@ -124,39 +125,13 @@ def _parse_in_chunks(handle, size, message, path):
     return message
 
 
-def _field_size(data, position=0):
-    """Bytes of the whole field (key included) starting at `position`, or None for an invalid wire type or a
-    key/length not complete in `data`."""
-    from migrate.stream import _varint_at
-    key, at = _varint_at(data, position)
-    wire = key & 7
-    if at > len(data):
-        return None
-    if wire == 0:
-        _, end = _varint_at(data, at)
-        return None if end > len(data) else end - position
-    if wire == 1:
-        return at + 8 - position
-    if wire == 5:
-        return at + 4 - position
-    if wire == 2:
-        length, start = _varint_at(data, at)
-        return None if start > len(data) else start + length - position
-    return None
-
-
-def _field_number(data, position):
-    from migrate.stream import _varint_at
-    return _varint_at(data, position)[0] >> 3
-
-
 def _whole_fields(data):
     """End of the last whole top-level field in `data` (0: not even the first; -(position + 1): an invalid
     field there)."""
     position = 0
     while position < len(data):
-        size = _field_size(data, position)
-        if size is not None and _field_number(data, position) == 0:
+        size = wire.field_size(data, position)
+        if size is not None and wire.field_number(data, position) == 0:
             # field 0 does not exist in protobuf: zeros are not a message (and a file of them would take
             # this loop two bytes at a time through gigabytes)
             return -(position + 1)
@@ -179,7 +154,7 @@ def _out_of_memory(path, size):
                     "raise the process's memory limit (ulimit -v) or use a machine with more memory")
 
 
-def _looks_like_text(data):
+def looks_like_text(data):
     head = data[:256]
     try:
         text = head.decode("ascii")
@@ -536,10 +511,7 @@ def open_checkpoint(prefix):
 def damaged_checkpoint(prefix, exc, name=None):
     """BadInput for a checkpoint whose data cannot be read back (a truncated .data shard: 'Read less bytes
     than requested'; a flipped bit: 'Checksum does not match'), naming the checkpoint, never a temp path."""
-    lines = [text.strip() for text in str(getattr(exc, "message", None) or exc).splitlines() if text.strip()]
-    # TF 2.x puts 'Graph execution error:' first and what went wrong further down
-    telling = [text for text in lines if re.search(r"Checksum|less bytes|DATA_LOSS|OUT_OF_RANGE|corrupt", text)]
-    line = re.sub(r"^\w+: ", "", (telling or lines or [type(exc).__name__])[0])
+    line = tfcompat.damaged_checkpoint_line(exc)
     return BadInput("checkpoint data is damaged{}: {}".format(
         " (reading variable '{}')".format(name) if name else "", line), prefix,
         "the .data-NNNNN-of-NNNNN file is truncated or corrupt; re-copy the checkpoint from its source")
@@ -552,7 +524,7 @@ def read_tensor(reader, key, prefix):
     except MemoryError:
         raise
     except Exception as exc:  # OutOfRangeError / DataLossError / OpError, whatever this TF raises
-        if isinstance(exc, tfcompat.tf().errors.OpError) or "less bytes" in str(exc) or "Checksum" in str(exc):
+        if tfcompat.is_damaged_checkpoint_error(exc):
             raise damaged_checkpoint(prefix, exc, key)
         raise
 
@@ -561,7 +533,7 @@ def checkpoint_variables(prefix):
     """{name: (shape list, dtype name)} of everything stored in a checkpoint."""
     reader = open_checkpoint(prefix)
     shapes = reader.get_variable_to_shape_map()
-    dtypes = reader.get_variable_to_dtype_map() if hasattr(reader, "get_variable_to_dtype_map") else {}
+    dtypes = tfcompat.checkpoint_dtypes(reader)
     return {name: (list(shape), dtypes[name].name if name in dtypes else None) for name, shape in shapes.items()}
 
 
@@ -720,7 +692,7 @@ def _assets(directory, meta):
     """{tensor name: asset file path}: from asset_file_def (TF >= 1.15) or the saved_model_assets collection."""
     _, meta_graph_pb2, _ = _protos()
     asset_dir = os.path.join(directory, "assets")
-    defs = list(getattr(meta, "asset_file_def", []))
+    defs = tfcompat.asset_file_defs(meta)
     if "saved_model_assets" in meta.collection_def:
         for packed in meta.collection_def["saved_model_assets"].any_list.value:
             asset = meta_graph_pb2.AssetFileDef()
@@ -779,46 +751,14 @@ def load_session_bundle(prefix):
 # Session bundles keep signatures in the `serving_signatures` collection as a packed tensorflow.serving.Signatures
 # proto, a type TF itself does not ship. We read its few fields straight from the protobuf wire format (no
 # dependency on tensorflow-serving-api; the dynamic-message API of protobuf differs between 3.x and 7.x).
-def _wire_fields(data):
-    """Yield (field number, bytes) for the length-delimited fields of a serialized message."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 2:
-            length, pos = _varint(data, pos)
-            yield number, data[pos:pos + length]
-            pos += length
-        elif wire_type == 0:
-            _, pos = _varint(data, pos)
-        else:
-            raise ValueError("unexpected wire type {}".format(wire_type))
-        if pos > len(data):
-            raise ValueError("field {} runs past the end of its message".format(number))
-
-
-def _varint(data, pos):
-    result, shift = 0, 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("bad varint at byte {}".format(pos))
-        byte = data[pos]
-        byte = byte if isinstance(byte, int) else ord(byte)
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
 def _binding(data):
-    return dict(_wire_fields(data)).get(1, b"").decode("utf-8")
+    return dict(wire.length_delimited_fields(data)).get(1, b"").decode("utf-8")
 
 
 def _decode_signature(data):
     """Signature{regression=1{input=1,output=2}, classification=2{input=1,classes=2,scores=3}, generic=3{map=1}}."""
-    for number, body in _wire_fields(data):
-        fields = list(_wire_fields(body))
+    for number, body in wire.length_delimited_fields(data):
+        fields = list(wire.length_delimited_fields(body))
         if number == 1:
             return {"input": _binding(dict(fields)[1])}, {"output": _binding(dict(fields)[2])}, "regression"
         if number == 2:
@@ -828,7 +768,7 @@ def _decode_signature(data):
         if number == 3:
             mapping = {}
             for _, entry in fields:
-                entry_fields = dict(_wire_fields(entry))
+                entry_fields = dict(wire.length_delimited_fields(entry))
                 mapping[entry_fields.get(1, b"").decode("utf-8")] = _binding(entry_fields.get(2, b""))
             return mapping, {}, "generic"
     return {}, {}, "unknown"
@@ -841,12 +781,12 @@ def session_bundle_signatures(meta):
         return {}
     data = collection.any_list.value[0].value
     named, signatures = {}, {}
-    for number, body in _wire_fields(data):
+    for number, body in wire.length_delimited_fields(data):
         if number == 1:
             inputs, outputs, method = _decode_signature(body)
             signatures["default"] = m.Signature("default", inputs, outputs, method)
         elif number == 2:
-            entry = dict(_wire_fields(body))
+            entry = dict(wire.length_delimited_fields(body))
             named[entry.get(1, b"").decode("utf-8")] = _decode_signature(entry.get(2, b""))
     if "inputs" in named and "outputs" in named:  # the generic input/output pair TF Serving turns into "predict"
         signatures["serving_default"] = m.Signature("serving_default", named["inputs"][0], named["outputs"][0],

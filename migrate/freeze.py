@@ -181,7 +181,7 @@ def _check_set_value(node, value):
                                                  "0" if dtype.is_integer else "0.5"))
 
 
-def _apply_switches(graph_def, values):
+def apply_switches(graph_def, values):
     """Turn each switch (PlaceholderWithDefault or Placeholder) into a Const of its value."""
     tf = tfcompat.tf()
     for node in graph_def.node:
@@ -215,10 +215,8 @@ def _export_tables(restored, needed, graph_def):
 def _table_contents(restored, handle, key_dtype, value_dtype):
     """Ask the live table for its contents; TF < 1.8 cannot export static tables, so there we read the
     vocabulary file its initializer names (the index_table_from_file layout: line -> line number)."""
-    from tensorflow.python.ops import gen_lookup_ops
     with restored.graph.as_default():
-        export = (gen_lookup_ops.lookup_table_export_v2 if handle.dtype == tfcompat.tf().resource
-                  else gen_lookup_ops.lookup_table_export)(handle, key_dtype, value_dtype)
+        export = tfcompat.export_lookup_table(handle, key_dtype, value_dtype)
     try:
         return restored.session.run(list(export))
     except tfcompat.tf().errors.UnimplementedError:
@@ -279,7 +277,7 @@ def _import_tables(graph_def, contents):
 
 # ------------------------------------------------------------------------------------------ rewrites
 
-def _rewrite_stateful(graph_def):
+def rewrite_stateful(graph_def):
     """Make ops that need mutable inputs valid on constants. Returns Counter of 'Old->New'."""
     changed = Counter()
     _rewrite_resource_reads(graph_def)
@@ -316,7 +314,7 @@ def _rewrite_resource_reads(graph_def):
     for node in graph_def.node:
         if node.op in opsets.RESOURCE_READ_OPS and \
                 node_name(node.input[0]) in consts:
-            added.extend(stream._convert_read(node))
+            added.extend(stream.convert_read(node))
     for node in added:
         graph_def.node.add().CopyFrom(node)
 
@@ -339,7 +337,7 @@ def _assign_to_value(node):
     return "{}->{}".format(old, node.op)
 
 
-def _clear_devices(graph_def):
+def strip_devices(graph_def):
     for node in graph_def.node:
         node.device = ""
         if "_class" in node.attr:  # colocation with nodes that may be gone after pruning
@@ -378,11 +376,11 @@ def freeze(model, outputs=None, signature=None, set_values=None, allow=None, den
                           sorted(set(node_name(t) for t in tables)), allow, deny)
     variables = sum(1 for n in graph_def.node if n.op in opsets.FREEZABLE_VARIABLE_OPS and
                     n.name in needed)
-    _apply_switches(frozen, dict((k, v) for k, v in switches.items() if k in set(n.name for n in frozen.node)))
-    rewritten = _rewrite_stateful(frozen)
+    apply_switches(frozen, dict((k, v) for k, v in switches.items() if k in set(n.name for n in frozen.node)))
+    rewritten = rewrite_stateful(frozen)
     imported = _import_tables(frozen, tables)
     if clear_devices:
-        _clear_devices(frozen)
+        strip_devices(frozen)
     edit.drop_unreachable(frozen, [node_name(t) for t in output_tensors] + ([TABLE_INIT_NODE] if imported else []))
     record_io(frozen, model, output_tensors, how)
     _check_size(frozen, model.path)

@@ -99,7 +99,7 @@ def write_tf1(model, directory, signatures, graph_file=None):
                 builder.add_meta_graph_and_variables(restored.session, [v1.saved_model.tag_constants.SERVING],
                                                      signature_def_map=defs, clear_devices=True, **kwargs)
             except ValueError as exc:
-                if "same name" not in str(exc) or "saver" in kwargs:
+                if not tfcompat.is_duplicate_saver_error(exc) or "saver" in kwargs:
                     raise
                 raise SaverUnsupported(str(exc))
             builder.save()

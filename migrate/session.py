@@ -228,9 +228,7 @@ def _static_bytes(tensor):
 
 def _variable_bytes(op):
     try:
-        from tensorflow.core.framework import tensor_shape_pb2  # noqa: F401
-        shape = op.get_attr("shape")
-        dims = [d.size for d in shape.dim] if hasattr(shape, "dim") else list(shape)
+        dims = tfcompat.attr_shape_dims(op.get_attr("shape"))
         count = 1
         for dim in dims:
             count *= max(int(dim), 1)
@@ -280,14 +278,8 @@ def too_big(tensor, op, size, bound, where, runs="verification runs",
 
 
 def _session_config():
-    """CPU only, Grappler off: Grappler would rewrite the graphs we compare (a comparison wants them run as
-    written), and on large graphs its first-run rewrite costs more than the run (1.07 GB MLP: 96 s -> 24 s)."""
-    v1 = tfcompat.v1()
-    config = v1.ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
-    rewrites = config.graph_options.rewrite_options
-    if "disable_meta_optimizer" in type(rewrites).DESCRIPTOR.fields_by_name:  # TF >= 1.8
-        rewrites.disable_meta_optimizer = True
-    return tfcompat.set_run_timeout(config, run_timeout())
+    """The ConfigProto of every session migrate opens (tfcompat.session_config) with --timeout's deadline."""
+    return tfcompat.session_config(run_timeout())
 
 
 def _import_graph(restored, graph_def):

@@ -31,7 +31,7 @@ import time
 from migrate import artifacts, freeze as freeze_mod, io, opsets, tfcompat
 from migrate import model as m
 from migrate.errors import BadInput
-from migrate.graph import edit, names
+from migrate.graph import edit, names, wire
 from migrate.graph.names import node_name, tensor_name
 
 # What may read a converted resource handle (directly or through Identity): TF's converter handles these.
@@ -125,10 +125,10 @@ def plan_freeze(model, outputs=None, signature=None, set_values=None, allow=None
         weights[name] = (key, dtype, list(stored_dims))
     graph_def = _structure(model, source, needed, by_name, weights)
     present = set(node.name for node in graph_def.node)
-    freeze_mod._apply_switches(graph_def, dict((k, v) for k, v in switches.items() if k in present))
-    rewritten = freeze_mod._rewrite_stateful(graph_def)
+    freeze_mod.apply_switches(graph_def, dict((k, v) for k, v in switches.items() if k in present))
+    rewritten = freeze_mod.rewrite_stateful(graph_def)
     if clear_devices:
-        freeze_mod._clear_devices(graph_def)
+        freeze_mod.strip_devices(graph_def)
     edit.drop_unreachable(graph_def, [node_name(t) for t in output_tensors])
     if model.meta_graph is not None:  # attrs this TF lacks, at the writer's default (Cast.Truncate from 1.15 in 1.7):
         session.strip_unknown_defaults(graph_def, model.meta_graph.meta_info_def.stripped_op_list)  # as on import
@@ -284,7 +284,7 @@ def _stored(prefix):
     from migrate import session
     reader = artifacts.open_checkpoint(session._reader_prefix(prefix))
     shapes = reader.get_variable_to_shape_map()
-    dtypes = reader.get_variable_to_dtype_map() if hasattr(reader, "get_variable_to_dtype_map") else {}
+    dtypes = tfcompat.checkpoint_dtypes(reader)
     return dict((key, (list(shape), dtypes[key].as_datatype_enum if key in dtypes else None))
                 for key, shape in shapes.items())
 
@@ -321,7 +321,7 @@ def _structure(model, source, needed, by_name, weights):
                 del node.attr["_output_shapes"]
         elif node.op in opsets.RESOURCE_READ_OPS and \
                 node_name(node.input[0]) in resource_of:
-            added += _convert_read(node)
+            added += convert_read(node)
     for node in added:
         graph_def.node.add().CopyFrom(node)
     return graph_def
@@ -351,7 +351,7 @@ def _as_weight_node(node, spec):
     node.attr["dtype"].type = dtype
 
 
-def _convert_read(node):
+def convert_read(node):
     """ReadVariableOp -> Identity, ResourceGather -> GatherV2 (+ axis Const), ResourceGatherNd -> GatherNd,
     as TF's convert_variables_to_constants (2.x) does; returns nodes to add."""
     from tensorflow.core.framework import node_def_pb2
@@ -433,10 +433,7 @@ def write_frozen(plan, path, text=False):
                 elif text:
                     written += _write_text_node(handle, node)
                 else:
-                    payload = node.SerializeToString(deterministic=True)
-                    handle.write(_NODE_TAG + _varint(len(payload)))
-                    handle.write(payload)
-                    written += len(payload)
+                    written += wire.write_node(handle, node.SerializeToString(deterministic=True))
             if text:
                 from google.protobuf import text_format
                 handle.write(text_format.MessageToString(tail))
@@ -465,10 +462,7 @@ class _Tensors(object):
 
     def __init__(self, reader, keys, prefix=None):
         import threading
-        try:
-            import queue
-        except ImportError:  # Python 2 spelling never needed; kept for clarity of the dependency
-            import Queue as queue
+        import queue
         self.reader, self.keys, self.prefix = reader, keys, prefix
         self.ready = queue.Queue()
         self.condition = threading.Condition()
@@ -509,26 +503,6 @@ class _Tensors(object):
             self.condition.notify()
 
 
-_NODE_TAG = b"\x0a"          # GraphDef.node: field 1, wire type 2
-_ATTR_TAG = b"\x2a"          # NodeDef.attr: field 5, wire type 2 (a map entry: key 1, value 2)
-_VALUE_KEY = b"\x0a\x05value"
-_ENTRY_VALUE_TAG = b"\x12"
-_ATTR_TENSOR_TAG = b"\x42"   # AttrValue.tensor: field 8, wire type 2
-_CONTENT_TAG = b"\x22"       # TensorProto.tensor_content: field 4, wire type 2
-
-
-def _varint(value):
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(bits | 0x80)
-        else:
-            out.append(bits)
-            return bytes(out)
-
-
 def _tensor_head(value, dtype):
     """TensorProto with dtype and shape only, serialized."""
     from tensorflow.core.framework import tensor_pb2
@@ -560,27 +534,13 @@ def _write_weight(handle, node, value, dtype):
         full.CopyFrom(node)
         tf = tfcompat.v1()
         full.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value, dtype=tf.as_dtype(dtype)))
-        payload = full.SerializeToString(deterministic=True)
-        handle.write(_NODE_TAG + _varint(len(payload)))
-        handle.write(payload)
-        return len(payload)
+        return wire.write_node(handle, full.SerializeToString(deterministic=True))
     value = np.asarray(value)  # the reader gives numpy scalars for 0-d tensors
     if not value.flags.c_contiguous:
         value = value.copy(order="C")  # (np.ascontiguousarray would make a 0-d value 1-d)
     content = memoryview(value.reshape(-1).view(np.uint8)) if value.size else b""
-    head = node.SerializeToString(deterministic=True)
-    tensor_head = _tensor_head(value, dtype)
-    tensor_len = len(tensor_head) + (1 + len(_varint(value.nbytes)) + value.nbytes if value.nbytes else 0)
-    attr_len = 1 + len(_varint(tensor_len)) + tensor_len
-    entry_len = len(_VALUE_KEY) + 1 + len(_varint(attr_len)) + attr_len
-    node_len = len(head) + 1 + len(_varint(entry_len)) + entry_len
-    handle.write(b"".join([_NODE_TAG, _varint(node_len), head, _ATTR_TAG, _varint(entry_len), _VALUE_KEY,
-                           _ENTRY_VALUE_TAG, _varint(attr_len), _ATTR_TENSOR_TAG, _varint(tensor_len),
-                           tensor_head]))
-    if value.nbytes:
-        handle.write(_CONTENT_TAG + _varint(value.nbytes))
-        handle.write(content)
-    return node_len
+    return wire.write_const_node(handle, node.SerializeToString(deterministic=True), _tensor_head(value, dtype),
+                                 content, value.nbytes)
 
 
 def _write_text_node(handle, node):
@@ -658,7 +618,7 @@ class Target(object):
         self._unwind = None
 
     def __enter__(self):
-        self._unwind = io._terminate_unwinds()
+        self._unwind = io.terminate_unwinds()
         self._unwind.__enter__()
         return self
 
@@ -669,7 +629,7 @@ class Target(object):
             if self._unwind is not None:
                 self._unwind.__exit__(kind, value, trace)
         if isinstance(value, (IOError, OSError)):  # disk full, permissions: the one line io.atomic_file gives
-            raise io._write_error(value, self.output)
+            raise io.write_error(value, self.output)
         return False
 
     def commit(self, frozen=None):
@@ -772,7 +732,7 @@ def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=
 def is_binary_graph_file(path):
     """True for a GraphDef file run_file can read (binary; text files are parsed whole)."""
     return bool(path) and os.path.isfile(path) and not path.endswith(TEXT_SUFFIXES) and \
-        not artifacts._looks_like_text(open(path, "rb").read(256))
+        not artifacts.looks_like_text(open(path, "rb").read(256))
 
 
 def write_graph_def(graph_def, path, text=None):
@@ -791,9 +751,7 @@ def write_graph_def(graph_def, path, text=None):
     tail.library.CopyFrom(graph_def.library)
     with open(path, "wb") as handle:
         for node in graph_def.node:
-            payload = node.SerializeToString(deterministic=True)
-            handle.write(_NODE_TAG + _varint(len(payload)))
-            handle.write(payload)
+            wire.write_node(handle, node.SerializeToString(deterministic=True))
         handle.write(tail.SerializeToString(deterministic=True))
 
 
@@ -833,13 +791,13 @@ def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
         size = os.fstat(handle.fileno()).st_size
         while handle.tell() < size:
             key, head = _read_varint(handle, path)
-            number, wire = key >> 3, key & 7
-            if wire == 0:
+            number, wire_type = key >> 3, key & 7
+            if wire_type == wire.VARINT:
                 _, value_bytes = _read_varint(handle, path)
                 rest += head + value_bytes
                 continue
-            if wire != 2:
-                raise BadInput("unexpected wire type {} in a GraphDef".format(wire), path, "freeze again")
+            if wire_type != wire.LENGTH_DELIMITED:
+                raise BadInput("unexpected wire type {} in a GraphDef".format(wire_type), path, "freeze again")
             length, length_bytes = _read_varint(handle, path)
             start = handle.tell()
             if start + length > size:
@@ -893,7 +851,7 @@ def _read_weight(handle, start, length, values=True, head_size=1 << 16):
     import numpy as np
     handle.seek(start)
     head = handle.read(min(length, head_size))
-    layout = _const_layout(head)
+    layout = wire.const_layout(head)
     if layout is None:
         return None
     name, dtype, dims, offset, count = layout
@@ -920,116 +878,8 @@ def _read_weight(handle, start, length, values=True, head_size=1 << 16):
     return name, dtype, buffer.view(np_dtype).reshape(dims)
 
 
-def _const_layout(head):
-    """(name, dtype enum, dims, offset, length of tensor_content) of a serialized Const NodeDef whose name,
-    op and value tensor's dtype/shape come before the content within `head` (its first bytes); else None."""
-    name = op = None
-    position, end = 0, len(head)
-    while position < end:
-        key, position = _varint_at(head, position)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, position = _varint_at(head, position)
-            continue
-        if wire != 2:
-            return None
-        length, position = _varint_at(head, position)
-        if number == 1:
-            name = bytes(head[position:position + length]).decode("utf-8")
-        elif number == 2:
-            op = bytes(head[position:position + length]).decode("utf-8")
-        elif number == 5 and head[position:position + 7] == b"\x0a\x05value":
-            found = _tensor_content(head, position + 7)
-            if found is None or name is None or op != "Const":
-                return None
-            return (name,) + found
-        position += length
-        if position > end:
-            return None
-    return None
-
-
-def _tensor_content(head, position):
-    """Inside the value entry of NodeDef.attr (after its key): (dtype, dims, offset, length) of the content."""
-    if head[position:position + 1] != b"\x12":       # entry.value: AttrValue
-        return None
-    _, position = _varint_at(head, position + 1)
-    if head[position:position + 1] != b"\x42":       # AttrValue.tensor: TensorProto
-        return None
-    _, position = _varint_at(head, position + 1)
-    dtype, dims = None, None
-    while position < len(head):
-        key, position = _varint_at(head, position)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, position = _varint_at(head, position)
-            if number == 1:
-                dtype = value
-            continue
-        if wire != 2:
-            return None
-        length, position = _varint_at(head, position)
-        if number == 2:
-            dims = _shape_dims(head[position:position + length])
-        elif number == 4:
-            if dtype is None or dims is None:
-                return None
-            return dtype, dims, position, length
-        position += length
-    return None
-
-
-def _shape_dims(data):
-    """TensorShapeProto bytes -> [sizes] (None when the rank is unknown)."""
-    dims, position = [], 0
-    while position < len(data):
-        key, position = _varint_at(data, position)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, position = _varint_at(data, position)
-            if number == 3 and value:  # unknown_rank
-                return None
-            continue
-        length, position = _varint_at(data, position)
-        if number == 2:  # Dim {size = 1, name = 2}
-            size, inner = 0, position
-            while inner < position + length:
-                dim_key, inner = _varint_at(data, inner)
-                if dim_key & 7 == 0:
-                    value, inner = _varint_at(data, inner)
-                    if dim_key >> 3 == 1:
-                        size = value
-                else:
-                    skip, inner = _varint_at(data, inner)
-                    inner += skip
-            dims.append(size)
-        position += length
-    return dims
-
-
-def _varint_at(data, position):
-    result, shift = 0, 0
-    while True:
-        if position >= len(data):
-            return 0, len(data) + 1  # past the end: callers stop
-        byte = data[position]
-        byte = byte if isinstance(byte, int) else ord(byte)
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, position
-        shift += 7
-
-
 def _read_varint(handle, path):
-    result, shift, raw = 0, 0, bytearray()
-    while True:
-        byte = handle.read(1)
-        if not byte:
-            raise BadInput("frozen graph file is truncated", path, "freeze again")
-        raw += byte
-        value = bytearray(byte)[0]
-        result |= (value & 0x7F) << shift
-        if not value & 0x80:
-            return result, bytes(raw)
-        shift += 7
+    try:
+        return wire.read_varint(handle)
+    except wire.WireError:
+        raise BadInput("frozen graph file is truncated", path, "freeze again")

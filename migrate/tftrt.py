@@ -324,8 +324,8 @@ def _convert_none(module, graph_def, outputs, opts, feeds, record):
 # ----------------------------------------------------------------------------------------- contrib (1.7+)
 
 def _convert_contrib(module, graph_def, outputs, opts, feeds, record):
-    create = getattr(module, "create_inference_graph", None)
-    infer = getattr(module, "calib_graph_to_infer_graph", None)
+    create = tfcompat.trt_api(module, "create_inference_graph")
+    infer = tfcompat.trt_api(module, "calib_graph_to_infer_graph")
     # Plan first (BadInput before anything runs); with no module, the version table answers.
     kwargs = _graph_kwargs(_Api("create_inference_graph", create), opts, feeds is not None)
     infer_kwargs = _infer_kwargs(_Api("calib_graph_to_infer_graph", infer), opts) if feeds else None
@@ -391,7 +391,7 @@ def _run_feeds(graph_def, outputs, feeds):
 # ---------------------------------------------------------------------------- TrtGraphConverter (1.14+)
 
 def _convert_v1(module, graph_def, outputs, opts, feeds, record):
-    cls = getattr(module, "TrtGraphConverter", None) if module is not None else None
+    cls = tfcompat.trt_api(module, "TrtGraphConverter")
     record.api_call = "TrtGraphConverter.convert" + ("+calibrate" if feeds else "")
     if module is None:
         return record.not_attempted(graph_def, tfcompat.trt_status().reason)
@@ -400,8 +400,8 @@ def _convert_v1(module, graph_def, outputs, opts, feeds, record):
             tfcompat.version_string(), tfcompat.TRT_CONVERT_MODULE))
     api = _Api("TrtGraphConverter", cls)
     kwargs = _graph_kwargs(api, opts, feeds is not None)
-    # Keep the outputs out of engines so they can still be fetched by name (1.x: blacklist, 2.x: denylist).
-    for keyword in ("nodes_denylist", "nodes_blacklist"):
+    # Keep the outputs out of engines so they can still be fetched by name.
+    for keyword in tfcompat.TRT_EXCLUDE_NODES_KEYWORDS:
         if api.has(keyword):
             kwargs[keyword] = _nodes(outputs)
             break
@@ -436,7 +436,7 @@ def _convert_v2(module, graph_def, outputs, opts, feeds, record):
     """GraphDef -> temporary TF1 SavedModel -> converter (convert, build, save) -> the saved serving function,
     frozen, with the original input/output names. Engines prebuilt by build() are stored as SavedModel
     assets, which a GraphDef cannot carry: the TRTEngineOps in the returned graph rebuild them on first run."""
-    cls = getattr(module, "TrtGraphConverterV2", None) if module is not None else None
+    cls = tfcompat.trt_api(module, "TrtGraphConverterV2")
     record.api_call = "TrtGraphConverterV2.convert" + ("+build" if opts["static"] else "")
     if module is None:
         return record.not_attempted(graph_def, tfcompat.trt_status().reason)
@@ -459,8 +459,8 @@ def _convert_v2(module, graph_def, outputs, opts, feeds, record):
         except Exception as exc:  # disk full / file size limit in TMPDIR: say where, never the temp path
             if not isinstance(exc, (IOError, OSError)) and workdir not in str(exc):
                 raise
-            from migrate.io import _tf_write_reason
-            raise BadInput("cannot write TF-TRT's temporary SavedModel: {}".format(_tf_write_reason(exc)),
+            raise BadInput("cannot write TF-TRT's temporary SavedModel: {}".format(
+                tfcompat.write_error_reason(exc)),
                            tempfile.gettempdir(), "free space there, set TMPDIR to a larger disk, or pass --no-trt")
         try:
             _run_v2(cls, plan, source_dir, converted_dir, record)

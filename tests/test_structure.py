@@ -85,3 +85,84 @@ def test_op_set_scan_sees_what_it_should():
                 (isinstance(n, ast.Compare) and any(_op_literal(c) for c in n.comparators)) or
                 (isinstance(n, ast.BinOp) and (_op_literal(n.left) or _op_literal(n.right)))]
         assert bool(hits) == (source in flagged), source
+
+
+# ------------------------------------------------------------------------------------------ TF versions
+
+TF_PRIVATE = ("tensorflow.python", "tensorflow.contrib", "tensorflow.compiler")
+# getattr/hasattr outside tfcompat that probe no TF object (attribute name -> why it is not a TF probe).
+# Anything else (a probe of a TF module, class or proto for what this TF version has) belongs in tfcompat.
+PROBE_ALLOWED = {
+    ("migrate.cli", "param"): "click's UsageError/BadParameter",
+    ("migrate.cli", "opts"): "click's Parameter",
+    ("migrate.cli", "param_hint"): "click's BadParameter",
+    ("migrate.errors", "message"): "first_line (issue 13's other half moves it to tfcompat.error_message)",
+    ("migrate.verify", "origin"): "migrate's own Feeds / Results records",
+    ("migrate.verify", "alternate"): "migrate's own Feeds / Results records",
+    ("migrate.passes.base", "snapshot"): "the pipeline context migrate builds",
+    ("migrate.graph.view", "successors"): "a networkx graph given instead of a GraphDef",
+    ("migrate.graph.view", "predecessors"): "a networkx graph given instead of a GraphDef",
+    ("migrate.graph.edit", "shape"): "a numpy value",
+    ("migrate.graph.edit", None): "TensorProto's value field for a dtype (protobuf, the same in every TF)",
+    ("migrate.passes.numpy_eval", None): "TensorProto's value field for a dtype (protobuf, the same in every TF)",
+    ("migrate.session", "name"): "fetches and feeds: tensors or tensor names, as a caller passes them",
+    ("migrate.tftrt", "_asdict"): "a namedtuple among the kwargs being reported",
+    ("migrate.tftrt", "node"): "a GraphDef among the kwargs being reported",
+    ("migrate.tftrt", "__name__"): "a callable among the kwargs being reported",
+}
+
+
+def _imported(node):
+    """Module names an Import / ImportFrom node names (function-local ones too)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        return [node.module] + [node.module + "." + alias.name for alias in node.names]
+    return []
+
+
+def _string(node):
+    value = getattr(node, "value", getattr(node, "s", None)) if isinstance(node, (ast.Str, ast.Constant)) else None
+    return value if isinstance(value, str) else None
+
+
+def _tf_version_leaks(name, path, tree):
+    found = []
+    for node in ast.walk(tree):
+        for module in _imported(node):
+            if module.startswith(TF_PRIVATE):
+                found.append("{} imports {}".format(_where(path, node), module))
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+            called = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+            if called in ("hasattr", "getattr") and len(node.args) >= 2:
+                attr = _string(node.args[1])
+                if (name, attr) not in PROBE_ALLOWED:
+                    found.append("{} {}(..., {!r})".format(_where(path, node), called, attr))
+            if called == "import_module" and node.args and (_string(node.args[0]) or "").startswith(TF_PRIVATE):
+                found.append("{} imports {}".format(_where(path, node), _string(node.args[0])))
+        if isinstance(node, ast.Compare) and _string(node.left) is not None and \
+                any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops) and \
+                any(isinstance(c, ast.Call) and getattr(c.func, "id", None) == "str" for c in node.comparators):
+            found.append("{} matches error text {!r}".format(_where(path, node), _string(node.left)))
+    return found
+
+
+def test_tf_version_knowledge_only_in_tfcompat():
+    """Outside migrate/tfcompat.py no module imports tensorflow.python / contrib / compiler, probes objects with
+    hasattr/getattr (but for PROBE_ALLOWED), or matches error text (`"same name" in str(exc)`)."""
+    found = []
+    for name, path, tree in _modules():
+        if name != "migrate.tfcompat":
+            found.extend(_tf_version_leaks(name, path, tree))
+    assert found == [], "TF-version knowledge outside tfcompat: " + "; ".join(found)
+
+
+def test_tf_version_scan_sees_what_it_should():
+    flagged = ["from tensorflow.python.ops import gen_lookup_ops", "import tensorflow.contrib.tensorrt as trt",
+               "x = hasattr(reader, 'get_variable_to_dtype_map')", "ok = 'same name' in str(exc)",
+               "m = importlib.import_module('tensorflow.compiler.tf2tensorrt')"]
+    clean = ["from tensorflow.core.framework import graph_pb2", "ok = temp in str(exc)",
+             "import tensorflow as tf"]
+    for source in flagged + clean:
+        assert bool(_tf_version_leaks("migrate.x", "/x.py", ast.parse(source))) == (source in flagged), source
+
