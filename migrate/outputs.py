@@ -38,6 +38,11 @@ _INPUT_OPS = frozenset(["Placeholder"])
 
 # ------------------------------------------------------------------------------------------ recorded
 
+# The provenance note of a frozen graph loaded with its outputs recorded (freezing.outputs.resolve_outputs keeps
+# those outputs then).
+RECORDED_NOTE = "outputs recorded in the graph: "
+
+
 def recorded(graph_def):
     """(inputs, outputs): the tensor names a graph written by migrate records (sorted), or ([], [])."""
     found = {opsets.RECORDED_INPUT_ATTR: [], opsets.RECORDED_OUTPUT_ATTR: []}

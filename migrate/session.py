@@ -68,7 +68,7 @@ def check_attrs_known(graph_def, where):
                            where, "use the TensorFlow the graph was written with, or a newer one")
 
 
-def _importing(where, call, *args, **kwargs):
+def importing(where, call, *args, **kwargs):
     """Run a TF import (import_graph_def / import_meta_graph); its errors become one BadInput line."""
     try:
         return call(*args, **kwargs)
@@ -86,7 +86,7 @@ class Restored(object):
         v1 = tfcompat.v1()
         self.model = model
         self.graph = v1.Graph()
-        self.session = v1.Session(graph=self.graph, config=_session_config())
+        self.session = v1.Session(graph=self.graph, config=session_config())
         try:
             with self.graph.as_default():
                 _LOADERS[model.kind](self)
@@ -193,15 +193,42 @@ def _abandon(session, worker):
         ABANDONED_RUNS.append(worker)
 
 
+def suggest_input_at(op):
+    """--input-at value for a live tf.Operation that blocked: its outputs."""
+    return ",".join(t.name for t in op.outputs[:3]) or op.name + ":0"
+
+
+def blocking_ops(graph, fetches, fed):
+    """Ops of a live tf.Graph in the fetches' ancestry (not behind a fed tensor) that wait for data."""
+    seen, stack, found = set(), [], []
+    for name in fetches:
+        try:
+            stack.append(graph.as_graph_element(name).op if ":" in name else graph.get_operation_by_name(name))
+        except (KeyError, ValueError):
+            continue
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type in opsets.BLOCKING_OPS:
+            found.append(op)
+        for tensor in op.inputs:
+            if tensor.name not in fed:
+                stack.append(tensor.op)
+        stack.extend(op.control_inputs)
+    order = dict((op.name, i) for i, op in enumerate(graph.get_operations()))
+    return sorted(found, key=lambda op: order.get(op.name, 0))
+
+
 def timed_out(graph, fetches, feed_dict, where):
     """BadInput for a run that passed the deadline, naming the op it most likely waited on."""
-    from migrate import pipeline
     names = [getattr(f, "name", str(f)) for f in (fetches if isinstance(fetches, (list, tuple)) else [fetches])]
     fed = set(getattr(t, "name", str(t)) for t in (feed_dict or {}))
-    blocking = pipeline.blocking_ops(graph, names, fed)
+    blocking = blocking_ops(graph, names, fed)
     what = "{} ({})".format(blocking[0].name, blocking[0].type) if blocking else "an op of the graph"
     fix = ("it reads an input pipeline nothing fills: pass --input-at {} to feed there instead".format(
-        pipeline.suggest_input_at(blocking[0])) if blocking and blocking[0].type in pipeline.BOUNDARY_OPS
+        suggest_input_at(blocking[0])) if blocking and blocking[0].type in opsets.PIPELINE_BOUNDARY_OPS
         else "if it waits for data, pass --input-at TENSOR where the data enters; raise --timeout for slow models")
     return BadInput("a session run did not finish within {:g} s: it waits on {}".format(run_timeout(), what),
                     where, fix)
@@ -277,14 +304,14 @@ def too_big(tensor, op, size, bound, where, runs="verification runs",
                                                       RUN_MARGIN_BYTES >> 20), where, fix)
 
 
-def _session_config():
+def session_config():
     """The ConfigProto of every session migrate opens (tfcompat.session_config) with --timeout's deadline."""
     return tfcompat.session_config(run_timeout())
 
 
 def _import_graph(restored, graph_def):
     check_ops_known(graph_def, restored.model.path)
-    _importing(restored.model.path, tfcompat.v1().import_graph_def, graph_def, name="")
+    importing(restored.model.path, tfcompat.v1().import_graph_def, graph_def, name="")
 
 
 def _load_frozen(restored):
@@ -354,11 +381,11 @@ def _load_checkpoint(restored):
     check_ops_known(meta.graph_def, model.path)
     artifacts.check_checkpoint_matches(model)
     v1 = tfcompat.v1()
-    saver = _importing(model.path, v1.train.import_meta_graph, meta, clear_devices=True)
+    saver = importing(model.path, v1.train.import_meta_graph, meta, clear_devices=True)
     if saver is None:  # no saver_def and no variables collection: restore with the graph's own restore op
         _run_graph_restore(restored)
     else:
-        saver.restore(restored.session, _reader_prefix(model.checkpoint))
+        saver.restore(restored.session, reader_prefix(model.checkpoint))
     _init_tables(restored)
 
 
@@ -384,11 +411,11 @@ def _run_graph_restore(restored):
     filename = opsets.restore_filename(graph_def)
     feeds = {}
     if filename and filename in by_name and by_name[filename].op in opsets.FEEDABLE_FILENAME_OPS:
-        feeds[restored.graph.get_tensor_by_name(filename + ":0")] = _reader_prefix(restored.model.checkpoint)
+        feeds[restored.graph.get_tensor_by_name(filename + ":0")] = reader_prefix(restored.model.checkpoint)
     restored.session.run(restored.graph.get_operation_by_name(restore), feeds)
 
 
-def _reader_prefix(prefix):
+def reader_prefix(prefix):
     import glob
     shards = glob.glob(prefix + "-?????-of-?????")
     if shards and not os.path.exists(prefix) and not os.path.exists(prefix + ".index"):

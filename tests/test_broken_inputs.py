@@ -1210,13 +1210,13 @@ if stage == "work":
     # a streamed freeze verifies through runners.check_pair, an in-memory one through verify.check_pair
     runners.check_pair = announcing(runners.check_pair)
     verify.check_pair = announcing(verify.check_pair)
-elif stage == "write":  # freeze writes through a stream.Target whichever path froze
-    import migrate.stream as stream
-    original_commit = stream.Target.commit
+elif stage == "write":  # freeze writes through a stream_target.Target whichever path froze
+    import migrate.freezing.streaming.target as stream_target
+    original_commit = stream_target.Target.commit
     def commit(self, frozen=None):
         announce()
         return original_commit(self, frozen)
-    stream.Target.commit = commit
+    stream_target.Target.commit = commit
 runpy.run_module("migrate", run_name="__main__", alter_sys=True)
 """.replace("STAGE", repr(STAGE))
 

@@ -106,9 +106,9 @@ PROBE_ALLOWED = {
     ("migrate.graph.edit", None): "TensorProto's value field for a dtype (protobuf, the same in every TF)",
     ("migrate.passes.numpy_eval", None): "TensorProto's value field for a dtype (protobuf, the same in every TF)",
     ("migrate.session", "name"): "fetches and feeds: tensors or tensor names, as a caller passes them",
-    ("migrate.tftrt", "_asdict"): "a namedtuple among the kwargs being reported",
-    ("migrate.tftrt", "node"): "a GraphDef among the kwargs being reported",
-    ("migrate.tftrt", "__name__"): "a callable among the kwargs being reported",
+    ("migrate.tftrt.outcome", "_asdict"): "a namedtuple among the kwargs being reported",
+    ("migrate.tftrt.outcome", "node"): "a GraphDef among the kwargs being reported",
+    ("migrate.tftrt.outcome", "__name__"): "a callable among the kwargs being reported",
 }
 
 
@@ -166,3 +166,94 @@ def test_tf_version_scan_sees_what_it_should():
     for source in flagged + clean:
         assert bool(_tf_version_leaks("migrate.x", "/x.py", ast.parse(source))) == (source in flagged), source
 
+
+# ------------------------------------------------------------------------------------------ imports
+
+def _module_imports(name, tree, known):
+    """[(imported migrate module, line, [names taken from it])] for every import in `tree` (function-local
+    ones too): `from migrate import x` counts as importing migrate.x when that is a module."""
+    package = name if name in known and known[name] else name.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, node.lineno, []) for alias in node.names if alias.name in known)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            if base not in known:
+                continue
+            taken = []
+            for alias in node.names:
+                if base + "." + alias.name in known:
+                    found.append((base + "." + alias.name, node.lineno, []))
+                else:
+                    taken.append(alias.name)
+            if taken:
+                found.append((base, node.lineno, taken))
+    return found
+
+
+def _known():
+    """{module name: is a package} of migrate/."""
+    return dict((name, path.endswith("__init__.py")) for name, path, _ in _modules())
+
+
+def test_no_module_uses_another_modules_private_names():
+    """`from migrate.x import _name` and `x._name` (x an imported migrate module) only inside x itself."""
+    known, found = _known(), []
+    for name, path, tree in _modules():
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in known and alias.asname:
+                        aliases[alias.asname] = alias.name
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    if node.module + "." + alias.name in known:
+                        aliases[alias.asname or alias.name] = node.module + "." + alias.name
+        for module, line, taken in _module_imports(name, tree, known):
+            for taken_name in taken:
+                if taken_name.startswith("_") and not taken_name.startswith("__") and module != name:
+                    found.append("{}:{} from {} import {}".format(os.path.relpath(path, os.path.dirname(ROOT)),
+                                                                  line, module, taken_name))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                    node.value.id in aliases and node.attr.startswith("_") and not node.attr.startswith("__") \
+                    and aliases[node.value.id] != name:
+                found.append("{} {}.{}".format(_where(path, node), aliases[node.value.id], node.attr))
+    assert found == [], "private names used across modules: " + ", ".join(sorted(set(found)))
+
+
+def _import_graph():
+    known = _known()
+    edges = {}
+    for name, path, tree in _modules():
+        for module, line, _ in _module_imports(name, tree, known):
+            if module != name and not (known[module] and name.startswith(module + ".")):
+                edges.setdefault(name, {}).setdefault(module, line)
+    return edges
+
+
+def test_import_graph_is_acyclic():
+    """No import cycle among migrate's modules, counting function-local imports (which would only hide one).
+    A package's own __init__ importing its submodules, and submodules importing their package, are the
+    package's public surface and not counted as edges from the submodule side."""
+    edges = _import_graph()
+    state, cycles = {}, []
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in sorted(edges.get(node, {})):
+            if state.get(nxt) == "open":
+                cycles.append(" -> ".join(trail[trail.index(nxt):] + [nxt]) if nxt in trail else nxt)
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = "done"
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+    assert cycles == [], "import cycles: " + "; ".join(cycles)
