@@ -5,6 +5,7 @@ TF's default graph is never touched; every Restored closes its session on exit.
 import os
 
 from migrate import artifacts, opsets
+from migrate.artifacts.checkpoints import reader_prefix
 from migrate import model as m
 from migrate import tfcompat
 from migrate.errors import BadInput, first_line
@@ -413,14 +414,6 @@ def _run_graph_restore(restored):
     if filename and filename in by_name and by_name[filename].op in opsets.FEEDABLE_FILENAME_OPS:
         feeds[restored.graph.get_tensor_by_name(filename + ":0")] = reader_prefix(restored.model.checkpoint)
     restored.session.run(restored.graph.get_operation_by_name(restore), feeds)
-
-
-def reader_prefix(prefix):
-    import glob
-    shards = glob.glob(prefix + "-?????-of-?????")
-    if shards and not os.path.exists(prefix) and not os.path.exists(prefix + ".index"):
-        return prefix + "-?????-of-" + shards[0][-5:]
-    return prefix
 
 
 def _init_tables(restored):

@@ -90,7 +90,9 @@ def latest_checkpoint(directory, notes):
     return present[-1]
 
 
-def _v1_sharded_pattern(prefix):
+def reader_prefix(prefix):
+    """The prefix TF's readers and Saver.restore take: a V1 sharded checkpoint (PREFIX-NNNNN-of-NNNNN, no
+    PREFIX file and no PREFIX.index) as its glob pattern, any other prefix unchanged."""
     shards = glob.glob(prefix + "-?????-of-?????")
     if shards and not os.path.isfile(prefix) and not os.path.isfile(prefix + ".index"):
         return prefix + "-?????-of-" + shards[0][-5:]
@@ -112,7 +114,7 @@ def missing_data_shards(prefix):
 
 def open_checkpoint(prefix):
     """A checkpoint reader; BadInput when files are missing or corrupt."""
-    prefix = _v1_sharded_pattern(prefix)
+    prefix = reader_prefix(prefix)
     for part in [prefix] + glob.glob(glob.escape(prefix) + ".*") + glob.glob(glob.escape(prefix) + "-*-of-*"):
         require_file_or_dir(part, "checkpoint")  # TF's reader would block on a named pipe
     missing = missing_data_shards(prefix)

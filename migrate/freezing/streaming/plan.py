@@ -229,7 +229,7 @@ def _refuse_reassigned(model, by_name, consumers, variables):
 
 def _stored(prefix):
     """{key: (dims, dtype enum or None)} from the checkpoint's index."""
-    reader = artifacts.open_checkpoint(session.reader_prefix(prefix))
+    reader = artifacts.open_checkpoint(prefix)
     shapes = reader.get_variable_to_shape_map()
     dtypes = tfcompat.checkpoint_dtypes(reader)
     return dict((key, (list(shape), dtypes[key].as_datatype_enum if key in dtypes else None))

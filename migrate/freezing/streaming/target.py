@@ -3,7 +3,7 @@ straight from its array (graph/wire.py), into a temp file renamed into place on 
 that reads its GraphDef back from that file (StreamedModel)."""
 import os
 
-from migrate import artifacts, io, session, tfcompat
+from migrate import artifacts, io, tfcompat
 from migrate import model as m
 from migrate.freezing.streaming.reader import CheckpointTensors
 from migrate.graph import wire
@@ -12,7 +12,7 @@ from migrate.graph import wire
 def write_frozen(plan, path, text=False):
     """Write the plan's GraphDef to path, each weight read from the checkpoint when its node comes (the next
     one read on a thread meanwhile, see _tensors). Returns the bytes written."""
-    reader = artifacts.open_checkpoint(session.reader_prefix(plan.checkpoint))
+    reader = artifacts.open_checkpoint(plan.checkpoint)
     tail = type(plan.graph_def)()
     tail.versions.CopyFrom(plan.graph_def.versions)
     tail.library.CopyFrom(plan.graph_def.library)
