@@ -114,7 +114,8 @@ def _parser_of(tensor, nodes, readers, depth=0):
     for reader in readers.get(tensor, []):
         if reader.op in opsets.EXAMPLE_PARSE_OPS and tensor_name(reader.input[0]) == tensor:
             return reader
-        if (reader.op in opsets.PASS_THROUGH_OPS or (reader.op in opsets.RESHAPE_OPS and tensor_name(reader.input[0]) == tensor)) \
+        if (reader.op in opsets.PASS_THROUGH_OPS or
+                (reader.op in opsets.RESHAPE_OPS and tensor_name(reader.input[0]) == tensor)) \
                 and depth < 8:
             found = _parser_of(reader.name + ":0", nodes, readers, depth + 1)
             if found is not None:

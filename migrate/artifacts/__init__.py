@@ -24,10 +24,10 @@ from migrate.artifacts.signatures import choose_signature
 from migrate.errors import BadInput
 from migrate.graph.validate import check_graph_structure
 
-__all__ = ["PROTOBUF_LIMIT", "TEXT_SUFFIXES", "check_checkpoint_matches", "checkpoint_variables", "choose_signature", "damaged_checkpoint", "detect", "latest_checkpoint", "load",
-           "load_checkpoint", "load_graph", "load_saved_model", "load_session_bundle", "looks_like_text",
-           "open_checkpoint", "parse_proto", "read_graph_def", "read_saved_model", "read_tensor",
-           "require_file_or_dir"]
+__all__ = ["PROTOBUF_LIMIT", "TEXT_SUFFIXES", "check_checkpoint_matches", "checkpoint_variables", "choose_signature",
+           "damaged_checkpoint", "detect", "latest_checkpoint", "load", "load_checkpoint", "load_graph",
+           "load_saved_model", "load_session_bundle", "looks_like_text", "open_checkpoint", "parse_proto",
+           "read_graph_def", "read_saved_model", "read_tensor", "require_file_or_dir"]
 
 
 def load(path, tag=None, signature=None, checkpoint=None):

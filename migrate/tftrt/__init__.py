@@ -17,7 +17,8 @@ from migrate.tftrt import contrib, converter_v1, converter_v2
 from migrate.tftrt.options import (APIS, DEFAULT_OPTIONS, PRECISIONS, calibration_feeds, generation_for,
                                    normalize_options, output_tensors)
 from migrate.tftrt.outcome import TRT_ENGINE_OP, Record, TrtOutcome, count_engines, graph_changed
-from migrate.tftrt.saved_model import SIGNATURE_KEY, rename_node, saved_function_graph, signature_keys, write_saved_model
+from migrate.tftrt.saved_model import (SIGNATURE_KEY, rename_node, saved_function_graph, signature_keys,
+                                       write_saved_model)
 
 __all__ = ["APIS", "DEFAULT_OPTIONS", "PRECISIONS", "SIGNATURE_KEY", "TRT_ENGINE_OP", "TrtOutcome", "convert",
            "count_engines", "graph_changed", "rename_node", "saved_function_graph", "signature_keys",
