@@ -92,13 +92,6 @@ PROBE_ALLOWED = {
     ("migrate.cli", "opts"): "click's Parameter",
     ("migrate.cli", "param_hint"): "click's BadParameter",
     ("migrate.errors", "message"): "first_line: TF's OpError.message (to move to tfcompat.error_message)",
-    ("migrate.verification.compare", "origin"): "migrate's own Feeds / Results records",
-    ("migrate.verification.compare", "alternate"): "migrate's own Feeds / Results records",
-    ("migrate.verification.endpoints", "alternate"): "migrate's own Feeds / Results records",
-    ("migrate.verification.feeds", "origin"): "migrate's own Feeds / Results records",
-    ("migrate.verification.feeds", "alternate"): "migrate's own Feeds / Results records",
-    ("migrate.verification.runners", "origin"): "migrate's own Feeds / Results records",
-    ("migrate.verification.runners", "alternate"): "migrate's own Feeds / Results records",
     ("migrate.options", None): "fields of migrate's own result namedtuples, read by key",
     ("migrate.options", "_fields"): "an option record (a namedtuple) given alone instead of a list",
     ("migrate.passes.base", "snapshot"): "the pipeline context migrate builds",
@@ -112,6 +105,8 @@ PROBE_ALLOWED = {
     ("migrate.tftrt.outcome", "node"): "a GraphDef among the kwargs being reported",
     ("migrate.tftrt.outcome", "__name__"): "a callable among the kwargs being reported",
 }
+PROBE_ALLOWED.update((("migrate.verification." + module, attr), "migrate's own Feeds / Results records")
+                     for module in ("compare", "endpoints", "feeds", "runners") for attr in ("origin", "alternate"))
 
 
 def _imported(node):
