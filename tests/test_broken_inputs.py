@@ -37,6 +37,7 @@ import pytest
 
 import migrate
 from migrate import tfcompat
+from tests.processes import default_signals
 
 CODE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(migrate.__file__)))
 
@@ -1227,13 +1228,6 @@ def _env():
     return env
 
 
-def _default_signals():
-    """A shell's background job (`cmd &`) starts with SIGINT ignored and passes that on: give the child the
-    disposition a user's terminal gives it, or SIGINT would be tested as "ignored" instead of as Ctrl-C."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 Job = collections.namedtuple("Job", ["process", "source", "output", "out_dir"])
 
 
@@ -1250,7 +1244,7 @@ def processes(base, tmp_path_factory):
         else:
             command = [sys.executable, "-m", "migrate"] + argv
         jobs[name] = Job(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
-                                          cwd=root, universal_newlines=True, preexec_fn=_default_signals),
+                                          cwd=root, universal_newlines=True, preexec_fn=default_signals),
                          source, output, out_dir)
 
     for stage in ("work", "write"):
