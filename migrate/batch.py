@@ -19,6 +19,7 @@ import time
 
 from migrate import artifacts, io
 from migrate import model as m
+from migrate.artifacts.parsing import GRAPH_SUFFIXES
 from migrate.errors import BadInput
 
 # Status of one model, and the exit code of `convert` that gives it.
@@ -56,7 +57,7 @@ class Found(object):
 
 
 _WHOLE = (m.SAVED_MODEL, m.SESSION_BUNDLE)  # directories that are one model through and through
-_LOOSE_SUFFIXES = artifacts.GRAPH_SUFFIXES + (".meta",)
+_LOOSE_SUFFIXES = GRAPH_SUFFIXES + (".meta",)
 
 
 def discover(root):

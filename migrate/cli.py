@@ -221,11 +221,7 @@ def _progress_bars(shown):
             return None
         drawn = click.progressbar(length=total, label="  " + label, file=sys.stdout)
         drawn.render_progress()
-
-        def advance(units):
-            drawn.update(units)
-        advance.close = drawn.render_finish
-        return advance
+        return drawn.update, drawn.render_finish
 
     @contextlib.contextmanager
     def listening():

@@ -45,7 +45,7 @@ def test_streaming_freeze_reports_its_progress(zoo_model, tmp_path):
     def listener(label, total):
         done = []
         tasks.append((label, total, done))
-        return done.append
+        return done.append, lambda: done.append(0)  # (advance, close): close adds nothing
     progress.set_listener(listener)
     try:
         output = str(tmp_path / "frozen.pb")
