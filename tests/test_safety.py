@@ -171,15 +171,6 @@ def test_an_unsafe_op_inside_a_function_is_refused_whatever_its_arguments():
 
 # ------------------------------------------------------------------------------------------ assets
 
-@pytest.fixture(scope="module")
-def lookup_saved_model(tmp_path_factory):
-    """A SavedModel with a vocabulary-file table (assets/vocab.txt), built by the running TF."""
-    from legacy_models import savedmodels
-    root = str(tmp_path_factory.mktemp("lookup"))
-    savedmodels.build_lookup(root, "lookup")
-    return os.path.join(root, savedmodels.EXPORT_SUBDIR)
-
-
 def test_own_assets_pass_and_other_file_names_are_refused(lookup_saved_model):
     model = artifacts.load(lookup_saved_model)
     initializers = [n.name for n in model.graph_def.node if n.op.startswith("InitializeTableFromTextFile")]
