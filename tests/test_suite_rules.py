@@ -18,7 +18,7 @@ def test_every_hypothesis_test_uses_the_suite_profile():
     """@given tests carry @SETTINGS = conftest.hypothesis_settings() (no deadline, too_slow suppressed,
     derandomized) and no settings of their own that could override it."""
     given, offenders = [], []
-    for path in sorted(glob.glob(os.path.join(HERE, "test_*.py"))):
+    for path in sorted(glob.glob(os.path.join(HERE, "**", "test_*.py"), recursive=True)):
         with open(path) as handle:
             tree = ast.parse(handle.read(), path)
         module_settings = [node for node in ast.walk(tree) if isinstance(node, ast.Assign) and any(
