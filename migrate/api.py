@@ -423,6 +423,14 @@ def _move_contents(source_dir, target_dir):
 
 
 @_memory_named
+def onnx(source, output, **kwargs):
+    """SRC -> optimized frozen graph -> tf2onnx -> onnxruntime checked against the source -> model.onnx
+    (migrate/onnx/export.py; needs the onnx extra)."""
+    from migrate.onnx.export import export_onnx
+    return export_onnx(source, output, **kwargs)
+
+
+@_memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
                      atol=1e-5, allow_unsafe=False, set_values=None, input_at=None):
     """Run two artifacts of any kinds on the same inputs: ([Comparison], notes). Train/infer switches and
@@ -433,7 +441,8 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
     switches = {}
     asked = freeze_mod.parse_set_values(set_values)
     for end in ends:  # a --set node may exist on one side only (optimize made it a constant, then pruned it)
-        safety.check(end.model, list(end.outputs.values()), allow_unsafe)
+        if end.model.kind != "onnx":  # an ONNX side holds no TF ops (and its graph_def is empty)
+            safety.check(end.model, list(end.outputs.values()), allow_unsafe)
         names = set(n.name for n in end.model.graph_def.node)
         switches.update(freeze_mod.switch_values(end.model.graph_def, dict(
             (k, v) for k, v in asked.items() if k in names)))
@@ -450,6 +459,9 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
 
 def _endpoint(path, outputs, signature, input_at, progress, partner=None):
     from migrate.errors import BadInput
+    from migrate.onnx import model as onnx_model
+    if onnx_model.claims_onnx(path):  # by content: an ONNX ModelProto runs with onnxruntime
+        return onnx_model.endpoint(onnx_model.load(path), outputs, partner)
     model = artifacts.load(path, signature=None)
     if not model.signatures and not outputs:  # outputs inferred on the graph with its input pipeline cut
         try:

@@ -35,7 +35,7 @@ def env(as_json):
         return
     for key in ("python", "tensorflow", "tensorflow_file", "tf1_api", "tf_trt_generation", "tf_trt_module",
                 "tf_trt_module_file", "tf_trt_import_error", "tensorrt_built_in", "tensorrt_linked_version",
-                "tensorrt_library", "tensorrt_usable", "tensorrt_reason", "gpus", "estimator"):
+                "tensorrt_library", "tensorrt_usable", "tensorrt_reason", "gpus", "estimator", "onnx"):
         click.echo("{:24} {}".format(key, info[key]))
 
 
@@ -327,6 +327,46 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
                           rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
                           set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
     click.echo(report.convert_text(summary))
+
+
+@cli.command(name="onnx")
+@click.argument("source")
+@click.option("-o", "--output", "output", required=True, help="ONNX model path to write (model.onnx).")
+@click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX opset (default 13).")
+@click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
+@click.option("--passes", default=None, help="Comma-separated pass names run before tf2onnx (default: all).")
+@click.option("--static", is_flag=True, help="Fully defined input shapes (batch = --max-batch).")
+@click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static (>= 1).")
+@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
+              help="name:1,224,224,3 for --static (name: for a scalar).")
+@click.option("--calib-cache", default=None,
+              help="TensorRT calibration cache (migrate calibrate): also write calibration.cache beside the "
+                   "output, keyed by the ONNX tensor names.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@_model_options
+@_verification_options
+def onnx_command(source, output, opset, outputs, passes, static, max_batch, input_shape, calib_cache, force,
+                 set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+    """Verified ONNX export (tf2onnx, checked with onnxruntime against the source): the road to TensorRT.
+
+    Example: migrate onnx model_dir -o model.onnx --static --max-batch 8
+    """
+    from migrate import api
+    if static and max_batch is None:
+        max_batch = 1
+    result = api.onnx(source, output, opset=opset, outputs=_split(outputs), passes=passes, static=static,
+                      max_batch=max_batch, input_shapes=_input_shapes(input_shape), calib_cache=calib_cache,
+                      inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
+                      allow_unsafe=allow_unsafe, set_values=list(set_values), input_at=_split(input_at),
+                      progress=click.echo)
+    calibration = result["calibration"]
+    if calibration:
+        click.echo("wrote {} ({} tensor scales{}{})".format(
+            calibration["path"], calibration["kept"], "; {} renamed".format(calibration["renamed"])
+            if calibration["renamed"] else "", "; {} with no ONNX tensor left out: {}".format(
+                len(calibration["lost"]), ", ".join(calibration["lost"][:5])) if calibration["lost"] else ""))
+    click.echo("wrote {} (opset {}; {} TF nodes -> {} ONNX nodes)".format(output, result["opset"], result["nodes"],
+                                                                        result["onnx_nodes"]))
 
 
 @cli.command()

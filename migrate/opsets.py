@@ -145,3 +145,9 @@ def categorize(op_histogram):
         "variables": sorted(ops & VARIABLE_OPS),
         "input_pipeline": sorted(ops & INPUT_PIPELINE_OPS),
     }
+
+# The ONNX road (migrate/onnx): private attrs (`_` + name, no kernel reads them) the ONNX-prep step keeps for
+# tf2onnx; every other private attr goes, since tf2onnx copies attrs into ONNX attributes and onnx.helper cannot
+# encode some (a scalar TensorShapeProto or an empty NameAttrList: "TypeError: '' is not an accepted attribute
+# value").
+ONNX_KEPT_PRIVATE_ATTRS = frozenset(["_output_shapes"])

@@ -255,6 +255,9 @@ def _num(value):
 
 def run_model(model, outputs, feeds):
     """{output: array} from running `model` on `feeds` (only the feeds its graph has)."""
+    if getattr(model, "kind", None) == "onnx":  # migrate/onnx: run with onnxruntime
+        from migrate.onnx import model as onnx_model
+        return onnx_model.run(model, outputs, feeds)
     from migrate.session import Restored
     with Restored(model) as restored:
         return run_batches(lambda batch: restored.run(list(outputs), present_feeds(restored.graph, batch)), feeds)
