@@ -74,11 +74,26 @@ def to_onnx(graph_def, inputs, outputs, opset, where):
             proto, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=list(inputs),
                                                       output_names=list(outputs), opset=opset)
         except Exception as exc:
-            raise _failure(log.lines, ops, opset, where, "{}: {}".format(type(exc).__name__, _first(exc)))
+            lines = log.lines + _dtype_nodes(graph_def, exc)
+            raise _failure(lines, ops, opset, where, "{}: {}".format(type(exc).__name__, _first(exc)))
     left = [(n.name, n.op_type) for n in proto.graph.node if not onnx.defs.has(n.op_type, n.domain or "")]
     if left:
         raise _failure(log.lines, ops, opset, where, None, left)
     return proto
+
+
+def _dtype_nodes(graph_def, exc):
+    """tf2onnx's KeyError on a dtype it has no ONNX type for ('tf.qint32'): the nodes with an attr of that dtype,
+    as the log lines _failure reads ("Failed to convert node 'X'")."""
+    match = re.match(r"^'?tf\.(\w+)'?$", str(exc).strip()) if isinstance(exc, KeyError) else None
+    if not match:
+        return []
+    try:
+        enum = tfcompat.tf().as_dtype(match.group(1)).as_datatype_enum
+    except (TypeError, ValueError, AttributeError):
+        return []
+    return ["Failed to convert node '{}'".format(node.name) for node in graph_def.node
+            if any(value.type == enum or enum in value.list.type for value in node.attr.values())][:1]
 
 
 def _first(exc):
