@@ -339,13 +339,15 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
 @click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static (>= 1).")
 @click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
               help="name:1,224,224,3 for --static (name: for a scalar).")
+@click.option("--signature", default=None, help="SavedModel signature whose outputs to convert.")
 @click.option("--calib-cache", default=None,
               help="TensorRT calibration cache (migrate calibrate): also write calibration.cache beside the "
                    "output, keyed by the ONNX tensor names.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @_model_options
 @_verification_options
-def onnx_command(source, output, opset, outputs, passes, static, max_batch, input_shape, calib_cache, force,
+def onnx_command(source, output, opset, outputs, passes, static, max_batch, input_shape, signature, calib_cache,
+                 force,
                  set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
     """Verified ONNX export (tf2onnx, checked with onnxruntime against the source): the road to TensorRT.
 
@@ -358,7 +360,7 @@ def onnx_command(source, output, opset, outputs, passes, static, max_batch, inpu
                       max_batch=max_batch, input_shapes=_input_shapes(input_shape), calib_cache=calib_cache,
                       inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
                       allow_unsafe=allow_unsafe, set_values=list(set_values), input_at=_split(input_at),
-                      progress=click.echo)
+                      signature=signature, progress=click.echo)
     calibration = result["calibration"]
     if calibration:
         click.echo("wrote {} ({} tensor scales{}{})".format(

@@ -13,26 +13,63 @@ _FAILED_NODE = re.compile(r"Failed to convert node '([^']+)'")
 _PASS1_NODE = re.compile(r'convert failed for name: "([^"]+)"')
 _UNSUPPORTED = re.compile(r"Tensorflow op \[([^:\]]+): ([^\]]+)\] is not supported")
 _ASSERTION = re.compile(r"make_sure failure: (.*)")
+_DESCRIBED = re.compile(r"OP=([^\n\\]+)(?:\n|\\n)Name=([^\n\\]+)")  # tf2onnx's dump of a node it failed on
 
 
 class ConversionFailed(BadInput):
     """tf2onnx could not convert the graph: one line naming the node and op, and what to try."""
 
 
-def prep(graph_def):
-    """(the GraphDef tf2onnx gets, {attr: count dropped}): private attrs other than ONNX_KEPT_PRIVATE_ATTRS
-    removed from a copy (`_class`, `_migrate_outputs`, a `shape {}` or `func {}` valued attr...). No kernel reads
-    them, so what runs is unchanged; tf2onnx 1.17 fails on some of them ("'' is not an accepted attribute
-    value")."""
+def graph_inputs(graph_def, outputs):
+    """The tensors the ONNX model takes: every placeholder the outputs need, PlaceholderWithDefault included (a
+    train/infer switch is a constant by now; what is left is an input with a default, as an Estimator's)."""
+    from migrate.graph import ops, view
+    needed = view.needed_nodes(view.to_digraph(graph_def), [node_name(o) for o in outputs])
+    return sorted(node.name + ":0" for node in graph_def.node
+                  if node.op in ops.PLACEHOLDER_OPS and node.name in needed)
+
+
+def prep(graph_def, inputs=()):
+    """(the GraphDef tf2onnx gets, {attr or op change: count}) on a copy: private attrs other than
+    ONNX_KEPT_PRIVATE_ATTRS removed (`_class`, `_migrate_outputs`, a `shape {}` or `func {}` valued attr...):
+    no kernel reads them, so what runs is unchanged, and tf2onnx 1.17 fails on some of them ("'' is not an
+    accepted attribute value"); a PlaceholderWithDefault among `inputs` becomes a Placeholder (tf2onnx would
+    keep its default and give the ONNX model no input for it)."""
     from tensorflow.core.framework import graph_pb2
     prepared = graph_pb2.GraphDef()
     prepared.CopyFrom(graph_def)
     dropped = {}
+    fed = set(node_name(name) for name in inputs)
     for node in prepared.node:
+        if node.op == "PlaceholderWithDefault" and node.name in fed:
+            node.op = "Placeholder"
+            del node.input[:]
+            dropped["PlaceholderWithDefault->Placeholder"] = dropped.get(
+                "PlaceholderWithDefault->Placeholder", 0) + 1
         for key in [k for k in node.attr if k.startswith("_") and k not in opsets.ONNX_KEPT_PRIVATE_ATTRS]:
             del node.attr[key]
             dropped[key] = dropped.get(key, 0) + 1
     return prepared, dropped
+
+
+def keep_defaults(proto, graph_def, inputs):
+    """[input names] given their TF default back: an input that was a PlaceholderWithDefault of a constant
+    gets an initializer of the same name, ONNX's input-with-a-default (onnxruntime uses it unless fed)."""
+    tf2onnx, onnx, _ = tfcompat.require_onnx()
+    nodes = dict((node.name, node) for node in graph_def.node)
+    present = set(v.name for v in proto.graph.input) - set(t.name for t in proto.graph.initializer)
+    kept = []
+    for name in inputs:
+        node = nodes.get(node_name(name))
+        if node is None or node.op != "PlaceholderWithDefault" or name not in present or not node.input:
+            continue
+        source = nodes.get(node_name(node.input[0]))
+        if source is None or source.op != "Const":
+            continue
+        value = tfcompat.tf().make_ndarray(source.attr["value"].tensor)
+        proto.graph.initializer.extend([onnx.numpy_helper.from_array(value, name)])
+        kept.append(name)
+    return kept
 
 
 class _Captured(logging.Handler):
@@ -105,22 +142,27 @@ def _failure(lines, ops, opset, where, error, left=()):
     """ConversionFailed: the first node tf2onnx names (its log, else the nodes left as TF ops), its op, why."""
     named = []
     reasons = {}
+    described_ops = {}
     for line in lines:
         for pattern in (_FAILED_NODE, _PASS1_NODE, _UNSUPPORTED):
             match = pattern.search(line)
             if match and match.group(1) not in named:
                 named.append(match.group(1))
+        described = _DESCRIBED.search(line)
+        if described:
+            described_ops[described.group(2).strip()] = described.group(1)
         assertion = _ASSERTION.search(line)
         if assertion and named:
             reasons.setdefault(named[-1], assertion.group(1).strip())
     for name, _ in left:
         if name not in named:
             named.append(name)
+    ops = dict(ops)
+    ops.update((name, op) for name, op in list(left) + list(described_ops.items()) if name not in ops)
     others = sorted(set(ops.get(node_name(n), "?") for n in named[1:]) - {ops.get(named[0]) if named else None})
     if named:
         first = named[0]
-        what = "tf2onnx (opset {}) cannot convert node '{}' (op {})".format(opset, first, ops.get(first, dict(
-            left).get(first, "?")))
+        what = "tf2onnx (opset {}) cannot convert node '{}' (op {})".format(opset, first, ops.get(first, "?"))
         if len(named) > 1:
             what += " and {} more node(s){}".format(len(named) - 1, " (ops {})".format(", ".join(others))
                                                     if others else "")

@@ -31,7 +31,8 @@ def calibration_cache_path(output):
 
 def export_onnx(source, output, opset=None, outputs=None, passes=None, static=False, max_batch=None,
                 input_shapes=None, calib_cache=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4, atol=1e-5,
-                force=False, allow_unsafe=False, set_values=None, input_at=None, progress=_quiet):
+                force=False, allow_unsafe=False, set_values=None, input_at=None, signature=None, tag=None,
+                progress=_quiet):
     from migrate import api
     tfcompat.require_onnx(source)  # before any work: one line saying what is missing
     opset = check_opset(opset)
@@ -46,20 +47,24 @@ def export_onnx(source, output, opset=None, outputs=None, passes=None, static=Fa
         optimized_path = os.path.join(work, "optimized.pb")
         result = api.optimize(source, optimized_path, passes=passes, static=static, max_batch=max_batch,
                               input_shapes=input_shapes, outputs=outputs, inputs_npz=inputs_npz, batch=batch,
-                              seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
-                              progress=_indent(progress), set_values=set_values, input_at=input_at)
+                              seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe, signature=signature,
+                              tag=tag, progress=_indent(progress), set_values=set_values, input_at=input_at)
         api._require_ok(result["comparisons"], "optimize", source, _indent(progress))
         tensors = result["outputs"]
         graph_def = artifacts.read_graph_def(optimized_path)
-        inputs = sorted(verify.input_specs(graph_def, tensors))
-        prepared, dropped = convert.prep(graph_def)
+        inputs = convert.graph_inputs(graph_def, tensors)
+        prepared, dropped = convert.prep(graph_def, inputs)
         progress("[2/3] tf2onnx (opset {}): inputs {}; outputs {}".format(opset, ", ".join(inputs),
                                                                            ", ".join(tensors)))
         if dropped:
-            progress("  {}: removed private attrs (no kernel reads them; tf2onnx would copy them into ONNX): {}".format(convert.PREP_NAME, ", ".join(
+            progress("  {}: {}".format(convert.PREP_NAME, ", ".join(
                 "{} x{}".format(k, v) for k, v in sorted(dropped.items()))))
         proto = convert.to_onnx(prepared, inputs, tensors, opset, source)
         del prepared
+        defaults = convert.keep_defaults(proto, graph_def, inputs)
+        if defaults:
+            progress("  inputs with a default (ONNX initializer of the same name, used unless fed): " +
+                     ", ".join(defaults))
         attribution = _attribution(source, result, inputs, tensors, opset)
         if attribution:
             progress("  " + attribution)
@@ -67,7 +72,8 @@ def export_onnx(source, output, opset=None, outputs=None, passes=None, static=Fa
         with open(onnx_temp, "wb") as handle:
             handle.write(proto.SerializeToString())
         progress("[3/3] verify: onnxruntime (CPU) vs the TF source, same inputs")
-        rows, notes = api.verify_artifacts(source, onnx_temp, outputs=tensors, inputs_npz=inputs_npz,
+        rows, notes = api.verify_artifacts(source, onnx_temp, outputs=tensors, signature=signature,
+                                           inputs_npz=inputs_npz,
                                            batch=max_batch if static and max_batch else batch, seed=seed,
                                            rtol=rtol, atol=atol, allow_unsafe=allow_unsafe, set_values=set_values,
                                            input_at=input_at)
@@ -129,7 +135,7 @@ def _attribution(source, result, inputs, tensors, opset):
         failed = exc.what
     else:
         return "the frozen source converts as it is too (the passes only made it smaller)"
-    prepared, dropped = convert.prep(raw.graph_def)
+    prepared, dropped = convert.prep(raw.graph_def, inputs)
     try:
         convert.to_onnx(prepared, inputs, tensors, opset, source)
     except BadInput:

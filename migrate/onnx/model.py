@@ -69,7 +69,8 @@ class OnnxModel(object):
     def run(self, outputs, feeds):
         """{output: array} for feeds {name: array} (feeds this model has no input for are ignored)."""
         session = self.session()
-        wanted = dict((i.name, _ORT_TYPES.get(i.type)) for i in session.get_inputs())
+        optional = session.get_overridable_initializers()  # inputs with a default
+        wanted = dict((i.name, _ORT_TYPES.get(i.type)) for i in list(session.get_inputs()) + list(optional))
         given = {}
         for name, value in feeds.items():
             key = name if name in wanted else (name + ":0" if name + ":0" in wanted else None)
@@ -81,7 +82,7 @@ class OnnxModel(object):
                 elif dtype and array.dtype.name != dtype:
                     array = array.astype(dtype)
                 given[key] = array
-        missing = sorted(set(wanted) - set(given))
+        missing = sorted(set(wanted) - set(given) - set(i.name for i in optional))
         if missing:
             raise BadInput("no value for ONNX input(s) {}".format(", ".join(missing)), self.path,
                            "pass --inputs-npz keyed by these names")
