@@ -540,9 +540,10 @@ def saved_model_builder_kwargs(init_op, asset_tensors, saver=None):
 
 # ---------------------------------------------------------------------------------------------- ONNX road
 # The optional `onnx` extra (setup.cfg): tf2onnx converts, onnx reads/checks, onnxruntime runs. tox.ini installs
-# it in the py311 envs (TF 2.12-2.21); tf2onnx 1.17 needs Python >= 3.8 and onnxruntime >= 1.17 Python >= 3.9.
+# it in the py311 envs (TF 2.12-2.21: tf2onnx 1.17, onnxruntime 1.32). Python 3.7 gets older wheels (tf2onnx
+# 1.16.1, onnx 1.14.1, onnxruntime 1.14.1: measured to convert and run under TF 1.15), not in the tox matrix.
 ONNX_MODULES = ("tf2onnx", "onnx", "onnxruntime")
-ONNX_EXTRA_HINT = "pip install 'migrate[onnx]' (tf2onnx, onnx, onnxruntime; Python >= 3.8)"
+ONNX_EXTRA_HINT = "pip install 'migrate[onnx]' (tf2onnx, onnx, onnxruntime)"
 ONNX_DEFAULT_OPSET = 13      # TensorRT 8.x parses opsets 7-17; 13 also covers onnxruntime >= 1.6
 ONNX_MAX_OPSET = 18          # tf2onnx 1.17's newest
 
@@ -556,18 +557,14 @@ def onnx_status():
     if _onnx_status:
         return _onnx_status[0]
     versions, problems = {}, []
-    if sys.version_info < (3, 8):
-        problems.append("Python {} (tf2onnx/onnxruntime as the extra pins them need >= 3.8)".format(
-            python_version()))
-    else:
-        for name in ONNX_MODULES:
-            try:
-                with _quiet_import():
-                    module = importlib.import_module(name)
-                versions[name] = getattr(module, "__version__", "?")
-            except Exception as exc:  # ImportError, or AttributeError from a too-old ml_dtypes
-                problems.append("{} does not import ({}: {})".format(name, type(exc).__name__,
-                                                                    str(exc).splitlines()[0] if str(exc) else ""))
+    for name in ONNX_MODULES:
+        try:
+            with _quiet_import():
+                module = importlib.import_module(name)
+            versions[name] = getattr(module, "__version__", "?")
+        except Exception as exc:  # ImportError, or AttributeError from a too-old ml_dtypes
+            problems.append("{} does not import ({}: {})".format(name, type(exc).__name__,
+                                                                str(exc).splitlines()[0] if str(exc) else ""))
     status = OnnxStatus(not problems, versions, "; ".join(problems) or None)
     _onnx_status.append(status)
     return status
