@@ -478,9 +478,15 @@ def _endpoint(path, outputs, signature, input_at, progress, partner=None):
 @_memory_named
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
             max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
-            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, set_values=None, input_at=None):
-    """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
+            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, set_values=None, input_at=None,
+            onnx_opset=None):
+    """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json);
+    onnx_opset: also model.onnx (migrate/onnx), checked with onnxruntime against the source."""
     import time
+    if onnx_opset is not None:
+        from migrate.onnx import export as onnx_export
+        tfcompat.require_onnx(source)
+        onnx_export.check_opset(onnx_opset)
     io.check_output_path(out_dir, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
                          directory=True)
     started = time.time()
@@ -496,7 +502,8 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         try:
             return _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag,
                                   checkpoint, passes, static, max_batch, input_shapes, trt, fmt, inputs_npz, batch,
-                                  seed, rtol, atol, allow_unsafe, progress, started, set_values, input_at)
+                                  seed, rtol, atol, allow_unsafe, progress, started, set_values, input_at,
+                                  onnx_opset)
         except MigrateError as exc:
             raise _outside_temp(exc, temp, source, out_dir)
 
@@ -514,7 +521,7 @@ def _outside_temp(exc, temp, source, out_dir):
 
 def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag, checkpoint, passes,
                    static, max_batch, input_shapes, trt, fmt, inputs_npz, batch, seed, rtol, atol, allow_unsafe,
-                   progress, started, set_values=None, input_at=None):
+                   progress, started, set_values=None, input_at=None, onnx_opset=None):
     import time
     from migrate import model as m
     from migrate import report
@@ -568,6 +575,23 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
         progress("  signature {}:".format(name))
         progress(verify.format_rows(rows))
     steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
+    if onnx_opset is not None:
+        from migrate.onnx import export as onnx_export
+        progress("[+] onnx: tf2onnx on optimized.pb, onnxruntime checked against the source")
+        # verify takes no --checkpoint, and compares one signature: then the ONNX model is checked against
+        # frozen.pb, which step 1 checked against the source
+        direct = not checkpoint and len(sigs) <= 1
+        reference = source if direct else frozen_path
+        done = onnx_export.onnx_from_optimized(
+            reference, optimized_path, result["outputs"], os.path.join(temp, "model.onnx"), onnx_opset, out_dir,
+            records=result["records"], progress=_indent(progress), inputs_npz=inputs_npz,
+            signature=sorted(sigs)[0] if direct and sigs else None,
+            batch=max_batch if static and max_batch else batch, seed=seed, rtol=rtol, atol=atol,
+            allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at)
+        steps["onnx"] = {"file": "model.onnx", "opset": done["opset"], "inputs": done["inputs"],
+                         "outputs": done["outputs"], "onnx_nodes": done["onnx_nodes"],
+                         "against": "source" if direct else "frozen.pb",
+                         "verification": report.comparisons_dict(done["comparisons"])}
     summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
     report.write_json(summary, os.path.join(temp, "report.json"))
     _require_signatures_ok(final, "exported SavedModel differs from the source in ", out_dir, source)

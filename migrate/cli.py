@@ -304,12 +304,14 @@ def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, b
 @click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
 @click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files.")
 @click.option("--format", "fmt", type=click.Choice(["tf2", "tf1"]), default=None, help="SavedModel format.")
+@click.option("--onnx", "with_onnx", is_flag=True, help="Also OUT_DIR/model.onnx (tf2onnx; onnxruntime-checked).")
+@click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX opset for --onnx (default 13).")
 @click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
 @_model_options
 @_verification_options
 def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static, max_batch, input_shape, no_trt,
-            require_trt, precision, calib_data, fmt, force, set_values, input_at, inputs_npz, batch, seed, rtol, atol,
-            allow_unsafe):
+            require_trt, precision, calib_data, fmt, with_onnx, opset, force, set_values, input_at, inputs_npz, batch,
+            seed, rtol, atol, allow_unsafe):
     """freeze -> optimize -> export -> verify in one go; writes OUT_DIR with report.json.
 
     Example: migrate convert model_dir out/ --static --max-batch 1
@@ -325,8 +327,14 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
                           checkpoint=checkpoint, passes=passes, static=static, max_batch=max_batch,
                           input_shapes=shapes, trt=trt, fmt=fmt, inputs_npz=inputs_npz, batch=batch, seed=seed,
                           rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
-                          set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
+                          set_values=list(set_values), input_at=_split(input_at), progress=click.echo,
+                          onnx_opset=(opset or _default_opset()) if with_onnx else None)
     click.echo(report.convert_text(summary))
+
+
+def _default_opset():
+    from migrate import tfcompat
+    return tfcompat.ONNX_DEFAULT_OPSET
 
 
 @cli.command(name="onnx")

@@ -287,3 +287,26 @@ def test_onnx_verb_refuses_in_one_line_without_the_extra(run_cli, tmp_path):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "the ONNX road is not available here" in lines[0], err
     assert "pip install 'migrate[onnx]'" in lines[0]
+
+
+def test_convert_with_onnx_adds_model_onnx(onnx_modules, zoo_model_mlp, tmp_path, run_cli):
+    """`convert --onnx`: OUT_DIR gains model.onnx, checked against the source; report.json says so; the ONNX
+    model and the exported SavedModel agree (verify, ONNX on one side)."""
+    import json
+    model = zoo_model_mlp
+    out_dir = str(tmp_path / "out")
+    code, out, err = run_cli("convert", model.path, out_dir, "--no-trt", "--onnx", "--opset", "15",
+                             "--outputs", ",".join(model.outputs), "--inputs-npz", model.golden_path)
+    assert code == 0, (out, err)
+    assert "model.onnx (opset 15)" in out
+    with open(os.path.join(out_dir, "report.json")) as handle:
+        step = json.load(handle)["steps"]["onnx"]
+    assert step["file"] == "model.onnx" and step["opset"] == 15 and step["against"] == "source"
+    assert sorted(row["output"] for row in step["verification"]) == sorted(model.outputs)
+    proto = onnx_modules[1].load(os.path.join(out_dir, "model.onnx"))
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [15]
+    code, out, err = run_cli("verify", os.path.join(out_dir, "model.onnx"), os.path.join(out_dir, "saved_model"),
+                             "--inputs-npz", model.golden_path)
+    assert code == 0 and out.count("OK  ") == 2, (out, err)
+    marker = open(os.path.join(out_dir, ".migrate-output")).read()
+    assert "model.onnx" in marker

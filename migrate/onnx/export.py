@@ -5,7 +5,7 @@ import shutil
 import tempfile
 
 from migrate import artifacts, io, tfcompat, verify
-from migrate.errors import BadInput, VerificationFailed
+from migrate.errors import BadInput, MigrateError, VerificationFailed
 from migrate.onnx import convert
 
 CALIBRATION_CACHE = "calibration.cache"
@@ -50,41 +50,13 @@ def export_onnx(source, output, opset=None, outputs=None, passes=None, static=Fa
                               seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe, signature=signature,
                               tag=tag, progress=_indent(progress), set_values=set_values, input_at=input_at)
         api._require_ok(result["comparisons"], "optimize", source, _indent(progress))
-        tensors = result["outputs"]
-        graph_def = artifacts.read_graph_def(optimized_path)
-        inputs = convert.graph_inputs(graph_def, tensors)
-        prepared, dropped = convert.prep(graph_def, inputs)
-        progress("[2/3] tf2onnx (opset {}): inputs {}; outputs {}".format(opset, ", ".join(inputs),
-                                                                           ", ".join(tensors)))
-        if dropped:
-            progress("  {}: {}".format(convert.PREP_NAME, ", ".join(
-                "{} x{}".format(k, v) for k, v in sorted(dropped.items()))))
-        proto = convert.to_onnx(prepared, inputs, tensors, opset, source)
-        del prepared
-        defaults = convert.keep_defaults(proto, graph_def, inputs)
-        if defaults:
-            progress("  inputs with a default (ONNX initializer of the same name, used unless fed): " +
-                     ", ".join(defaults))
-        attribution = _attribution(source, result, inputs, tensors, opset)
-        if attribution:
-            progress("  " + attribution)
         onnx_temp = os.path.join(work, "model.onnx")
-        with open(onnx_temp, "wb") as handle:
-            handle.write(proto.SerializeToString())
-        progress("[3/3] verify: onnxruntime (CPU) vs the TF source, same inputs")
-        rows, notes = api.verify_artifacts(source, onnx_temp, outputs=tensors, signature=signature,
-                                           inputs_npz=inputs_npz,
-                                           batch=max_batch if static and max_batch else batch, seed=seed,
-                                           rtol=rtol, atol=atol, allow_unsafe=allow_unsafe, set_values=set_values,
-                                           input_at=input_at)
-        for note in notes:
-            progress("  note: " + note)
-        progress(verify.format_rows(rows))
-        if not verify.all_ok(rows):
-            raise VerificationFailed("the ONNX model differs from the source: {}".format(
-                ", ".join(verify.failed_outputs(rows))), output, "see the errors above; nothing was written; "
-                                                                 "try another --opset")
-        verify.require_checked(rows, source)
+        done = onnx_from_optimized(source, optimized_path, result["outputs"], onnx_temp, opset, output,
+                                   records=result["records"], progress=progress, steps=("[2/3]", "[3/3]"),
+                                   signature=signature, inputs_npz=inputs_npz,
+                                   batch=max_batch if static and max_batch else batch, seed=seed, rtol=rtol,
+                                   atol=atol, allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at)
+        proto = done["proto"]
         renamed = None
         if cache:
             text, kept, lost = convert.rename_calibration_cache(cache[0], cache[1], proto)
@@ -99,19 +71,65 @@ def export_onnx(source, output, opset=None, outputs=None, passes=None, static=Fa
                 with io.atomic_file(cache_path, replace=force) as cache_temp:
                     with open(cache_temp, "w") as handle:
                         handle.write(text)
-        return {"outputs": tensors, "inputs": inputs, "opset": opset, "comparisons": rows, "records":
-                result["records"], "passes": result["passes"], "prep_dropped": dropped,
-                "nodes": result["nodes"], "onnx_nodes": len(proto.graph.node), "attribution": attribution,
-                "calibration": renamed}
+        done.pop("proto")
+        done.update(records=result["records"], passes=result["passes"], nodes=result["nodes"],
+                    calibration=renamed)
+        return done
+    except MigrateError as exc:  # a step run on a file in the work dir names what the user gave instead
+        raise api._outside_temp(exc, work, source, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def onnx_from_optimized(source, optimized_path, tensors, onnx_path, opset, output, records=(), progress=_quiet,
+                        steps=("", ""), signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4, atol=1e-5,
+                        allow_unsafe=False, set_values=None, input_at=None):
+    """optimized frozen graph file -> onnx_prep -> tf2onnx -> onnx_path, then onnxruntime on it against the TF
+    `source` (api.verify_artifacts: what `migrate verify SRC model.onnx` does). VerificationFailed (exit 1,
+    naming `output`) on a mismatch, NotVerified when nothing was checked. records: the optimize passes' records
+    (which of them made the graph convertible). Returns a dict with the ModelProto under "proto"."""
+    from migrate import api
+    graph_def = artifacts.read_graph_def(optimized_path)
+    inputs = convert.graph_inputs(graph_def, tensors)
+    prepared, dropped = convert.prep(graph_def, inputs)
+    progress("{} tf2onnx (opset {}): inputs {}; outputs {}".format(steps[0], opset, ", ".join(inputs),
+                                                                    ", ".join(tensors)).strip())
+    if dropped:
+        progress("  {}: {}".format(convert.PREP_NAME, ", ".join(
+            "{} x{}".format(k, v) for k, v in sorted(dropped.items()))))
+    proto = convert.to_onnx(prepared, inputs, tensors, opset, source)
+    del prepared
+    defaults = convert.keep_defaults(proto, graph_def, inputs)
+    if defaults:
+        progress("  inputs with a default (ONNX initializer of the same name, used unless fed): " +
+                 ", ".join(defaults))
+    attribution = _attribution(source, records, inputs, tensors, opset)
+    if attribution:
+        progress("  " + attribution)
+    with open(onnx_path, "wb") as handle:
+        handle.write(proto.SerializeToString())
+    progress("{} verify: onnxruntime (CPU) vs the TF source, same inputs".format(steps[1]).strip())
+    rows, notes = api.verify_artifacts(source, onnx_path, outputs=tensors, signature=signature,
+                                       inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
+                                       allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at)
+    for note in notes:
+        progress("  note: " + note)
+    progress(verify.format_rows(rows))
+    if not verify.all_ok(rows):
+        raise VerificationFailed("the ONNX model differs from the source: {}".format(
+            ", ".join(verify.failed_outputs(rows))), output, "see the errors above; nothing was written; "
+                                                             "try another --opset")
+    verify.require_checked(rows, source)
+    return {"proto": proto, "outputs": list(tensors), "inputs": inputs, "opset": opset, "comparisons": rows,
+            "prep_dropped": dropped, "defaults": defaults, "attribution": attribution,
+            "onnx_nodes": len(proto.graph.node)}
 
 
 def _indent(progress):
     return lambda message: progress("  " + message.replace("\n", "\n  "))
 
 
-def _attribution(source, result, inputs, tensors, opset):
+def _attribution(source, records, inputs, tensors, opset):
     """Which steps made the graph convertible: the source's own frozen graph (when SRC is one, up to
     ATTRIBUTION_LIMIT bytes) goes through tf2onnx as it is; when that fails, the passes that changed something
     and the ONNX-prep step are what made the difference. None when SRC is not a frozen graph file."""
@@ -139,7 +157,7 @@ def _attribution(source, result, inputs, tensors, opset):
     try:
         convert.to_onnx(prepared, inputs, tensors, opset, source)
     except BadInput:
-        changed = [r.name for r in result["records"] if r.nodes_before != r.nodes_after or r.removed or r.added]
+        changed = [r.name for r in records if r.nodes_before != r.nodes_after or r.removed or r.added]
         return "made convertible by passes {} (+ {}): the frozen source as it is does not convert ({})".format(
             ", ".join(changed) or "(none changed the graph)", convert.PREP_NAME, failed)
     return "made convertible by {} (removed {}): the frozen source as it is does not convert ({})".format(
