@@ -310,3 +310,24 @@ def test_convert_with_onnx_adds_model_onnx(onnx_modules, zoo_model_mlp, tmp_path
     assert code == 0 and out.count("OK  ") == 2, (out, err)
     marker = open(os.path.join(out_dir, ".migrate-output")).read()
     assert "model.onnx" in marker
+
+
+def test_gate_reports_the_installed_modules(run_cli):
+    """tfcompat.onnx_status against the modules themselves: where all three import, their versions; where one
+    does not (py36/py37 envs), the reason names it; `migrate env` prints the same."""
+    import importlib
+    found, missing = {}, []
+    for name in ("tf2onnx", "onnx", "onnxruntime"):
+        try:
+            found[name] = importlib.import_module(name).__version__
+        except Exception:
+            missing.append(name)
+    status = tfcompat.onnx_status()
+    assert status.available == (not missing)
+    if missing:
+        assert all("{} does not import".format(name) in status.reason for name in missing), status.reason
+    else:
+        assert status.versions == found and status.reason is None
+    code, out, _ = run_cli("env")
+    line = next(line for line in out.splitlines() if line.startswith("onnx "))
+    assert all(version in line for version in found.values()) if not missing else "unavailable" in line
