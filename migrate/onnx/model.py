@@ -102,13 +102,13 @@ def _first(exc):
 def load(path):
     """OnnxModel from a file (ModelProto, checked by onnx.checker), or BadInput in one line."""
     from migrate import tfcompat
-    _, onnx, _ = tfcompat.require_onnx(path)
-    if not looks_like_onnx(path):
+    if not looks_like_onnx(path):  # said in every env, the onnx extra or not
         with open(path, "rb") as handle:
             head = handle.read(8)
         raise BadInput("named .onnx but not an ONNX model (a serialized ModelProto starts with ir_version; this "
                        "starts with bytes {})".format(head.hex() if head else "nothing: the file is empty"), path,
                        "write it with onnx.save or `migrate onnx`")
+    _, onnx, _ = tfcompat.require_onnx(path)
     try:
         proto = onnx.load(path)
         onnx.checker.check_model(proto)
