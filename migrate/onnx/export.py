@@ -5,7 +5,7 @@ import shutil
 import tempfile
 
 from migrate import artifacts, io, tfcompat, verify
-from migrate.errors import BadInput, MigrateError, VerificationFailed
+from migrate.errors import BadInput, MigrateError
 from migrate.onnx import convert
 
 CALIBRATION_CACHE = "calibration.cache"
@@ -32,11 +32,13 @@ def calibration_cache_path(output):
 def export_onnx(source, output, opset=None, outputs=None, passes=None, static=False, max_batch=None,
                 input_shapes=None, calib_cache=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4, atol=1e-5,
                 force=False, allow_unsafe=False, set_values=None, input_at=None, signature=None, tag=None,
-                progress=_quiet):
+                checkpoint=None, progress=_quiet):
+    """api.onnx: SRC -> model.onnx (see the module). With --checkpoint the ONNX model is checked against the
+    optimized graph (itself checked against the source): `migrate verify` takes no --checkpoint."""
     from migrate import api
     tfcompat.require_onnx(source)  # before any work: one line saying what is missing
     opset = check_opset(opset)
-    io.check_output_path(output, [source, inputs_npz, calib_cache], force, directory=False)
+    io.check_output_path(output, [source, checkpoint, inputs_npz, calib_cache], force, directory=False)
     cache = convert.read_calibration_cache(calib_cache) if calib_cache else None
     cache_path = calibration_cache_path(output) if calib_cache else None
     if cache_path:
@@ -48,10 +50,15 @@ def export_onnx(source, output, opset=None, outputs=None, passes=None, static=Fa
         result = api.optimize(source, optimized_path, passes=passes, static=static, max_batch=max_batch,
                               input_shapes=input_shapes, outputs=outputs, inputs_npz=inputs_npz, batch=batch,
                               seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe, signature=signature,
-                              tag=tag, progress=_indent(progress), set_values=set_values, input_at=input_at)
-        api._require_ok(result["comparisons"], "optimize", source, _indent(progress))
+                              tag=tag, checkpoint=checkpoint, progress=_indent(progress), set_values=set_values,
+                              input_at=input_at)
+        if result["comparisons"] is not None and not verify.all_ok(result["comparisons"]):
+            progress(verify.format_rows(result["comparisons"]))
+            verify.require_ok(result["comparisons"], source, "optimize changed the outputs: {}",
+                              "see the errors above; nothing was written")
         onnx_temp = os.path.join(work, "model.onnx")
-        done = onnx_from_optimized(source, optimized_path, result["outputs"], onnx_temp, opset, output,
+        reference = optimized_path if checkpoint else source
+        done = onnx_from_optimized(reference, optimized_path, result["outputs"], onnx_temp, opset, output,
                                    records=result["records"], progress=progress, steps=("[2/3]", "[3/3]"),
                                    signature=signature, inputs_npz=inputs_npz,
                                    batch=max_batch if static and max_batch else batch, seed=seed, rtol=rtol,
@@ -73,10 +80,12 @@ def export_onnx(source, output, opset=None, outputs=None, passes=None, static=Fa
                         handle.write(text)
         done.pop("proto")
         done.update(records=result["records"], passes=result["passes"], nodes=result["nodes"],
-                    calibration=renamed)
+                    calibration=renamed, against="the optimized graph" if checkpoint else "the source")
         return done
     except MigrateError as exc:  # a step run on a file in the work dir names what the user gave instead
-        raise api._outside_temp(exc, work, source, output)
+        if exc.where and os.path.abspath(exc.where).startswith(work + os.sep):
+            exc.relocate(source if isinstance(exc, BadInput) else output)
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -115,10 +124,8 @@ def onnx_from_optimized(source, optimized_path, tensors, onnx_path, opset, outpu
     for note in notes:
         progress("  note: " + note)
     progress(verify.format_rows(rows))
-    if not verify.all_ok(rows):
-        raise VerificationFailed("the ONNX model differs from the source: {}".format(
-            ", ".join(verify.failed_outputs(rows))), output, "see the errors above; nothing was written; "
-                                                             "try another --opset")
+    verify.require_ok(rows, output, "the ONNX model differs from the source: {}",
+                      "see the errors above; nothing was written; try another --opset")
     verify.require_checked(rows, source)
     return {"proto": proto, "outputs": list(tensors), "inputs": inputs, "opset": opset, "comparisons": rows,
             "prep_dropped": dropped, "defaults": defaults, "attribution": attribution,

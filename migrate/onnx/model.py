@@ -161,9 +161,3 @@ def endpoint(model, outputs=None, partner=None):
             named[key] = key
     return verify.Endpoint(model, dict((name, name) for name in model.input_specs), named,
                            dict(model.input_specs))
-
-
-def run(model, outputs, feeds):
-    """verify.run_model for an OnnxModel: Results (alternate run included)."""
-    from migrate import verify
-    return verify.run_batches(lambda batch: model.run(list(outputs), batch), feeds)
