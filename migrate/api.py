@@ -460,8 +460,13 @@ def _move_contents(source_dir, target_dir):
 def onnx(source, output, **kwargs):
     """SRC -> optimized frozen graph -> tf2onnx -> onnxruntime checked against the source -> model.onnx
     (migrate/onnx/export.py; needs the onnx extra)."""
-    from migrate.onnx.export import export_onnx
-    return export_onnx(source, output, **kwargs)
+    from migrate.onnx import export as onnx_export
+    return onnx_export.export_onnx(source, output, verbs=_onnx_verbs(), **kwargs)
+
+
+def _onnx_verbs():
+    from migrate.onnx import export as onnx_export
+    return onnx_export.Verbs(optimize=optimize, verify_artifacts=verify_artifacts)
 
 
 @_taking_options
@@ -623,7 +628,7 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
             records=result["records"], progress=_indent(progress), inputs_npz=inputs_npz,
             signature=sorted(sigs)[0] if direct and sigs else None,
             batch=max_batch if static and max_batch else batch, seed=seed, rtol=rtol, atol=atol,
-            allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at)
+            allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at, verbs=_onnx_verbs())
         steps["onnx"] = {"file": "model.onnx", "opset": done["opset"], "inputs": done["inputs"],
                          "outputs": done["outputs"], "onnx_nodes": done["onnx_nodes"],
                          "against": "source" if direct else "frozen.pb",

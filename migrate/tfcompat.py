@@ -664,3 +664,12 @@ def require_onnx(where=None):
         raise BadInput("tf2onnx needs TensorFlow >= 1.13 (this is {})".format(version_string()), where,
                        "run `migrate onnx` under a newer TF: migrate's frozen graphs import there")
     return tuple(importlib.import_module(name) for name in ONNX_MODULES)
+
+
+def onnx_np_dtype(elem_type):
+    """The numpy dtype of an ONNX TensorProto element type: onnx.helper.tensor_dtype_to_np_dtype from onnx 1.13
+    on, onnx.mapping's table before (onnx 1.14.1 is what Python 3.7 gets; the table is gone in onnx 1.20)."""
+    onnx = importlib.import_module("onnx")
+    if hasattr(onnx.helper, "tensor_dtype_to_np_dtype"):
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type)
+    return onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[elem_type]

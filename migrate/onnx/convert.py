@@ -23,10 +23,10 @@ class ConversionFailed(BadInput):
 def graph_inputs(graph_def, outputs):
     """The tensors the ONNX model takes: every placeholder the outputs need, PlaceholderWithDefault included (a
     train/infer switch is a constant by now; what is left is an input with a default, as an Estimator's)."""
-    from migrate.graph import ops, view
+    from migrate.graph import view
     needed = view.needed_nodes(view.to_digraph(graph_def), [node_name(o) for o in outputs])
     return sorted(node.name + ":0" for node in graph_def.node
-                  if node.op in ops.PLACEHOLDER_OPS and node.name in needed)
+                  if node.op in opsets.PLACEHOLDER_OPS and node.name in needed)
 
 
 def prep(graph_def, inputs=()):

@@ -3,12 +3,15 @@ with the TF source on the same inputs -> model.onnx written atomically only when
 import os
 import shutil
 import tempfile
+from collections import namedtuple
 
 from migrate import artifacts, io, tfcompat, verify
 from migrate.errors import BadInput, MigrateError
 from migrate.onnx import convert
 
 CALIBRATION_CACHE = "calibration.cache"
+# The api verbs `migrate onnx` is made of, handed in by migrate.api (which imports this module).
+Verbs = namedtuple("Verbs", ["optimize", "verify_artifacts"])
 ATTRIBUTION_LIMIT = 64 << 20  # bytes of GraphDef: above it the un-optimized graph is not converted a second time
 
 
@@ -32,10 +35,11 @@ def calibration_cache_path(output):
 def export_onnx(source, output, opset=None, outputs=None, passes=None, static=False, max_batch=None,
                 input_shapes=None, calib_cache=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4, atol=1e-5,
                 force=False, allow_unsafe=False, set_values=None, input_at=None, signature=None, tag=None,
-                checkpoint=None, progress=_quiet):
+                checkpoint=None, progress=_quiet, verbs=None):
     """api.onnx: SRC -> model.onnx (see the module). With --checkpoint the ONNX model is checked against the
-    optimized graph (itself checked against the source): `migrate verify` takes no --checkpoint."""
-    from migrate import api
+    optimized graph (itself checked against the source): `migrate verify` takes no --checkpoint.
+    verbs: Verbs(optimize, verify_artifacts), the api functions this one is made of (api passes them: migrate.api
+    imports this module, so this module does not import it)."""
     tfcompat.require_onnx(source)  # before any work: one line saying what is missing
     opset = check_opset(opset)
     io.check_output_path(output, [source, checkpoint, inputs_npz, calib_cache], force, directory=False)
@@ -47,7 +51,7 @@ def export_onnx(source, output, opset=None, outputs=None, passes=None, static=Fa
     try:
         progress("[1/3] optimize: graph passes, verified against the source")
         optimized_path = os.path.join(work, "optimized.pb")
-        result = api.optimize(source, optimized_path, passes=passes, static=static, max_batch=max_batch,
+        result = verbs.optimize(source, optimized_path, passes=passes, static=static, max_batch=max_batch,
                               input_shapes=input_shapes, outputs=outputs, inputs_npz=inputs_npz, batch=batch,
                               seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe, signature=signature,
                               tag=tag, checkpoint=checkpoint, progress=_indent(progress), set_values=set_values,
@@ -62,7 +66,8 @@ def export_onnx(source, output, opset=None, outputs=None, passes=None, static=Fa
                                    records=result["records"], progress=progress, steps=("[2/3]", "[3/3]"),
                                    signature=signature, inputs_npz=inputs_npz,
                                    batch=max_batch if static and max_batch else batch, seed=seed, rtol=rtol,
-                                   atol=atol, allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at)
+                                   atol=atol, allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at,
+                                   verbs=verbs)
         proto = done["proto"]
         renamed = None
         if cache:
@@ -92,12 +97,12 @@ def export_onnx(source, output, opset=None, outputs=None, passes=None, static=Fa
 
 def onnx_from_optimized(source, optimized_path, tensors, onnx_path, opset, output, records=(), progress=_quiet,
                         steps=("", ""), signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4, atol=1e-5,
-                        allow_unsafe=False, set_values=None, input_at=None):
+                        allow_unsafe=False, set_values=None, input_at=None, verbs=None):
     """optimized frozen graph file -> onnx_prep -> tf2onnx -> onnx_path, then onnxruntime on it against the TF
     `source` (api.verify_artifacts: what `migrate verify SRC model.onnx` does). VerificationFailed (exit 1,
     naming `output`) on a mismatch, NotVerified when nothing was checked. records: the optimize passes' records
-    (which of them made the graph convertible). Returns a dict with the ModelProto under "proto"."""
-    from migrate import api
+    (which of them made the graph convertible); verbs: as export_onnx takes them. Returns a dict with the
+    ModelProto under "proto"."""
     graph_def = artifacts.read_graph_def(optimized_path)
     inputs = convert.graph_inputs(graph_def, tensors)
     prepared, dropped = convert.prep(graph_def, inputs)
@@ -118,7 +123,7 @@ def onnx_from_optimized(source, optimized_path, tensors, onnx_path, opset, outpu
     with open(onnx_path, "wb") as handle:
         handle.write(proto.SerializeToString())
     progress("{} verify: onnxruntime (CPU) vs the TF source, same inputs".format(steps[1]).strip())
-    rows, notes = api.verify_artifacts(source, onnx_path, outputs=tensors, signature=signature,
+    rows, notes = verbs.verify_artifacts(source, onnx_path, outputs=tensors, signature=signature,
                                        inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
                                        allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at)
     for note in notes:

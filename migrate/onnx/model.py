@@ -121,8 +121,7 @@ def load(path):
         if value.name in initializers:
             continue
         tensor = value.type.tensor_type
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type) if hasattr(
-            onnx.helper, "tensor_dtype_to_np_dtype") else onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[tensor.elem_type]
+        dtype = tfcompat.onnx_np_dtype(tensor.elem_type)
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim] \
             if tensor.HasField("shape") else None
         name = np.dtype(dtype).name
