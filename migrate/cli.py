@@ -330,6 +330,53 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
 
 
 @cli.command()
+@click.argument("source")
+@click.option("--calib-data", required=True, help="Calibration batches: an .npz or a folder of .npz files (one "
+              "batch each, keyed by input name).")
+@click.option("-o", "--output", "out_dir", required=True, help="Directory to write (calibration.cache, "
+              "dynamic_ranges.json, report.json).")
+@click.option("--method", type=click.Choice(["entropy", "minmax", "percentile", "all"]), default="entropy",
+              show_default=True, help="Range per tensor; `all` computes each, simulates each, recommends one.")
+@click.option("--percentile", type=click.FloatRange(min=0, max=100), default=99.99, show_default=True,
+              help="For --method percentile: the share of |x| kept inside the range.")
+@click.option("--batches", type=POSITIVE, default=None, help="Use only the first N calibration batches.")
+@click.option("--eval-data", default=None, help="Batches for the simulated-INT8 error (default: --calib-data).")
+@click.option("--trt-version", default="10.14.1", show_default=True,
+              help="TensorRT version the cache header names (use the TensorRT that will read it).")
+@click.option("--no-sensitivity", is_flag=True, help="Skip quantizing each tensor alone (one run per tensor).")
+@click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
+@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
+@click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
+@click.option("--signature", default=None, help="SavedModel signature whose outputs to use.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
+              help="Run graphs whose ops read/write files, use the network or run Python.")
+@click.option("--timeout", "run_timeout", type=click.FloatRange(min=0), default=None, callback=_set_timeout,
+              expose_value=False, help="Seconds any one model run may take (default 300; 0 = no limit).")
+@_model_options
+def calibrate(source, calib_data, out_dir, method, percentile, batches, eval_data, trt_version, no_sensitivity,
+              outputs, checkpoint, tag, signature, force, allow_unsafe, set_values, input_at):
+    """INT8 ranges on CPU: a TensorRT calibration cache and what INT8 would cost, before any GPU.
+
+    Example: migrate calibrate frozen.pb --calib-data calib/ -o int8/ --method all
+    """
+    from migrate import api
+    report = api.calibrate(source, out_dir, calib_data, method=method, percentile=percentile, batches=batches,
+                           eval_data=eval_data, trt_version=trt_version, outputs=_split(outputs), tag=tag,
+                           signature=signature, checkpoint=checkpoint, force=force, allow_unsafe=allow_unsafe,
+                           sensitivity=not no_sensitivity, set_values=list(set_values),
+                           input_at=_split(input_at), progress=click.echo)
+    for method_name, per_output in sorted(report["simulated_int8"].items()):
+        for output, row in sorted(per_output.items()):
+            top1 = row["top1_agreement"]
+            click.echo("  {} {}: max_abs_err={:.3g} max_rel_err={:.3g} relative_mean_err={:.3g}{}".format(
+                method_name, output, row["max_abs_err"], row["max_rel_err"], row["relative_mean_err"],
+                "" if top1 is None else " top1_agreement={:.2%}".format(top1)))
+    click.echo("wrote {} ({} tensors; recommended {}; {} warning(s))".format(
+        out_dir, report["tensors"], report["recommended"]["method"], len(report["warnings"])))
+
+
+@cli.command()
 @click.option("--workdir", default=None, help="Keep the demo's files here (default: a temp dir, removed).")
 def demo(workdir):
     """Build a zoo model with this TensorFlow and migrate it: the main job on a built-in example.

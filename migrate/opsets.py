@@ -145,3 +145,18 @@ def categorize(op_histogram):
         "variables": sorted(ops & VARIABLE_OPS),
         "input_pipeline": sorted(ops & INPUT_PIPELINE_OPS),
     }
+
+
+# INT8 calibration (`migrate calibrate`): the ops whose output 0 TensorRT quantizes, as it places INT8 ranges on
+# the outputs of compute layers (convolutions, matrix products, bias/element-wise adds, activations, pooling,
+# concatenation, batch norm). Float graph inputs (Placeholders) are calibrated too. README "Op categories".
+QUANTIZABLE_OPS = frozenset([
+    "Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv2DBackpropInput",
+    "MatMul", "BatchMatMul", "BatchMatMulV2",
+    "BiasAdd", "Add", "AddV2", "Sub", "Mul", "AddN",
+    "Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softplus", "Softsign",
+    "MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D", "MaxPoolV2", "Mean",
+    "ConcatV2", "Concat",
+    "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+])
+CALIBRATED_INPUT_OPS = frozenset(["Placeholder", "PlaceholderV2"])

@@ -535,3 +535,14 @@ def saved_model_builder_kwargs(init_op, asset_tensors, saver=None):
     if saver is not None and "saver" in params:
         kwargs["saver"] = saver
     return kwargs
+
+
+def fake_quant_op():
+    """The op simulating INT8 in a graph (calibration): FakeQuantWithMinMaxVars with narrow_range (255 levels,
+    symmetric, as TensorRT's INT8); registered with that attr in every TF of the matrix (1.7-2.21)."""
+    definition = op_def("FakeQuantWithMinMaxVars")
+    if definition is None or "narrow_range" not in set(a.name for a in definition.attr):
+        from migrate.errors import BadInput
+        raise BadInput("TF {} has no FakeQuantWithMinMaxVars with narrow_range: INT8 cannot be simulated".format(
+            version_string()), None, "use TF >= 1.7")
+    return "FakeQuantWithMinMaxVars"
