@@ -160,3 +160,7 @@ QUANTIZABLE_OPS = frozenset([
     "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
 ])
 CALIBRATED_INPUT_OPS = frozenset(["Placeholder", "PlaceholderV2"])
+# Where v1 control flow starts (a cond's Switch, a while frame's Enter) and ends: the nodes between are run
+# conditionally or once per iteration, and calibration leaves them out.
+CONTROL_FLOW_ENTRY_OPS = frozenset(["Switch", "RefSwitch", "Enter", "RefEnter"])
+CONTROL_FLOW_EXIT_OPS = frozenset(["Merge", "RefMerge", "Exit", "RefExit"])

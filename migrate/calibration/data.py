@@ -48,7 +48,10 @@ def read_batch(name, specs):
     """{input tensor: array} of one batch file, checked against specs {tensor: (dtype, dims)}: every input
     present, the dtype's kind the input's (float64 data for a float32 input is cast), each known dim equal,
     every value finite."""
+    from migrate.verify import cut_placeholder
     arrays = read_arrays(name)
+    for key in list(arrays):  # 'D:1', a tensor of the input pipeline the graph had, feeds its placeholder 'D_1:0'
+        arrays.setdefault(cut_placeholder(key), arrays[key])
     feeds = {}
     for tensor, (dtype, dims) in sorted(specs.items()):
         value = arrays.get(tensor_name(tensor))
@@ -61,7 +64,12 @@ def read_batch(name, specs):
 
 
 def check_value(value, tensor, dtype, dims, where):
-    wanted = np.dtype(dtype if dtype != "bfloat16" else "float32")
+    if dtype == "string":
+        if value.dtype.kind not in "SU":
+            raise BadInput("input {} is {} in the data, the model takes strings".format(tensor, value.dtype.name),
+                           where, "save it as bytes: np.array([b'...'], dtype='S')")
+        return value
+    wanted = np.dtype(dtype if dtype not in ("bfloat16", "half") else "float32" if dtype == "bfloat16" else "float16")
     if value.dtype.kind != wanted.kind or (wanted.kind not in "f" and value.dtype != wanted):
         raise BadInput("input {} is {} in the data, the model takes {}".format(tensor, value.dtype.name, dtype),
                        where, "save it as {}".format(dtype))

@@ -33,9 +33,10 @@ def calibrated_tensors(graph_def, outputs):
     in graph order."""
     from migrate.graph import view
     needed = view.needed_nodes(graph_def, [node_name(o) for o in outputs])
+    conditional = in_control_flow(graph_def)
     tensors = []
     for node in graph_def.node:
-        if node.name not in needed:
+        if node.name not in needed or node.name in conditional:
             continue
         if node.op in opsets.CALIBRATED_INPUT_OPS:
             dtype = node.attr["dtype"].type
@@ -46,6 +47,27 @@ def calibrated_tensors(graph_def, outputs):
         if dtype == _FLOAT:
             tensors.append(tensor_name(node.name))
     return tensors
+
+
+def in_control_flow(graph_def):
+    """Names of the nodes inside v1 control flow: reached from a Switch or Enter without passing a Merge or
+    Exit (cond branches, while bodies). A fetch there has no value when the branch is not taken, or one per
+    iteration: they are not calibrated (TF-TRT leaves such segments in TF as well)."""
+    consumers = {}
+    for node in graph_def.node:
+        for name in node.input:
+            consumers.setdefault(node_name(name), []).append(node)
+    ops = dict((node.name, node.op) for node in graph_def.node)
+    pending = [node.name for node in graph_def.node if node.op in opsets.CONTROL_FLOW_ENTRY_OPS]
+    inside = set()
+    while pending:
+        name = pending.pop()
+        for consumer in consumers.get(name, ()):
+            if consumer.name in inside or ops[consumer.name] in opsets.CONTROL_FLOW_EXIT_OPS:
+                continue
+            inside.add(consumer.name)
+            pending.append(consumer.name)
+    return inside
 
 
 def collect(model, tensors, files, specs, progress):
@@ -81,6 +103,11 @@ def warnings_for(hists):
         if hist.non_finite:
             found.append({"kind": "non_finite_activations", "tensor": tensor,
                           "message": "{} NaN/Inf value(s) left out of its histogram".format(hist.non_finite)})
+        if 0 < hist.count < histogram.BINS:
+            found.append({"kind": "few_samples", "tensor": tensor,
+                          "message": "only {} value(s) seen, fewer than the {} histogram bins: the entropy and "
+                                     "percentile ranges are rough; calibrate on more batches".format(
+                                         hist.count, histogram.BINS)})
         if hist.amax == 0:
             found.append({"kind": "constant_zero", "tensor": tensor,
                           "message": "every value is 0 (amax 0): no INT8 scale; left out of the cache and "
@@ -165,8 +192,10 @@ def calibrate(model, outputs, out_dir, calib_data, method="entropy", percentile=
     ranges = compute_ranges(hists, methods, percentile)
     range_seconds = time.time() - started - run_seconds - stat_seconds
     warnings = warnings_for(hists)
-    for warning in warnings:
-        progress("warning: {} {}: {}".format(warning["kind"], warning["tensor"], warning["message"]))
+    for kind in sorted(set(w["kind"] for w in warnings)):
+        named = [w for w in warnings if w["kind"] == kind]
+        progress("warning: {} ({} tensor(s): {}{}): {}".format(kind, len(named), ", ".join(
+            w["tensor"] for w in named[:3]), " ..." if len(named) > 3 else "", named[0]["message"]))
     stats, best, why, sensitive = evaluate(model, tensors, outputs, ranges, eval_files, specs, sensitivity,
                                            progress)
     progress("recommended: {} ({})".format(best, why))
