@@ -607,6 +607,10 @@ def calibrate(source, out_dir, calib_data, method="entropy", percentile=None, ba
     if model.kind == m.FROZEN_GRAPH and set_values:
         model, _ = _with_switches(model, set_values, progress)
     safety.check(model, output_tensors, allow_unsafe)
+    from migrate.session import check_attrs_known, check_ops_known
+    check_ops_known(model.graph_def, model.path)
+    if model.kind == m.FROZEN_GRAPH:
+        check_attrs_known(model.graph_def, model.path)
     with io.atomic_dir(out_dir, replace=force, source=source) as temp:
         return run.calibrate(model, output_tensors, temp, calib_data, method, percentile, batches, eval_data,
                              trt_version, sensitivity, progress, source)
