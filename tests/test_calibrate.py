@@ -305,17 +305,50 @@ def test_cache_names_are_graph_tensors_with_positive_scales(tmp_path, run_cli):
                                            "report.json"]
 
 
-def test_constant_zero_tensor_is_a_named_warning(tmp_path):
+def test_constant_zero_and_non_finite_tensors_are_named_warnings(tmp_path):
     def build(v1):
         x = v1.placeholder(v1.float32, [None, 32], name="x")
         dead = v1.nn.relu(-v1.abs(x), name="dead")  # always 0
+        odd = v1.add(v1.log(x), 1.0, name="odd")  # NaN wherever x < 0
         v1.add(dead, v1.nn.relu(x), name="y")
+        v1.identity(odd, name="z")
     source = _write_frozen(tmp_path, build)
-    report = api.calibrate(source, os.path.join(str(tmp_path), "out"), _batches(tmp_path, "calib", outliers=False),
-                           method="minmax", outputs=["y"])
+    calib = _batches(tmp_path, "calib", outliers=False)
+    report = api.calibrate(source, os.path.join(str(tmp_path), "out"), calib, method="minmax", outputs=["y", "z"],
+                           sensitivity=False)
     assert [w["tensor"] for w in report["warnings"] if w["kind"] == "constant_zero"] == ["dead:0"]
+    nan_warnings = [w for w in report["warnings"] if w["kind"] == "non_finite_activations"]
+    assert [w["tensor"] for w in nan_warnings] == ["odd:0"]
+    x = np.concatenate([np.load(os.path.join(calib, f))["x"].ravel() for f in sorted(os.listdir(calib))])
+    assert nan_warnings[0]["message"].startswith("{} NaN/Inf".format(int(np.sum(x < 0))))
+    ranges = json.load(open(os.path.join(str(tmp_path), "out", "dynamic_ranges.json")))
+    assert ranges["odd:0"]["minmax"] == pytest.approx(float(np.abs(np.log(x[x > 0]) + 1).max()), rel=1e-6)
     _, _, scales = _parse_cache(os.path.join(str(tmp_path), "out", "calibration.cache"))
     assert "dead:0" not in scales and "x:0" in scales
+
+
+def test_histograms_computed_in_the_graph_equal_numpy_on_the_fetched_activations(tmp_path):
+    """run.collect's in-graph statistics (max |x|, HistogramFixedWidth over the running range, re-binned as
+    the range grows) against AbsHistogram.add on the activations themselves, batch after batch."""
+    from migrate.session import Restored
+    source = _heavy_tailed_model(tmp_path)
+    calib = _batches(tmp_path, "calib", count=6)
+    model = artifacts.load(source)
+    tensors = run.calibrated_tensors(model.graph_def, ["probs:0"])
+    specs = verify.input_specs(model.graph_def, ["probs:0"])
+    files = run.data.batch_files(calib)
+    in_graph, _, _ = run.collect(model, tensors, files, specs, lambda message: None)
+    expected = dict((t, histogram.AbsHistogram()) for t in tensors)
+    with Restored(model) as restored:
+        for name in files:
+            values = restored.run(tensors, run.data.read_batch(name, specs))
+            for tensor in tensors:
+                expected[tensor].add(values[tensor])
+    assert sorted(in_graph) == sorted(tensors) == ["MatMul:0", "MatMul_1:0", "add:0", "hidden:0", "x:0"]
+    for tensor in tensors:
+        got, want = in_graph[tensor], expected[tensor]
+        assert (got.amax, got.count, got.non_finite) == (want.amax, want.count, 0), tensor
+        assert np.abs(got.counts - want.counts).sum() <= 0.001 * want.count, tensor  # bin-edge rounding
 
 
 def test_only_the_first_batches(tmp_path):

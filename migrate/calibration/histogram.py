@@ -38,25 +38,35 @@ class AbsHistogram(object):
         self.non_finite = 0     # NaN / Inf values seen (left out of the histogram)
 
     def add(self, values):
+        """Count a batch of values (numpy): the same as merge() of the batch's own histogram."""
         flat = np.abs(np.asarray(values, dtype=np.float32).ravel())
         finite = np.isfinite(flat)
-        if not finite.all():
-            self.non_finite += int(flat.size - np.count_nonzero(finite))
+        non_finite = int(flat.size - np.count_nonzero(finite))
+        if non_finite:
             flat = flat[finite]
-        if not flat.size:
+        top = max(self.amax, float(flat.max()) if flat.size else 0.0)
+        counts = np.zeros(self.bins)
+        if flat.size and top == 0:
+            counts[0] = flat.size
+        elif flat.size:
+            index = (flat * (self.bins / top)).astype(np.int64)
+            np.minimum(index, self.bins - 1, out=index)  # top itself belongs to the last bin
+            counts = np.bincount(index, minlength=self.bins)
+        self.merge(float(flat.max()) if flat.size else 0.0, top, counts, non_finite)
+
+    def merge(self, batch_max, top, counts, non_finite=0):
+        """Add a batch whose finite |x| (max batch_max) were counted in `counts`, bins over [0, top] with
+        top = max(self.amax, batch_max) (the running histogram is re-binned onto [0, top] when it grew)."""
+        self.non_finite += int(non_finite)
+        total = float(np.sum(counts))
+        if not total:
             return
-        self.count += int(flat.size)
-        batch_max = float(flat.max())
+        self.count += int(round(total))
         if batch_max > self.amax:
             if self.amax > 0:
-                self.counts = rebin(self.counts, self.amax, batch_max)
-            self.amax = batch_max
-        if self.amax == 0:  # every value so far is zero: all in bin 0
-            self.counts[0] += flat.size
-            return
-        index = (flat * (self.bins / self.amax)).astype(np.int64)
-        np.minimum(index, self.bins - 1, out=index)  # amax itself belongs to the last bin
-        self.counts += np.bincount(index, minlength=self.bins)
+                self.counts = rebin(self.counts, self.amax, top)
+            self.amax = float(top)
+        self.counts += counts
 
     @property
     def width(self):

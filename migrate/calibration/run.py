@@ -9,6 +9,7 @@ import numpy as np
 
 from migrate import opsets, tfcompat
 from migrate.calibration import cache, data, histogram, simulate
+from migrate.calibration import collect as statistics
 from migrate.errors import BadInput
 from migrate.graph.names import node_name, tensor_name
 
@@ -71,24 +72,30 @@ def in_control_flow(graph_def):
 
 
 def collect(model, tensors, files, specs, progress):
-    """({tensor: AbsHistogram}, seconds in session runs, seconds in histograms): one batch in memory at a time."""
+    """({tensor: AbsHistogram}, seconds in session runs, seconds merging): one batch in memory at a time, and
+    of it only the histograms leave TF (collect.statistics_graph)."""
     from migrate.session import Restored
     hists = dict((t, histogram.AbsHistogram()) for t in tensors)
-    run_seconds = stat_seconds = 0.0
-    with Restored(model) as restored:
+    graph_def, names = statistics.statistics_graph(model.graph_def, tensors)
+    wanted = statistics.fetches(names)
+    run_seconds = merge_seconds = 0.0
+    with Restored(model.derive(graph_def=graph_def, note="calibration statistics")) as restored:
         for number, name in enumerate(files, 1):
             feeds = data.read_batch(name, specs)
             started = time.time()
-            values = restored.run(tensors, feeds)
+            values = restored.run(wanted, dict(feeds, **statistics.amax_feeds(names, hists)))
             ran = time.time()
-            for tensor in tensors:
-                hists[tensor].add(values[tensor])
-            values = None
+            redo = statistics.merge(names, hists, values)
+            if redo:  # NaN/Inf among these tensors' values: counted from the values themselves
+                raw = restored.run(redo, feeds)
+                for tensor in redo:
+                    hists[tensor].add(raw[tensor])
+                raw = None
             run_seconds += ran - started
-            stat_seconds += time.time() - ran
+            merge_seconds += time.time() - ran
             progress("calibration batch {}/{}: {} ({:.2f} s)".format(number, len(files), os.path.basename(name),
                                                                      time.time() - started))
-    return hists, run_seconds, stat_seconds
+    return hists, run_seconds, merge_seconds
 
 
 def compute_ranges(hists, methods, percentile):
