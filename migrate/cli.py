@@ -6,6 +6,7 @@ import traceback
 import click
 
 from migrate import __version__
+from migrate.calibration.cache import DEFAULT_TRT_VERSION
 from migrate.errors import MigrateError, EXIT_BAD_INPUT, first_line
 
 
@@ -341,7 +342,7 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static
               help="For --method percentile: the share of |x| kept inside the range.")
 @click.option("--batches", type=POSITIVE, default=None, help="Use only the first N calibration batches.")
 @click.option("--eval-data", default=None, help="Batches for the simulated-INT8 error (default: --calib-data).")
-@click.option("--trt-version", default="10.14.1", show_default=True,
+@click.option("--trt-version", default=DEFAULT_TRT_VERSION, show_default=True,
               help="TensorRT version the cache header names (use the TensorRT that will read it).")
 @click.option("--no-sensitivity", is_flag=True, help="Skip quantizing each tensor alone (one run per tensor).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")

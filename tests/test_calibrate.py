@@ -11,6 +11,7 @@ import pytest
 
 from migrate import api, artifacts, tfcompat, verify
 from migrate.calibration import cache, histogram, run
+from migrate.errors import BadInput
 
 RNG = np.random.RandomState(1234)
 DISTRIBUTIONS = {
@@ -409,3 +410,18 @@ def test_simulated_int8_runs_on_every_zoo_model(zoo_model, tmp_path, run_cli):
         verify.cut_placeholder("{}:{}".format(n, k)) for n in nodes for k in range(1, 8))
     assert scales and all(np.isfinite(s) and s > 0 for s in scales.values())
     assert set(scales) <= names
+
+
+def test_optimize_calib_data_reads_the_same_batches(tmp_path):
+    """`optimize --precision INT8 --calib-data` (TF-TRT's own calibration) reads batches through
+    calibration.data: one {tensor: array} per file, in name order; a folder without .npz is refused."""
+    folder = _batches(tmp_path, "calib", count=3, outliers=False)
+    batches = run.data.load_all(folder)
+    assert [sorted(b) for b in batches] == [["x:0"]] * 3
+    for batch, name in zip(batches, sorted(os.listdir(folder))):
+        np.testing.assert_array_equal(batch["x:0"], np.load(os.path.join(folder, name))["x"])
+    assert run.data.load_all(None) is None
+    empty = os.path.join(str(tmp_path), "empty")
+    os.makedirs(empty)
+    with pytest.raises(BadInput, match="no .npz files in calibration folder"):
+        run.data.load_all(empty)

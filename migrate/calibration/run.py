@@ -170,6 +170,9 @@ def recommend(stats):
         return (simulate.score(stats[method]), -(min(tops) if tops else 1.0), histogram.METHODS.index(method))
     ordered = sorted(stats, key=key)
     best = ordered[0]
+    if len(ordered) == 1:
+        return best, "the one method computed (mean |INT8 - FP32| / mean |FP32| over the outputs {:.4g}); " \
+                     "--method all compares the three".format(simulate.score(stats[best]))
     why = "smallest simulated INT8 error: mean |INT8 - FP32| / mean |FP32| over the outputs {:.4g}".format(
         simulate.score(stats[best]))
     if len(ordered) > 1:
