@@ -1200,16 +1200,14 @@ def announce():
     time.sleep(120)
 
 if stage == "work":
-    import migrate.stream as stream
-    import migrate.verify as verify
+    import migrate.verification.runners as runners
     def announcing(original):
-        def check_pair(*args, **kwargs):
+        def check_frozen(*args, **kwargs):
             announce()
             return original(*args, **kwargs)
-        return check_pair
-    # a streamed freeze verifies through stream.check_pair, an in-memory one through verify.check_pair
-    stream.check_pair = announcing(stream.check_pair)
-    verify.check_pair = announcing(verify.check_pair)
+        return check_frozen
+    # freeze verifies through runners.check_frozen, streamed or in memory
+    runners.check_frozen = announcing(runners.check_frozen)
 elif stage == "write":  # freeze writes through a stream.Target whichever path froze
     import migrate.stream as stream
     original_commit = stream.Target.commit

@@ -316,7 +316,7 @@ def test_constant_zero_and_non_finite_tensors_are_named_warnings(tmp_path):
     source = _write_frozen(tmp_path, build)
     calib = _batches(tmp_path, "calib", outliers=False)
     report = api.calibrate(source, os.path.join(str(tmp_path), "out"), calib, method="minmax", outputs=["y", "z"],
-                           sensitivity=False)
+                           sensitivity=False).report
     assert [w["tensor"] for w in report["warnings"] if w["kind"] == "constant_zero"] == ["dead:0"]
     nan_warnings = [w for w in report["warnings"] if w["kind"] == "non_finite_activations"]
     assert [w["tensor"] for w in nan_warnings] == ["odd:0"]
@@ -355,7 +355,7 @@ def test_histograms_computed_in_the_graph_equal_numpy_on_the_fetched_activations
 def test_only_the_first_batches(tmp_path):
     source = _heavy_tailed_model(tmp_path)
     report = api.calibrate(source, os.path.join(str(tmp_path), "out"), _batches(tmp_path, "calib", count=5),
-                           method="minmax", batches=2, sensitivity=False)
+                           method="minmax", batches=2, sensitivity=False).report
     assert report["batches"] == ["batch000.npz", "batch001.npz"]
 
 
@@ -398,8 +398,10 @@ def test_simulated_int8_runs_on_every_zoo_model(zoo_model, tmp_path, run_cli):
         assert_refused(run_cli, "calibrate", zoo_model, out, unknown, "--calib-data", zoo_model.golden_path,
                        "--outputs", ",".join(zoo_model.outputs))
         return
-    report = api.calibrate(zoo_model.path, out, zoo_model.golden_path, outputs=zoo_model.outputs,
+    result = api.calibrate(zoo_model.path, out, zoo_model.golden_path, outputs=zoo_model.outputs,
                            sensitivity=False)
+    report = result.report
+    assert result.out_dir == out and result.recommended == report["recommended"]["method"] == "entropy"
     assert report["tensors"] > 0
     rows = report["simulated_int8"]["entropy"]
     assert sorted(rows) == sorted(zoo_model.outputs)

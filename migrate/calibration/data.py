@@ -48,7 +48,7 @@ def read_batch(name, specs):
     """{input tensor: array} of one batch file, checked against specs {tensor: (dtype, dims)}: every input
     present, the dtype's kind the input's (float64 data for a float32 input is cast), each known dim equal,
     every value finite."""
-    from migrate.verify import cut_placeholder
+    from migrate.verification.feeds import cut_placeholder
     arrays = read_arrays(name)
     for key in list(arrays):  # 'D:1', a tensor of the input pipeline the graph had, feeds its placeholder 'D_1:0'
         arrays.setdefault(cut_placeholder(key), arrays[key])

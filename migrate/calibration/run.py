@@ -185,12 +185,12 @@ def calibrate(model, outputs, out_dir, calib_data, method="entropy", percentile=
               progress=lambda message: None, source=None):
     """Everything `migrate calibrate` does once the model is a frozen graph; writes into out_dir (a temp dir
     the caller renames into place). Returns the report dict."""
-    from migrate import verify
+    from migrate.verification.feeds import input_specs
     check_options(method, percentile, trt_version)
     methods = list(histogram.METHODS) if method == "all" else [method]
     files = data.batch_files(calib_data, batches)
     eval_files = data.batch_files(eval_data) if eval_data else files
-    specs = verify.input_specs(model.graph_def, outputs)
+    specs = input_specs(model.graph_def, outputs)
     tensors = calibrated_tensors(model.graph_def, outputs)
     if not tensors:
         raise BadInput("nothing to calibrate: no float32 input or output of a quantizable op ({}) feeds the "
