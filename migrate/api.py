@@ -302,23 +302,8 @@ def _run_tftrt(model, output_tensors, trt, progress):
 
 def _calibration_feeds(path):
     """[{tensor: array}] from an .npz or a folder of .npz files (one batch each), or None."""
-    if not path:
-        return None
-    import glob
-    import numpy as np
-    from migrate.errors import BadInput
-    files = sorted(glob.glob(os.path.join(path, "*.npz"))) if os.path.isdir(path) else [path]
-    if not files:
-        raise BadInput("no .npz files in calibration folder", path, "put one .npz per calibration batch there")
-    feeds = []
-    for name in files:
-        artifacts.require_file_or_dir(name, "calibration .npz")  # a named pipe would block np.load
-        try:
-            with np.load(name, allow_pickle=False) as data:
-                feeds.append(dict((key if ":" in key else key + ":0", data[key]) for key in data.files))
-        except (IOError, OSError, ValueError) as exc:
-            raise BadInput("cannot read calibration batch: {}".format(exc), name, "write it with numpy.savez")
-    return feeds
+    from migrate.calibration import data
+    return data.load_all(path)
 
 
 def _pass_line(record):
@@ -658,3 +643,35 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
             source_model.derive(inputs=sorted(verify.input_specs(source_model.graph_def, outputs))), outputs)
     return _check_signatures(source_model, exported_sigs, saved_path, saved_path, inputs_npz, batch, seed, rtol,
                              atol, switches)
+
+
+@_memory_named
+def calibrate(source, out_dir, calib_data, method="entropy", percentile=None, batches=None, eval_data=None,
+              trt_version=None, outputs=None, tag=None, signature=None, checkpoint=None, force=False,
+              allow_unsafe=False, sensitivity=True, progress=_quiet, set_values=None, input_at=None):
+    """INT8 ranges per tensor from calibration batches, the TensorRT cache, and simulated INT8 error, into
+    out_dir (calibration.cache, dynamic_ranges.json, report.json); see migrate/calibration/run.py.
+    Returns options.CalibrateResult (report, out_dir, recommended)."""
+    from migrate import model as m
+    from migrate.calibration import cache, histogram, run
+    percentile = histogram.DEFAULT_PERCENTILE if percentile is None else percentile
+    trt_version = trt_version or cache.DEFAULT_TRT_VERSION
+    run.check_options(method, percentile, trt_version)
+    io.check_output_path(out_dir, [source, checkpoint, calib_data, eval_data], force, directory=True)
+    run.data.batch_files(calib_data)  # a missing or empty folder is refused before the model loads
+    if eval_data:
+        run.data.batch_files(eval_data)
+    model, output_tensors, _ = _frozen_source(source, outputs, tag, signature, checkpoint, progress,
+                                              allow_unsafe, input_at, set_values)
+    if model.kind == m.FROZEN_GRAPH and set_values:
+        model, _ = _with_switches(model, set_values, progress)
+    safety.check(model, output_tensors, allow_unsafe)
+    from migrate.session import check_attrs_known, check_ops_known
+    check_ops_known(model.graph_def, model.path)
+    if model.kind == m.FROZEN_GRAPH:
+        check_attrs_known(model.graph_def, model.path)
+    with io.atomic_dir(out_dir, replace=force, source=source) as temp:
+        report = run.calibrate(model, output_tensors, temp, calib_data, method, percentile, batches, eval_data,
+                               trt_version, sensitivity, progress, source)
+    from migrate.options import CalibrateResult
+    return CalibrateResult(report, out_dir, report["recommended"]["method"])

@@ -673,3 +673,14 @@ def onnx_np_dtype(elem_type):
     if hasattr(onnx.helper, "tensor_dtype_to_np_dtype"):
         return onnx.helper.tensor_dtype_to_np_dtype(elem_type)
     return onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[elem_type]
+
+
+def fake_quant_op():
+    """The op simulating INT8 in a graph (calibration): FakeQuantWithMinMaxVars with narrow_range (255 levels,
+    symmetric, as TensorRT's INT8); registered with that attr in every TF of the matrix (1.7-2.21)."""
+    definition = op_def("FakeQuantWithMinMaxVars")
+    if definition is None or "narrow_range" not in set(a.name for a in definition.attr):
+        from migrate.errors import BadInput
+        raise BadInput("TF {} has no FakeQuantWithMinMaxVars with narrow_range: INT8 cannot be simulated".format(
+            version_string()), None, "use TF >= 1.7")
+    return "FakeQuantWithMinMaxVars"
