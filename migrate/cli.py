@@ -234,6 +234,55 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
 
 @cli.command()
 @click.argument("source")
+@click.option("--tf-trt", "tf_trt", default=None,
+              help="TF-TRT version to plan for: a TF version (1.7, 1.13, 1.15, 2.15) or a generation name "
+                   "(default: the installed TF's).")
+@click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
+@click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True)
+@click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch).")
+@click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static (>= 1).")
+@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
+              help="name:1,224,224,3 for --static (name: for a scalar).")
+@click.option("--dynamic", is_flag=True, help="1.x: engines built at run time; 2.x: dynamic-shape (explicit "
+                                              "batch) mode.")
+@click.option("--deny-ops", "deny_ops", multiple=True, help="Ops TF-TRT must not convert, comma-separated.")
+@click.option("--passes", default=None,
+              help="Passes run first, as optimize does (default: optimize's; 'none': plan the graph as it is).")
+@click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
+@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
+@click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
+@click.option("--signature", default=None, help="SavedModel signature whose outputs to plan for.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (every node, segment, blocker).")
+@click.option("--dot", "dot_path", default=None, help="Also write a graphviz DOT view, segments coloured.")
+@click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
+              help="Run graphs whose ops read/write files, use the network or run Python.")
+@_model_options
+def plan(source, tf_trt, precision, minimum_segment_size, static, max_batch, input_shape, dynamic, deny_ops,
+         passes, outputs, checkpoint, tag, signature, as_json, dot_path, allow_unsafe, set_values, input_at):
+    """What TF-TRT would build: convertible nodes, engine segments, coverage, blockers. No GPU needed.
+
+    Example: migrate plan frozen.pb --tf-trt 1.15 --static --max-batch 8
+    """
+    from migrate import api as api_mod
+    from migrate import planning
+    if static and max_batch is None:
+        max_batch = 1
+    quiet = (lambda line: None) if as_json else click.echo
+    result, graph_def = api_mod.plan(
+        source, tf_trt=tf_trt, precision=precision, minimum_segment_size=minimum_segment_size, static=static,
+        max_batch=max_batch, input_shapes=_input_shapes(input_shape), dynamic=dynamic, deny_ops=_split(deny_ops),
+        passes=passes, outputs=_split(outputs), tag=tag, signature=signature, checkpoint=checkpoint,
+        allow_unsafe=allow_unsafe, input_at=_split(input_at), set_values=list(set_values), progress=quiet)
+    if dot_path:
+        from migrate import io
+        with io.atomic_file(dot_path) as temp:
+            with open(temp, "w") as handle:
+                handle.write(planning.to_dot(result, graph_def) + "\n")
+    click.echo(json.dumps(result, indent=2) if as_json else planning.to_text(result))
+
+
+@cli.command()
+@click.argument("source")
 @click.option("-o", "--output", "output", required=True, help="SavedModel directory to write.")
 @click.option("--format", "fmt", type=click.Choice(["tf2", "tf1"]), default=None,
               help="tf2: object-graph SavedModel from the frozen graph (default on TF 2.x); tf1: graph + "

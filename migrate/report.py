@@ -27,8 +27,16 @@ def optimize_report(source, output, result):
         "nodes_after": result["nodes"],
         "passes": [record.to_dict() for record in result["records"]],
         "tf_trt": dict(trt._asdict()) if trt is not None else None,
+        "tf_trt_plan": _plan_summary(result.get("trt_plan")),
         "verification": comparisons_dict(result["comparisons"]),
     }
+
+
+def _plan_summary(plan):
+    """The plan beside a TF-TRT outcome without engines: engines, coverage, blockers (no per-node table)."""
+    if plan is None:
+        return None
+    return dict((key, plan[key]) for key in ("tf_trt", "engines", "coverage", "blockers", "mode", "precision"))
 
 
 def write_json(data, path):

@@ -71,7 +71,8 @@ def plan(graph_def, outputs, options=None):
     decisions = OrderedDict((name, classify.decide(node, generation, ctx, opts, output_nodes, frames))
                             for name, node in nodes.items())
     segments, dropped = _segment(graph_def, nodes, decisions, generation, ctx, opts, view)
-    flops = dict((name, shapes_mod.flops(node, shapes)) for name, node in nodes.items())
+    batch = int(opts["max_batch"] or 1)
+    flops = dict((name, shapes_mod.flops(node, shapes, batch)) for name, node in nodes.items())
     built_ahead = not dynamic and generation["api"] != "TrtGraphConverterV2"
     engines = [_engine(index, members, nodes, shapes, flops, built_ahead) for index, members in enumerate(segments)]
     result = _report(generation, opts, implicit, built_ahead, nodes, decisions, engines, dropped, flops, frames)

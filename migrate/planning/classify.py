@@ -324,9 +324,11 @@ def _input_tensors(node, generation, ctx):
         shape = ctx.shapes.of(tensor)
         if shape is None:
             return Decision(False, "shape", "input {} has unknown rank".format(tensor))
-        if ctx.implicit_batch and len(shape) < 2:
-            return Decision(False, "shape", "input {} has rank {}: implicit batch needs rank >= 2 (dim 0 is the "
-                                            "batch)".format(tensor, len(shape)))
+        # 1.x: rank < 2 refused (dim 0 is the batch and TensorRT needs a dim besides it); 2.x: scalars only
+        least = 1 if generation["api"] == "TrtGraphConverterV2" else 2
+        if ctx.implicit_batch and len(shape) < least:
+            return Decision(False, "shape", "input {} has rank {}: implicit batch needs rank >= {} (dim 0 is the "
+                                            "batch)".format(tensor, len(shape), least))
     return None
 
 

@@ -70,7 +70,7 @@ class Shapes(object):
     def dtype(self, tensor):
         node, index = parse_input(tensor)
         found = self.dtypes.get(node)
-        if found is None:
+        if not found:
             return None
         return found[index] if index < len(found) else found[-1]
 
@@ -92,7 +92,20 @@ def output_dtypes(node):
         return [dtype_name(t) for t in attr["T"].list.type]
     if "Tout" in attr and attr["Tout"].list.type:
         return [dtype_name(t) for t in attr["Tout"].list.type]
-    return []
+    return _registered_output_dtypes(node.op)
+
+
+_REGISTERED = {}
+
+
+def _registered_output_dtypes(op):
+    """Output dtypes the op's registration fixes (Mfcc: float), [] when they depend on attrs or TF lacks it."""
+    if op not in _REGISTERED:
+        from migrate import tfcompat
+        definition = tfcompat.op_def(op)
+        types = [arg.type for arg in definition.output_arg] if definition is not None else []
+        _REGISTERED[op] = [dtype_name(t) for t in types] if types and all(types) else []
+    return _REGISTERED[op]
 
 
 def infer(graph_def, order):
@@ -168,7 +181,13 @@ def _infer_node(node, known):
     if op in ("BatchMatMul", "BatchMatMulV2"):
         return [_batch_matmul(attr, ins)]
     if op == "Reshape":
-        return [_reshape(ins[0], known.value(inputs[1]))]
+        target = known.value(inputs[1])
+        if target is None and ins[1] is not None and len(ins[1]) == 1 and ins[1][0] >= 0:
+            return [[-1] * ins[1][0]]  # rank known from the shape tensor's length
+        return [_reshape(ins[0], target)]
+    if op in ("RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt"):
+        value = known.value(inputs[0])
+        return [list(value) if value is not None else None]
     if op in REDUCE_OPS:
         return [_reduce(op, attr, ins[0], known.value(inputs[1]))]
     if op == "ConcatV2":
@@ -192,6 +211,9 @@ def _infer_node(node, known):
     if op == "Pack":
         axis = attr["axis"].i if "axis" in attr else 0
         shape = ins[0]
+        if shape == [] and axis == 0:  # a vector of scalars: its value where every scalar is known (-1: not)
+            parts = [known.value(i) for i in inputs]
+            known.values[(node.name, 0)] = [p[0] if p else -1 for p in parts]
         if shape is None:
             return [None]
         axis = axis + len(shape) + 1 if axis < 0 else axis
@@ -199,7 +221,84 @@ def _infer_node(node, known):
     if op == "Conv2DBackpropInput":
         value = known.value(inputs[0])
         return [list(value) if value is not None else None]
+    if op == "Split":
+        return _split(ins[1], known.value(inputs[0]), attr["num_split"].i, None)
+    if op == "SplitV":
+        return _split(ins[0], known.value(inputs[2]), attr["num_split"].i, known.value(inputs[1]))
+    if op == "Unpack":
+        shape, num = ins[0], attr["num"].i
+        if shape is None:
+            return [None] * num
+        axis = attr["axis"].i if "axis" in attr else 0
+        axis = axis + len(shape) if axis < 0 else axis
+        return [shape[:axis] + shape[axis + 1:]] * num
+    if op == "StridedSlice":
+        return [_strided_slice(attr, ins[0], [known.value(i) for i in inputs[1:4]])]
+    if op == "Slice":
+        return [_slice(ins[0], known.value(inputs[1]), known.value(inputs[2]))]
+    if op in ("GatherV2", "Gather"):
+        axis = known.value(inputs[2]) if op == "GatherV2" else [0]
+        params, indices = ins[0], ins[1]
+        if params is None or indices is None or axis is None or (attr["batch_dims"].i if "batch_dims" in attr
+                                                                     else 0):
+            return None
+        axis = axis[0] + len(params) if axis[0] < 0 else axis[0]
+        return [params[:axis] + indices + params[axis + 1:]]
+    if op == "Tile":
+        multiples = known.value(inputs[1])
+        if ins[0] is None or multiples is None:
+            return None
+        return [[d * m if d >= 0 else -1 for d, m in zip(ins[0], multiples)]]
+    if op == "Fill":
+        dims = known.value(inputs[0])
+        return [list(dims) if dims is not None else ([-1] * ins[0][0] if ins[0] and ins[0][0] >= 0 else None)]
     return None
+
+
+def _split(shape, axis, num, sizes):
+    if shape is None or axis is None:
+        return [None] * max(1, num)
+    axis = axis[0] + len(shape) if axis[0] < 0 else axis[0]
+    outputs = []
+    for index in range(num):
+        out = list(shape)
+        if sizes is not None and -1 not in sizes:
+            out[axis] = sizes[index]
+        elif sizes is None:
+            out[axis] = shape[axis] // num if shape[axis] >= 0 else -1
+        else:
+            out[axis] = -1
+        outputs.append(out)
+    return outputs
+
+
+def _strided_slice(attr, shape, args):
+    begin, end, strides = args
+    masks = dict((key, attr[key].i if key in attr else 0) for key in (
+        "begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"))
+    if shape is None or begin is None or end is None or strides is None or masks["ellipsis_mask"] or \
+            masks["new_axis_mask"]:
+        return None
+    out = []
+    for axis, size in enumerate(shape):
+        if axis >= len(begin):
+            out.append(size)
+            continue
+        if masks["shrink_axis_mask"] & (1 << axis):
+            continue
+        if size < 0:
+            out.append(-1)
+            continue
+        start = None if masks["begin_mask"] & (1 << axis) else begin[axis]
+        stop = None if masks["end_mask"] & (1 << axis) else end[axis]
+        out.append(len(range(*slice(start, stop, strides[axis]).indices(size))))
+    return out
+
+
+def _slice(shape, begin, size):
+    if shape is None or begin is None or size is None:
+        return None
+    return [(d - b if d >= 0 else -1) if n == -1 else n for d, b, n in zip(shape, begin, size)]
 
 
 def _small_int_value(tensor, shape):
@@ -307,7 +406,7 @@ def _reshape(shape, target):
     if target is None:
         return None
     target = list(target)
-    if -1 in target:
+    if target.count(-1) == 1:
         known = int(np.prod([d for d in target if d != -1])) if len(target) > 1 else 1
         if shape is not None and all(d >= 0 for d in shape) and known > 0:
             target[target.index(-1)] = int(np.prod(shape)) // known
@@ -372,12 +471,27 @@ def elements(shape):
     return int(np.prod(shape)) if known(shape) else None
 
 
-def flops(node, shapes):
-    """Estimated floating-point operations of one NodeDef at its static shapes; None when a shape it needs is
-    unknown. Convolutions/matmuls: 2 * multiply-accumulates; elementwise: ELEMENTWISE_FLOPS per output element;
-    pooling: window size per output element; reductions: input elements."""
+class _Batched(object):
+    """shapes.of with an unknown dim 0 read as `batch` (FLOPs per `batch` examples when the batch is open)."""
+
+    def __init__(self, shapes, batch):
+        self.shapes, self.batch = shapes, batch
+
+    def of(self, tensor):
+        shape = self.shapes.of(tensor)
+        if shape and shape[0] < 0:
+            return [self.batch] + list(shape[1:])
+        return shape
+
+
+def flops(node, shapes, batch=1):
+    """Estimated floating-point operations of one NodeDef at its static shapes (an unknown batch dim 0 counts
+    as `batch`); None when another dim it needs is unknown. Convolutions/matmuls: 2 * multiply-accumulates;
+    elementwise: ELEMENTWISE_FLOPS per output element; pooling: window size per output element; reductions:
+    input elements; data movement (ZERO_FLOP_OPS): 0."""
     op = node.op
     inputs = _inputs(node)
+    shapes = _Batched(shapes, batch)
     out = shapes.of((node.name, 0))
     if op == "Conv2D" or op == "Conv2DBackpropInput":
         kernel = shapes.of(inputs[1])
