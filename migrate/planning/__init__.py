@@ -74,7 +74,14 @@ def plan(graph_def, outputs, options=None):
     batch = int(opts["max_batch"] or 1)
     flops = dict((name, shapes_mod.flops(node, shapes, batch)) for name, node in nodes.items())
     built_ahead = not dynamic and generation["api"] != "TrtGraphConverterV2"
-    engines = [_engine(index, members, nodes, shapes, flops, built_ahead) for index, members in enumerate(segments)]
+    readers = {}
+    for name, node in nodes.items():
+        for tensor in node.input:
+            producer, port = _parse(tensor)
+            if port >= 0:
+                readers.setdefault(producer, []).append((name, port))
+    engines = [_engine(index, members, nodes, readers, shapes, flops, built_ahead)
+               for index, members in enumerate(segments)]
     result = _report(generation, opts, implicit, built_ahead, nodes, decisions, engines, dropped, flops, frames)
     result["seconds"] = round(time.time() - started, 3)
     return result
@@ -116,7 +123,7 @@ def _segment(graph_def, nodes, decisions, generation, ctx, opts, view):
 _parse = segment.parse_tensor
 
 
-def _engine(index, members, nodes, shapes, flops, built_ahead):
+def _engine(index, members, nodes, readers, shapes, flops, built_ahead):
     """One segment: its nodes, ops, bindings (tensors crossing its border, Const inputs excluded: TF-TRT copies
     them into the engine) with their shapes, FLOPs, and whether its engine can be built at conversion time."""
     inside = set(members)
@@ -128,13 +135,10 @@ def _engine(index, members, nodes, shapes, flops, built_ahead):
                 continue
             key = "{}:{}".format(producer, port)
             inputs[key] = shapes.of((producer, port))
-    for name, node in nodes.items():
-        if name in inside:
-            continue
-        for tensor in node.input:
-            producer, port = _parse(tensor)
-            if port >= 0 and producer in inside:
-                outputs["{}:{}".format(producer, port)] = shapes.of((producer, port))
+    for name in members:
+        for reader, port in readers.get(name, ()):
+            if reader not in inside:
+                outputs["{}:{}".format(name, port)] = shapes.of((name, port))
     ops = Counter(nodes[name].op for name in members)
     own = [flops[name] for name in members]
     problem = None
@@ -234,10 +238,12 @@ def _blockers(generation, opts, nodes, decisions, engines, dropped, flops, frame
         else:
             key = (decision.code, op)
         add(key, name, decision.message, _suggest(decision, op, generation, opts))
+    small = [len(members) for members, why in dropped if "largest" not in why]
     for members, why in dropped:
         kind = "max_engines" if "largest" in why else "small_segment"
+        suggestion = _suggest_dropped(kind, min(small) if small else 1, opts)
         for name in members:
-            add((kind, ""), name, why, _suggest_dropped(kind, dropped, opts, generation))
+            add((kind, ""), name, why, suggestion)
     for engine in engines:
         if not engine["buildable"]:
             for name in engine["nodes"]:
@@ -291,11 +297,10 @@ def _suggest(decision, op, generation, opts):
     return ""
 
 
-def _suggest_dropped(kind, dropped, opts, generation):
+def _suggest_dropped(kind, smallest, opts):
     if kind == "max_engines":
         return ("too many small engines: raise --minimum-segment-size so fewer, larger segments form, or set "
                 "TF_TRT_MAX_ALLOWED_ENGINES")
-    smallest = min(len(members) for members, why in dropped if "largest" not in why)
     return "lower --minimum-segment-size to {} (now {}) if these small engines are worth their launch cost".format(
         max(1, smallest), opts["minimum_segment_size"])
 

@@ -32,8 +32,10 @@ class Graph(object):
         self.names = names
         count = len(names)
         self.edges = []
-        self.out_edges = [[] for _ in range(count)]
-        self.in_edges = [[] for _ in range(count)]
+        # per node {edge id: None}: insertion-ordered like TF's vectors, O(1) removal (SOURCE and SINK touch
+        # every node: a list's remove() made contraction quadratic)
+        self.out_edges = [{} for _ in range(count)]
+        self.in_edges = [{} for _ in range(count)]
         self.free = []
         for src, src_port, dst, dst_port, control in edges:
             self._add(src, src_port, dst, dst_port, control)
@@ -45,15 +47,15 @@ class Graph(object):
         else:
             edge_id = len(self.edges)
             self.edges.append([src, src_port, dst, dst_port, control])
-        self.out_edges[src].append(edge_id)
-        self.in_edges[dst].append(edge_id)
+        self.out_edges[src][edge_id] = None
+        self.in_edges[dst][edge_id] = None
         return edge_id
 
     def remove(self, edge_id):
         """RemoveEdge: unlink; the id is NOT freed (SimpleGraph::RemoveEdge leaves edges_[id] in place)."""
         src, _, dst, _, _ = self.edges[edge_id]
-        self.out_edges[src].remove(edge_id)
-        self.in_edges[dst].remove(edge_id)
+        del self.out_edges[src][edge_id]
+        del self.in_edges[dst][edge_id]
 
     def in_nodes(self, node):
         edges = self.edges
