@@ -2,6 +2,7 @@
 import os
 
 from migrate import artifacts, freeze as freeze_mod, io, pipeline, safety, tfcompat, verify
+from migrate.verification import runners
 from migrate.errors import MigrateError
 from migrate.graph.names import node_name
 
@@ -68,7 +69,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                                      notes=generated)
             for note in generated:
                 progress("note: " + note)
-            comparisons = stream.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
+            comparisons = runners.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
         if comparisons is None:  # unverified: still a graph TF imports (cheap check, no session run)
             if isinstance(frozen, stream.StreamedModel):
@@ -125,7 +126,7 @@ def demo(workdir, progress=_quiet):
     with np.load(golden_path) as golden:
         feeds = dict((name, golden[name]) for name in entry["inputs"])
         for sig in savedmodel.export_signatures(model, entry["outputs"]).values():
-            actual = savedmodel.run_signature(os.path.join(out_dir, "saved_model"), sig, feeds)
+            actual = runners.run_signature(os.path.join(out_dir, "saved_model"), sig, feeds)
             rows += verify.compare(dict((t, golden[t]) for t in sig.outputs.values()), actual)
     return {"summary": summary, "golden_comparisons": rows, "out_dir": out_dir, "golden_tf": manifest["tf_version"]}
 
@@ -200,7 +201,7 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     keep = [TABLE_INIT_NODE] if any(n.name == TABLE_INIT_NODE for n in model.graph_def.node) else []
     context = passes_mod.PassContext(outputs=output_tensors + keep, inputs=inputs, options=options)
     nodes_before = len(model.graph_def.node)
-    # A binary frozen source file can be verified file against file (stream.check_files): then the passes edit
+    # A binary frozen source file can be verified file against file (runners.check_files): then the passes edit
     # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each. With
     # TF-TRT too: whatever the converter returned is written, and that file is what runs against the source.
     # Not when switches were set or the input pipeline cut: the source file is not the reference then.
@@ -240,7 +241,7 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
             model = reference = graph_def = None
         comparisons = None
         if verify_result and files_verify:
-            comparisons = stream.check_files(source_path, target.path, output_tensors, feeds, rtol, atol, output)
+            comparisons = runners.check_files(source_path, target.path, output_tensors, feeds, rtol, atol, output)
         elif verify_result:  # the file as written runs (not the GraphDef in memory), against the source model
             comparisons = verify.compare(verify.run_model(reference, output_tensors, feeds), _run_written(
                 target, optimized, output_tensors, verify.plain(feeds)), rtol, atol)
@@ -308,9 +309,8 @@ def _plan_beside_trt(graph_def, output_tensors, trt, progress):
 
 def _run_written(target, model, outputs, feeds):
     """{output: array} from the graph file just written at target.path (binary: run_file; text: parsed)."""
-    from migrate import stream
     if not target.text:
-        return stream.run_file(target.path, outputs, feeds, model.path)
+        return runners.run_file(target.path, outputs, feeds, model.path)
     from tensorflow.core.framework import graph_pb2
     written = model.derive(graph_def=artifacts.parse_proto(target.path, graph_pb2.GraphDef()))
     return verify.run_model(written, outputs, feeds)
@@ -396,7 +396,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         check_attrs_known(model.graph_def, model.path)
     frozen = model
     # A binary frozen graph file: the weights are read from the file when written and when
-    # verified (stream.read_back / run_file); the parsed GraphDef is swapped for its structure (weights as
+    # verified (stream.read_back / runners.run_file); the parsed GraphDef is swapped for its structure (weights as
     # Placeholders, values not kept), which is all the signatures and the feeds need. Not when --set or a cut
     # input pipeline edited the graph: the file is not what is exported then.
     graph_file = model.path if model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
@@ -428,7 +428,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
             generated = []
             for name, sig in sorted(signatures.items()):
                 feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, generated)
-                expected = stream.run_file(graph_file, sorted(sig.outputs.values()), feeds) if graph_file else \
+                expected = runners.run_file(graph_file, sorted(sig.outputs.values()), feeds) if graph_file else \
                     verify.run_model(model, sorted(sig.outputs.values()), verify.with_tensors(
                         feeds, dict((k + ":0", v) for k, v in fed_switches.items())))
                 actual = _run_exported(target, sig, feeds, output)
@@ -446,11 +446,10 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
 
 
 def _run_exported(directory, sig, feeds, output):
-    """savedmodel.run_signature; the source ran on these feeds, so a TF error here is the export's fault."""
-    from migrate import savedmodel
+    """runners.run_signature; the source ran on these feeds, so a TF error here is the export's fault."""
     from migrate.errors import VerificationFailed, first_line
     try:
-        return savedmodel.run_signature(directory, sig, feeds)
+        return runners.run_signature(directory, sig, feeds)
     except tfcompat.tf().errors.OpError as exc:
         raise VerificationFailed("the exported SavedModel fails where the source runs: " + first_line(exc), output,
                                  "nothing was written; report it")

@@ -304,29 +304,3 @@ def check_format(fmt):
         raise BadInput("a TF2 object-graph SavedModel needs TF >= 2.0 (this is TF {})".format(
             tfcompat.version_string()), None,
             "use --format tf1 here (TF 2.x loads it with tf.saved_model.load), or run export under TF 2.x")
-
-
-def run_signature(directory, sig, feeds):
-    """{output tensor name: array} from the SavedModel at `directory`, fed by the signature's input keys.
-
-    TF 2.x: tf.saved_model.load (the way users and TF Serving's Python clients load it); TF 1.x: the v1
-    loader in a fresh Graph + Session."""
-    import numpy as np
-    by_tensor = dict((tensor, key) for key, tensor in sig.inputs.items())
-    if tfcompat.is_tf2():
-        tf = tfcompat.tf()
-        loaded = tf.saved_model.load(directory)
-        function = loaded.signatures[sig.name]
-        kwargs = dict((by_tensor[t], tf.constant(v)) for t, v in feeds.items() if t in by_tensor)
-        results = function(**kwargs)
-        return dict((sig.outputs[key], np.asarray(value)) for key, value in results.items())
-    v1 = tfcompat.v1()
-    graph = v1.Graph()
-    from migrate import session as session_mod
-    with v1.Session(graph=graph, config=session_mod._session_config()) as session:
-        meta = v1.saved_model.loader.load(session, [v1.saved_model.tag_constants.SERVING], directory)
-        saved = meta.signature_def[sig.name]
-        feed_dict = dict((saved.inputs[by_tensor[t]].name, v) for t, v in feeds.items() if t in by_tensor)
-        keys = sorted(sig.outputs)
-        values = session_mod.run_checked(session, [saved.outputs[k].name for k in keys], feed_dict, directory)
-    return dict((sig.outputs[k], v) for k, v in zip(keys, values))

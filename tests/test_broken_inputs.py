@@ -1200,15 +1200,15 @@ def announce():
     time.sleep(120)
 
 if stage == "work":
-    import migrate.stream as stream
+    import migrate.verification.runners as runners
     import migrate.verify as verify
     def announcing(original):
         def check_pair(*args, **kwargs):
             announce()
             return original(*args, **kwargs)
         return check_pair
-    # a streamed freeze verifies through stream.check_pair, an in-memory one through verify.check_pair
-    stream.check_pair = announcing(stream.check_pair)
+    # a streamed freeze verifies through runners.check_pair, an in-memory one through verify.check_pair
+    runners.check_pair = announcing(runners.check_pair)
     verify.check_pair = announcing(verify.check_pair)
 elif stage == "write":  # freeze writes through a stream.Target whichever path froze
     import migrate.stream as stream

@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from migrate import api, artifacts, examples, safety, savedmodel, tfcompat, verify
+from migrate import api, artifacts, examples, safety, tfcompat, verify
+from migrate.verification import runners
 from migrate.errors import BadInput
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -66,7 +67,7 @@ def test_every_verb_without_flags(zoo_model, tmp_path, run_cli):
     assert code == 0, err
     for name in zoo_model.entry["signatures"]:
         sig = artifacts.load(zoo_model.path).signatures[name]
-        _assert_golden(savedmodel.run_signature(exported, sig, feed), golden)
+        _assert_golden(runners.run_signature(exported, sig, feed), golden)
 
     code, text, err = run_cli("verify", zoo_model.path, exported)
     assert code == 0, err
@@ -76,7 +77,7 @@ def test_every_verb_without_flags(zoo_model, tmp_path, run_cli):
     code, text, err = run_cli("convert", zoo_model.path, converted)
     assert code == 0, err
     sig = artifacts.load(zoo_model.path).signatures["serving_default"]
-    _assert_golden(savedmodel.run_signature(os.path.join(converted, "saved_model"), sig, feed), golden)
+    _assert_golden(runners.run_signature(os.path.join(converted, "saved_model"), sig, feed), golden)
     _assert_golden(verify.run_model(artifacts.load(os.path.join(converted, "optimized.pb")), ["scores:0"], feed),
                    golden)
 
@@ -181,7 +182,7 @@ def test_tables_in_functions_export_tf1_format(zoo_model, tmp_path, run_cli):
     api.export(zoo_model.path, out, fmt="tf1")
     assert sorted(os.listdir(os.path.join(out, "assets"))) == ["colors.txt"]
     shutil.rmtree(zoo_model.root)
-    _assert_golden(savedmodel.run_signature(out, sig, feed), golden)
+    _assert_golden(runners.run_signature(out, sig, feed), golden)
 
 
 @pytest.mark.zoo(*EXAMPLE_MODELS)
@@ -307,9 +308,9 @@ def test_half_plus_two_export_and_verify_without_npz(artifact, tmp_path, run_cli
                   for e in feeds["tf_example:0"]], dtype=np.float32)
     assert len(np.unique(x)) == 3
     for name, output in (("regress_x_to_y", "y:0"), ("classify_x_to_y", "y:0")):
-        actual = savedmodel.run_signature(out, model.signatures[name], feeds)[output]
+        actual = runners.run_signature(out, model.signatures[name], feeds)[output]
         np.testing.assert_allclose(actual, 0.5 * x + 2.0, rtol=1e-6, err_msg=name)
-    y2 = savedmodel.run_signature(out, model.signatures["regress_x_to_y2"], feeds)["y2:0"]
+    y2 = runners.run_signature(out, model.signatures["regress_x_to_y2"], feeds)["y2:0"]
     np.testing.assert_allclose(y2, verify.run_model(model, ["y2:0"], feeds)["y2:0"], rtol=1e-6)
     for signature in ("regress_x_to_y", "classify_x_to_y"):
         code, text, err = run_cli("verify", source, out, "--signature", signature, "--batch", "3")

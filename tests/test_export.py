@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from migrate import api, artifacts, savedmodel, tfcompat, verify
+from migrate.verification import runners
 from migrate.errors import BadInput, VerificationFailed
 from tests.conftest import assert_compared
 from tests.test_freeze import _unknown_ops, assert_refused
@@ -33,7 +34,7 @@ def test_zoo_model_exports_and_reloads_with_goldens(zoo_model, tmp_path, run_cli
     golden = zoo_model.golden()
     feeds = dict((name, golden[name]) for name in zoo_model.inputs)
     for sig in signatures.values():
-        actual = savedmodel.run_signature(out, sig, feeds)
+        actual = runners.run_signature(out, sig, feeds)
         for tensor in sig.outputs.values():
             np.testing.assert_allclose(actual[tensor], golden[tensor], rtol=1e-4, atol=1e-5, err_msg=tensor)
 
@@ -56,11 +57,11 @@ def test_half_plus_two_cpu_keeps_all_five_signatures(artifact, tmp_path):
     assert result["signatures"] == ["classify_x_to_y", "regress_x2_to_y3", "regress_x_to_y", "regress_x_to_y2",
                                     "serving_default"]
     model = artifacts.load(source)
-    y = savedmodel.run_signature(out, model.signatures["serving_default"], {"x:0": x})["y:0"]
+    y = runners.run_signature(out, model.signatures["serving_default"], {"x:0": x})["y:0"]
     np.testing.assert_allclose(y, 0.5 * x + 2.0)
-    y3 = savedmodel.run_signature(out, model.signatures["regress_x2_to_y3"], {"x2:0": x})["y3:0"]
+    y3 = runners.run_signature(out, model.signatures["regress_x2_to_y3"], {"x2:0": x})["y3:0"]
     np.testing.assert_allclose(y3, 0.5 * x + 3.0)
-    scores = savedmodel.run_signature(out, model.signatures["classify_x_to_y"], {"tf_example:0": examples})["y:0"]
+    scores = runners.run_signature(out, model.signatures["classify_x_to_y"], {"tf_example:0": examples})["y:0"]
     np.testing.assert_allclose(scores, 0.5 * x + 2.0)
     assert sorted(result["comparisons"]) == result["signatures"]
     for name, rows in result["comparisons"].items():
@@ -90,7 +91,7 @@ def test_regression_three_formats_export_alike(artifact, tmp_path):
                    signature="serving_default" if kind == "saved_model" else None)
         sig = list(savedmodel.export_signatures(artifacts.load(os.path.join(root, "graphdef/frozen.pb")),
                                                 ["pred:0"]).values())[0]
-        values.append(savedmodel.run_signature(out, sig, {"X:0": x})["pred:0"])
+        values.append(runners.run_signature(out, sig, {"X:0": x})["pred:0"])
     np.testing.assert_allclose(values[0], values[1], rtol=1e-6)
     np.testing.assert_allclose(values[2], values[1], rtol=1e-6)
 
@@ -168,7 +169,7 @@ def test_convert_end_to_end(zoo_model, tmp_path, run_cli):
     golden = zoo_model.golden()
     feeds = dict((name, golden[name]) for name in zoo_model.inputs)
     for sig in _golden_signature(zoo_model).values():
-        actual = savedmodel.run_signature(os.path.join(out, "saved_model"), sig, feeds)
+        actual = runners.run_signature(os.path.join(out, "saved_model"), sig, feeds)
         for tensor in sig.outputs.values():
             np.testing.assert_allclose(actual[tensor], golden[tensor], rtol=1e-4, atol=1e-5, err_msg=tensor)
     assert summary["steps"]["verify"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from migrate import artifacts, opsets, outputs, tfcompat, verify
+from migrate.verification import runners
 from migrate.graph.names import node_name
 
 FLOW = ("detection", "two_softmax", "dropout")
@@ -199,7 +200,7 @@ def test_freeze_optimize_export_verify_keeps_every_output(zoo_model, tmp_path, r
         assert "OK   {} ".format(name) in out
     assert "NOT CHECKED" not in out
     sig = savedmodel.export_signatures(artifacts.load(optimized))["serving_default"]  # tensor names, as written
-    actual = savedmodel.run_signature(saved, sig, feeds)
+    actual = runners.run_signature(saved, sig, feeds)
     _assert_golden(actual, golden, names)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from migrate import artifacts, savedmodel, tfcompat, verify
+from migrate.verification import runners
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -56,7 +57,7 @@ def test_queue_and_iterator_models_convert_from_placeholders(zoo_model, tmp_path
     placeholder = verify.cut_placeholder(list(zoo_model.inputs)[0])
     model = artifacts.load(os.path.join(out, "frozen.pb")).derive(inputs=[placeholder])
     for sig in savedmodel.export_signatures(model, zoo_model.outputs).values():
-        actual = savedmodel.run_signature(os.path.join(out, "saved_model"), sig,
+        actual = runners.run_signature(os.path.join(out, "saved_model"), sig,
                                           {placeholder: feeds[list(zoo_model.inputs)[0]]})
         np.testing.assert_allclose(actual[zoo_model.outputs[0]], golden[zoo_model.outputs[0]], rtol=1e-4,
                                    atol=1e-5)

@@ -1,0 +1,1 @@
+"""Verification: run models / written artifacts on the same inputs and compare their outputs."""
