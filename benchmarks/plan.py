@@ -29,20 +29,24 @@ def main(argv=None):
     for count in [int(n) for n in args.nodes.split(",")]:
         graph_def = chain_graph_def(count)
         for generation in args.generations.split(","):
-            best, result = None, None
+            best, cpu, result = None, None, None
             for _ in range(args.repeat):
-                started = time.time()
+                started, started_cpu = time.time(), time.process_time()
                 result = planning.plan(graph_def, ["output"], {"tf_trt": generation, "minimum_segment_size": 1})
-                elapsed = time.time() - started
+                elapsed, used = time.time() - started, time.process_time() - started_cpu
                 best = elapsed if best is None else min(best, elapsed)
-            rows.append((len(graph_def.node), generation, best, result["engines"],
+                cpu = used if cpu is None else min(cpu, used)
+            rows.append((len(graph_def.node), generation, best, cpu, result["engines"],
                          len(result["segments"]) + len(result["dropped_segments"])))
             sys.stderr.write("{} nodes {}: {:.2f}s\n".format(len(graph_def.node), generation, best))
-    print("| nodes | TF-TRT | seconds (best of {}) | us/node | engines | segments found |".format(args.repeat))
-    print("|---|---|---|---|---|---|")
-    for nodes, generation, seconds, engines, found in rows:
-        print("| {:,} | {} | {:.2f} | {:.1f} | {} | {} |".format(nodes, generation, seconds, 1e6 * seconds / nodes,
-                                                                engines, found))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print("| nodes | TF-TRT | wall s (best of {}) | CPU s | CPU us/node | engines | segments found |".format(
+        args.repeat))
+    print("|---|---|---|---|---|---|---|")
+    for nodes, generation, seconds, cpu, engines, found in rows:
+        print("| {:,} | {} | {:.2f} | {:.2f} | {:.1f} | {} | {} |".format(
+            nodes, generation, seconds, cpu, 1e6 * cpu / nodes, engines, found))
+    print("\n(load average when done: {:.1f} on {} CPUs)".format(load, os.cpu_count()))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ engine's bindings and shapes, coverage by nodes and by FLOPs (shapes.py), and th
 cost, with a suggestion each. to_text(plan) is the readable form, summary_line(plan) the one line `optimize`
 prints where TensorRT is missing. Converter tables: tables.py (op knowledge, see migrate/opsets.py).
 """
+import gc
 import time
 from collections import Counter, OrderedDict
 
@@ -49,6 +50,18 @@ def generation_for(text):
 
 def plan(graph_def, outputs, options=None):
     """The plan of a frozen GraphDef whose fetched tensors are `outputs` ('y' or 'y:0'); see DEFAULT_OPTIONS."""
+    # The plan allocates a few small objects per node and frees nothing until it returns: the cyclic garbage
+    # collector's passes over a heap holding TensorFlow cost more than the plan itself on large graphs.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan(graph_def, outputs, options)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan(graph_def, outputs, options):
     started = time.time()
     opts = dict(DEFAULT_OPTIONS)
     opts.update(dict((k, v) for k, v in (options or {}).items() if v is not None))
@@ -239,9 +252,10 @@ def _blockers(generation, opts, nodes, decisions, engines, dropped, flops, frame
             key = (decision.code, op)
         add(key, name, decision.message, _suggest(decision, op, generation, opts))
     small = [len(members) for members, why in dropped if "largest" not in why]
+    smallest = min(small) if small else 1
     for members, why in dropped:
         kind = "max_engines" if "largest" in why else "small_segment"
-        suggestion = _suggest_dropped(kind, min(small) if small else 1, opts)
+        suggestion = _suggest_dropped(kind, smallest, opts)
         for name in members:
             add((kind, ""), name, why, suggestion)
     for engine in engines:

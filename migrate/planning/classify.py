@@ -38,6 +38,14 @@ class Context(object):
         self.nodes = nodes
         self.shapes = shapes
         self.implicit_batch = implicit_batch
+        self._inputs = {}
+
+    def data_inputs(self, node):
+        """The node's data inputs (control inputs left out), computed once per node."""
+        found = self._inputs.get(node.name)
+        if found is None:
+            found = self._inputs[node.name] = [i for i in node.input if not i.startswith("^")]
+        return found
 
     def producer(self, tensor):
         """The NodeDef producing `tensor`, looking through Identity/Snapshot (Grappler folds them first)."""
@@ -60,8 +68,7 @@ def _name(tensor):
     return head if head and tail.isdigit() else tensor
 
 
-def _data_inputs(node):
-    return [i for i in node.input if not i.startswith("^")]
+
 
 
 def _attr_s(node, key, default):
@@ -119,7 +126,7 @@ def _bn_inference(node, ctx):
 
 
 def _not_both_const(node, ctx):
-    inputs = _data_inputs(node)
+    inputs = ctx.data_inputs(node)
     if len(inputs) >= 2 and all(ctx.is_const(i) for i in inputs[:2]):
         return "both inputs are constants: TF-TRT leaves constant folding to TensorFlow"
     return None
@@ -127,7 +134,7 @@ def _not_both_const(node, ctx):
 
 def _const_input(index, what):
     def check(node, ctx):
-        inputs = _data_inputs(node)
+        inputs = ctx.data_inputs(node)
         if not inputs or index >= len(inputs):
             return "the {} is missing".format(what)
         tensor = inputs[index]
@@ -141,7 +148,7 @@ def _axes_not_batch(index):
     def check(node, ctx):
         if not ctx.implicit_batch:
             return None
-        inputs = _data_inputs(node)
+        inputs = ctx.data_inputs(node)
         axes = ctx.shapes.value(inputs[index])
         shape = ctx.shapes.of(inputs[0])
         if axes is None:
@@ -160,7 +167,7 @@ def _axes_not_batch(index):
 def _reshape_keeps_batch(node, ctx):
     if not ctx.implicit_batch:
         return None
-    inputs = _data_inputs(node)
+    inputs = ctx.data_inputs(node)
     target, source = ctx.shapes.value(inputs[1]), ctx.shapes.of(inputs[0])
     if target is None or source is None:
         return None
@@ -185,7 +192,7 @@ def _product(values):
 def _perm_keeps_batch(node, ctx):
     if not ctx.implicit_batch:
         return None
-    perm = ctx.shapes.value(_data_inputs(node)[1])
+    perm = ctx.shapes.value(ctx.data_inputs(node)[1])
     if perm is not None and perm and perm[0] != 0:
         return "transpose perm {} moves the batch dim".format(perm)
     return None
@@ -313,7 +320,7 @@ def _later_generation(op, generation):
 def _input_tensors(node, generation, ctx):
     """ValidateTensorProperties on each data input a non-Const node produces (1.12+): dtype TensorRT knows,
     known rank, and in implicit batch a rank >= 2 (the first dim is the batch)."""
-    for tensor in _data_inputs(node):
+    for tensor in ctx.data_inputs(node):
         producer = ctx.producer(tensor)
         if producer is None or producer.op == "Const":
             continue
@@ -334,7 +341,7 @@ def _input_tensors(node, generation, ctx):
 
 def _v2_implicit_batch(node, ctx):
     """TF 2.x segment.cc: OperationCanBeTranslatedToImplicitBatch, then OperationHasDynamicNonBatchDimension."""
-    inputs = _data_inputs(node)
+    inputs = ctx.data_inputs(node)
     if not inputs:
         return None
     if node.op in BROADCAST_BATCH_OPS:
@@ -386,7 +393,7 @@ def _leading_shape(props):
 
 def batch_size(node, ctx):
     """The static batch size 2.x clusters a node by (GetClusterBatchSizeForNode), or None when unknown."""
-    inputs = _data_inputs(node)
+    inputs = ctx.data_inputs(node)
     if not inputs:
         return None
     relevant = inputs if node.op in BROADCAST_BATCH_OPS else inputs[:1]
