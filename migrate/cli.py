@@ -254,17 +254,20 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
 @click.option("--signature", default=None, help="SavedModel signature whose outputs to plan for.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (every node, segment, blocker).")
 @click.option("--dot", "dot_path", default=None, help="Also write a graphviz DOT view, segments coloured.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --dot file.")
 @click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
               help="Run graphs whose ops read/write files, use the network or run Python.")
 @_model_options
 def plan(source, tf_trt, precision, minimum_segment_size, static, max_batch, input_shape, dynamic, deny_ops,
-         passes, outputs, checkpoint, tag, signature, as_json, dot_path, allow_unsafe, set_values, input_at):
+         passes, outputs, checkpoint, tag, signature, as_json, dot_path, force, allow_unsafe, set_values, input_at):
     """What TF-TRT would build: convertible nodes, engine segments, coverage, blockers. No GPU needed.
 
     Example: migrate plan frozen.pb --tf-trt 1.15 --static --max-batch 8
     """
     from migrate import api as api_mod
-    from migrate import planning
+    from migrate import io, planning
+    if dot_path:  # refused before any work, as every output
+        io.check_output_path(dot_path, [source, checkpoint], force, directory=False)
     if static and max_batch is None:
         max_batch = 1
     quiet = (lambda line: None) if as_json else click.echo
@@ -274,8 +277,7 @@ def plan(source, tf_trt, precision, minimum_segment_size, static, max_batch, inp
         passes=passes, outputs=_split(outputs), tag=tag, signature=signature, checkpoint=checkpoint,
         allow_unsafe=allow_unsafe, input_at=_split(input_at), set_values=list(set_values), progress=quiet)
     if dot_path:
-        from migrate import io
-        with io.atomic_file(dot_path) as temp:
+        with io.atomic_file(dot_path, replace=force) as temp:
             with open(temp, "w") as handle:
                 handle.write(planning.to_dot(result, graph_def) + "\n")
     click.echo(json.dumps(result, indent=2) if as_json else planning.to_text(result))

@@ -384,6 +384,11 @@ def test_cli_text_json_dot(artifact, run_cli, tmp_path):
     with open(dot) as handle:
         text = handle.read()
     assert text.startswith("digraph plan {") and "->" in text and "fillcolor" in text
+    code, _, err = run_cli("plan", source, "--dot", dot)  # an existing output: refused without --force
+    assert code == 2 and "--force" in err and len(err.strip().splitlines()) == 1
+    assert run_cli("plan", source, "--dot", dot, "--force", "--tf-trt", "1.7")[0] == 0
+    with open(dot) as handle:
+        assert handle.read() != text
 
 
 @pytest.mark.parametrize("args, where", [
