@@ -1,6 +1,7 @@
 """Per node: would this TF-TRT generation take it into a segment, and if not, why (one reason, the first rule
 that refuses it, in the order TF-TRT itself applies them: exclude list, implicit-batch shape rules, converter
-table, dtype, input tensors, attribute validators).
+table, dtype, input tensors, attribute validators; except that an op with no converter is reported as such
+before the shape rules: static shapes would not make it convert).
 
 Reason codes (Decision.code), each with a one-line message naming what is wrong:
   output          a fetched node: TF-TRT puts the outputs in segment_options.exclude_node_list
@@ -279,16 +280,15 @@ def decide(node, generation, ctx, options, outputs, frames):
     if node.name in frames:
         return Decision(False, "while_loop", "inside v1 while loop frame '{}'".format(frames[node.name]))
     implicit = ctx.implicit_batch
-    is_v2 = generation["name"] == tables.CONVERTER_V2["name"]
-    if is_v2 and implicit:
-        refused = _v2_implicit_batch(node, ctx)
-        if refused is not None:
-            return refused
     entry = generation["ops"].get(op)
-    if entry is None:
+    if entry is None:  # (2.x logs its shape rules first; no shape makes an op without converter convert)
         later = _later_generation(op, generation)
         return Decision(False, "no_converter", "no {} converter in TF-TRT {}{}".format(
             op, generation["name"], "; {} has one".format(later) if later else ""))
+    if generation["name"] == tables.CONVERTER_V2["name"] and implicit:
+        refused = _v2_implicit_batch(node, ctx)
+        if refused is not None:
+            return refused
     if entry.get("int8_only") and options.get("precision") != "INT8":
         return Decision(False, "int8_only", "{} converts only with --precision INT8".format(op))
     if entry.get("explicit_batch_only") and implicit:
