@@ -25,7 +25,7 @@ DEFAULT_OPTIONS = {
     "deny_ops": (),
     "max_batch": None,
 }
-NON_COMPUTE_OPS = frozenset(["Const", "Placeholder", "PlaceholderV2", "PlaceholderWithDefault", "NoOp"])
+NON_COMPUTE_OPS = tables.NON_COMPUTE_OPS
 # TF version range shown for a generation: "2.x" for the open-ended v2 table.
 
 

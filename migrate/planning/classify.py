@@ -23,13 +23,8 @@ from migrate.planning import tables
 Decision = namedtuple("Decision", ["convertible", "code", "message"])
 OK = Decision(True, None, "")
 
-PLACEHOLDERS = frozenset(["Placeholder", "PlaceholderV2", "PlaceholderWithDefault"])
-WHILE_ENTER = frozenset(["Enter", "RefEnter"])
-WHILE_EXIT = frozenset(["Exit", "RefExit"])
-# Ops whose batch size TF 2.x reads from all inputs (broadcasting ops, GetInputsToDeterminateBatchSize).
-BROADCAST_BATCH_OPS = frozenset(["Add", "AddV2", "Mul", "Sub", "Div", "FloorDiv", "RealDiv", "Minimum",
-                                 "Maximum", "Pow", "BiasAdd", "SquaredDifference", "BatchMatMul",
-                                 "BatchMatMulV2"])
+PLACEHOLDERS, WHILE_ENTER, WHILE_EXIT = tables.PLACEHOLDER_OPS, tables.WHILE_ENTER_OPS, tables.WHILE_EXIT_OPS
+BROADCAST_BATCH_OPS = tables.BROADCAST_BATCH_OPS
 
 
 class Context(object):

@@ -12,39 +12,14 @@ A shape is None (unknown rank) or a list of ints, -1 for an unknown dim.
 import numpy as np
 
 from migrate.graph.view import parse_input
+from migrate.planning import tables
 
 _DTYPE_NAMES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string",
                 9: "int64", 10: "bool", 19: "float16", 14: "bfloat16", 17: "uint16", 20: "resource", 21: "variant"}
 
-SAME_SHAPE_OPS = frozenset([
-    "Identity", "Snapshot", "StopGradient", "PreventGradient", "CheckNumerics", "Relu", "Relu6", "Elu", "Selu",
-    "Sigmoid", "Tanh", "Softplus", "Softsign", "LeakyRelu", "Neg", "Exp", "Log", "Sqrt", "Rsqrt", "Abs",
-    "Reciprocal", "Square", "Sin", "Cos", "Tan", "Sinh", "Cosh", "Asin", "Acos", "Atan", "Asinh", "Acosh", "Atanh",
-    "Ceil", "Floor", "Round", "Sign", "Erf", "Softmax", "LogSoftmax", "BiasAdd", "BiasAddV1", "FusedBatchNorm",
-    "FusedBatchNormV2", "FusedBatchNormV3", "LRN", "Cast", "ZerosLike", "OnesLike", "QuantizeAndDequantizeV2",
-    "QuantizeAndDequantizeV3", "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxArgs", "ClipByValue", "Enter",
-    "Exit", "NextIteration", "RefEnter", "RefExit", "Switch", "RefSwitch", "Merge", "RefMerge", "EnsureShape",
-    "Dequantize", "IsNan", "IsInf", "IsFinite", "LogicalNot", "Invert",
-])
-BROADCAST_OPS = frozenset([
-    "Add", "AddV2", "Sub", "Mul", "Div", "RealDiv", "DivNoNan", "Maximum", "Minimum", "Pow", "SquaredDifference",
-    "FloorDiv", "FloorMod", "TruncateDiv", "Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual",
-    "LogicalAnd", "LogicalOr", "Select", "SelectV2", "Atan2",
-])
-REDUCE_OPS = frozenset(["Mean", "Sum", "Max", "Min", "Prod", "All", "Any", "ArgMax", "ArgMin"])
-# FLOPs per output element for elementwise-like ops (a rough, stated estimate: the heavy ops dominate).
-ELEMENTWISE_FLOPS = dict([(op, 1) for op in BROADCAST_OPS | SAME_SHAPE_OPS] + [
-    ("FusedBatchNorm", 2), ("FusedBatchNormV2", 2), ("FusedBatchNormV3", 2), ("Softmax", 5), ("LogSoftmax", 5),
-    ("Identity", 0), ("Snapshot", 0), ("StopGradient", 0), ("CheckNumerics", 0), ("Cast", 0), ("Enter", 0),
-    ("Exit", 0), ("NextIteration", 0), ("Switch", 0), ("Merge", 0), ("RefEnter", 0), ("RefExit", 0),
-    ("RefSwitch", 0), ("RefMerge", 0), ("PreventGradient", 0), ("EnsureShape", 0), ("ZerosLike", 0),
-    ("OnesLike", 0)])
-# Ops that move or view data without arithmetic: 0 FLOPs whatever their shapes.
-ZERO_FLOP_OPS = frozenset(["Reshape", "Squeeze", "ExpandDims", "Transpose", "ConcatV2", "Concat", "Pad", "PadV2",
-                           "MirrorPad", "StridedSlice", "Slice", "Pack", "Unpack", "Split", "SplitV", "Shape",
-                           "Size", "Rank", "GatherV2", "Gather", "Tile", "Fill", "Range", "IdentityN",
-                           "DepthToSpace", "SpaceToDepth", "Const", "Placeholder", "PlaceholderV2",
-                           "PlaceholderWithDefault", "NoOp"])
+# Op families the sweep models: tables.py (op knowledge lives there and in migrate/opsets.py).
+SAME_SHAPE_OPS, BROADCAST_OPS, REDUCE_OPS = tables.SAME_SHAPE_OPS, tables.BROADCAST_OPS, tables.REDUCE_OPS
+ELEMENTWISE_FLOPS, ZERO_FLOP_OPS = tables.ELEMENTWISE_FLOPS, tables.ZERO_FLOP_OPS
 MAX_CONST_ELEMENTS = 64  # small integer constants are decoded (shapes, axes, perms, paddings)
 
 

@@ -306,3 +306,45 @@ def describe():
         "ops": OrderedDict((op, {"dtypes": list(e["dtypes"]) if e["dtypes"] else "any", "checks": list(e["checks"]),
                                  "source": e["source"], "provenance": e["provenance"]})
                            for op, e in g["ops"].items())}) for name, g in GENERATIONS.items())
+
+
+# ------------------------------------------------------------------------------- op families the planner uses
+# (shapes.py: how an op's output shape and FLOPs follow from its inputs; classify.py: what TF-TRT's segmenter
+# treats specially)
+SAME_SHAPE_OPS = frozenset([
+    "Identity", "Snapshot", "StopGradient", "PreventGradient", "CheckNumerics", "Relu", "Relu6", "Elu", "Selu",
+    "Sigmoid", "Tanh", "Softplus", "Softsign", "LeakyRelu", "Neg", "Exp", "Log", "Sqrt", "Rsqrt", "Abs",
+    "Reciprocal", "Square", "Sin", "Cos", "Tan", "Sinh", "Cosh", "Asin", "Acos", "Atan", "Asinh", "Acosh", "Atanh",
+    "Ceil", "Floor", "Round", "Sign", "Erf", "Softmax", "LogSoftmax", "BiasAdd", "BiasAddV1", "FusedBatchNorm",
+    "FusedBatchNormV2", "FusedBatchNormV3", "LRN", "Cast", "ZerosLike", "OnesLike", "QuantizeAndDequantizeV2",
+    "QuantizeAndDequantizeV3", "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxArgs", "ClipByValue", "Enter",
+    "Exit", "NextIteration", "RefEnter", "RefExit", "Switch", "RefSwitch", "Merge", "RefMerge", "EnsureShape",
+    "Dequantize", "IsNan", "IsInf", "IsFinite", "LogicalNot", "Invert",
+])
+BROADCAST_OPS = frozenset([
+    "Add", "AddV2", "Sub", "Mul", "Div", "RealDiv", "DivNoNan", "Maximum", "Minimum", "Pow", "SquaredDifference",
+    "FloorDiv", "FloorMod", "TruncateDiv", "Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual",
+    "LogicalAnd", "LogicalOr", "Select", "SelectV2", "Atan2",
+])
+REDUCE_OPS = frozenset(["Mean", "Sum", "Max", "Min", "Prod", "All", "Any", "ArgMax", "ArgMin"])
+# FLOPs per output element for elementwise-like ops (a rough, stated estimate: the heavy ops dominate).
+ELEMENTWISE_FLOPS = dict([(op, 1) for op in BROADCAST_OPS | SAME_SHAPE_OPS] + [
+    ("FusedBatchNorm", 2), ("FusedBatchNormV2", 2), ("FusedBatchNormV3", 2), ("Softmax", 5), ("LogSoftmax", 5),
+    ("Identity", 0), ("Snapshot", 0), ("StopGradient", 0), ("CheckNumerics", 0), ("Cast", 0), ("Enter", 0),
+    ("Exit", 0), ("NextIteration", 0), ("Switch", 0), ("Merge", 0), ("RefEnter", 0), ("RefExit", 0),
+    ("RefSwitch", 0), ("RefMerge", 0), ("PreventGradient", 0), ("EnsureShape", 0), ("ZerosLike", 0),
+    ("OnesLike", 0)])
+# Ops that move or view data without arithmetic: 0 FLOPs whatever their shapes.
+ZERO_FLOP_OPS = frozenset(["Reshape", "Squeeze", "ExpandDims", "Transpose", "ConcatV2", "Concat", "Pad", "PadV2",
+                           "MirrorPad", "StridedSlice", "Slice", "Pack", "Unpack", "Split", "SplitV", "Shape",
+                           "Size", "Rank", "GatherV2", "Gather", "Tile", "Fill", "Range", "IdentityN",
+                           "DepthToSpace", "SpaceToDepth", "Const", "Placeholder", "PlaceholderV2",
+                           "PlaceholderWithDefault", "NoOp"])
+PLACEHOLDER_OPS = frozenset(["Placeholder", "PlaceholderV2", "PlaceholderWithDefault"])
+WHILE_ENTER_OPS = frozenset(["Enter", "RefEnter"])
+WHILE_EXIT_OPS = frozenset(["Exit", "RefExit"])
+# Ops whose batch size TF 2.x reads from all inputs (broadcasting ops, GetInputsToDeterminateBatchSize).
+BROADCAST_BATCH_OPS = frozenset(["Add", "AddV2", "Mul", "Sub", "Div", "FloorDiv", "RealDiv", "Minimum",
+                                 "Maximum", "Pow", "BiasAdd", "SquaredDifference", "BatchMatMul",
+                                 "BatchMatMulV2"])
+NON_COMPUTE_OPS = frozenset(["Const", "Placeholder", "PlaceholderV2", "PlaceholderWithDefault", "NoOp"])
