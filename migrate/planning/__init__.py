@@ -106,27 +106,28 @@ def _segment(graph_def, nodes, decisions, generation, ctx, opts, view):
     ops = [None, None] + [node.op for node in nodes.values()]
     is_const = [op == "Const" for op in ops]
     validators = generation["edge_validators"]
-    input_ok = output_ok = None
-    if validators:
-        output_ok = lambda edge: not is_const[edge[0]]  # OutputEdgeValidator: no Const output  # noqa: E731
-    if validators is True:
-        def input_ok(edge):  # InputEdgeValidator: what ValidateTensorProperties says of the input tensor
-            src, port = edge[0], edge[1]
-            tensor = "{}:{}".format(names[src], port)
-            dtype = ctx.shapes.dtype(tensor)
-            if dtype is not None and dtype not in generation["tensor_dtypes"]:
-                return False
-            shape = ctx.shapes.of((names[src], port))
-            if shape is None:
-                return False
-            return is_const[src] or len(shape) >= 2
+
+    def output_ok(edge):  # OutputEdgeValidator: a Const never feeds TF from inside an engine
+        return not is_const[edge[0]]
+
+    def input_ok(edge):  # InputEdgeValidator: what ValidateTensorProperties says of the input tensor
+        src, port = edge[0], edge[1]
+        dtype = ctx.shapes.dtype("{}:{}".format(names[src], port))
+        if dtype is not None and dtype not in generation["tensor_dtypes"]:
+            return False
+        shape = ctx.shapes.of((names[src], port))
+        if shape is None:
+            return False
+        return is_const[src] or len(shape) >= 2
+
     counts = [True, True] + [generation["counts_noops"] or node.op not in tables.NOOP_OPS
                              for node in nodes.values()]
     batch_sizes = None
     if generation["batch_size_clusters"] and ctx.implicit_batch:
         batch_sizes = [None, None] + [classify.batch_size(node, ctx) for node in nodes.values()]
     found, dropped = segment.segment_graph(
-        names, edges, candidate, input_ok=input_ok, output_ok=output_ok,
+        names, edges, candidate, input_ok=input_ok if validators is True else None,
+        output_ok=output_ok if validators else None,
         minimum_segment_size=int(opts["minimum_segment_size"]), counts=counts, batch_sizes=batch_sizes,
         max_engines=generation["max_engines"], is_const=is_const, has_cycles=bool(loop_back_edges(view)))
     return ([[names[i] for i in members] for members in found],
