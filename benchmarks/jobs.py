@@ -104,9 +104,9 @@ def migrate_freeze(args):
     result = api.freeze(args.source, args.out, outputs=args.outputs.split(","), verify=not args.no_verify,
                         force=True)
     call = time.time() - started
-    notes = [n for n in result["record"].notes if not n.startswith("loaded")]
-    _result(**{"import": seconds, "call": call, "nodes": result["nodes"], "notes": notes,
-               "ok": result["comparisons"] is None or all(r.ok for r in result["comparisons"])})
+    notes = [n for n in result.record.notes if not n.startswith("loaded")]
+    _result(**{"import": seconds, "call": call, "nodes": result.nodes, "notes": notes,
+               "ok": result.comparisons is None or all(r.ok for r in result.comparisons)})
 
 
 def migrate_optimize(args):
@@ -116,11 +116,11 @@ def migrate_optimize(args):
     result = api.optimize(args.source, args.out, outputs=args.outputs.split(","), verify_result=not args.no_verify,
                           force=True)
     call = time.time() - started
-    passes = dict((r.name + ("#{}".format(i) if r.name in [x.name for x in result["records"][:i]] else ""),
-                   round(r.seconds, 3)) for i, r in enumerate(result["records"]))
-    _result(**{"import": seconds, "call": call, "nodes_before": result["nodes_before"], "nodes": result["nodes"],
+    passes = dict((r.name + ("#{}".format(i) if r.name in [x.name for x in result.records[:i]] else ""),
+                   round(r.seconds, 3)) for i, r in enumerate(result.records))
+    _result(**{"import": seconds, "call": call, "nodes_before": result.nodes_before, "nodes": result.nodes,
                "passes": passes,
-               "ok": result["comparisons"] is None or all(r.ok for r in result["comparisons"])})
+               "ok": result.comparisons is None or all(r.ok for r in result.comparisons)})
 
 
 # ------------------------------------------------------------------------------------------ latency
@@ -195,7 +195,7 @@ def latency(args):
     batches = [int(b) for b in args.batches.split(",")]
     timings, nodes = _interleaved([frozen, optimized], outputs, feeds_for, batches, args.runs)
     _result(name=args.name, nodes_frozen=nodes[frozen], nodes_optimized=nodes[optimized],
-            frozen=timings[frozen], optimized=timings[optimized], passes=[r.name for r in result["records"]
+            frozen=timings[frozen], optimized=timings[optimized], passes=[r.name for r in result.records
                                                                           if r.applied])
 
 

@@ -1,8 +1,8 @@
 """The library entry points the CLI calls: load -> stage -> verify -> write, one function per verb."""
 import os
 
-from migrate import artifacts, freeze as freeze_mod, io, pipeline, safety, tfcompat, verify
-from migrate.verification import runners
+from migrate import artifacts, freeze as freeze_mod, io, options as results, pipeline, safety, tfcompat, verify
+from migrate.verification import compare as comparison, runners
 from migrate.errors import MigrateError
 from migrate.graph.names import node_name
 
@@ -27,6 +27,19 @@ def _memory_named(function):
     return run
 
 
+def _taking_options(function):
+    """The verb also takes `options=`: option records (options.ShapeOptions / TrtOptions / VerifyOptions, one or
+    a tuple) standing for the keywords they name (options.keywords); keywords given as well are overridden."""
+    import functools
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        kwargs.update(results.keywords(kwargs.pop("options", None)))
+        return function(*args, **kwargs)
+    return run
+
+
+@_taking_options
 @_memory_named
 def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=None, set_values=None, allow=None,
            deny=None, clear_devices=True, verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
@@ -69,7 +82,7 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                                      notes=generated)
             for note in generated:
                 progress("note: " + note)
-            comparisons = runners.check_pair(model, frozen, record.outputs, feeds, rtol, atol)
+            comparisons = runners.check_frozen(model, frozen, record.outputs, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
         if comparisons is None:  # unverified: still a graph TF imports (cheap check, no session run)
             if isinstance(frozen, stream.StreamedModel):
@@ -78,8 +91,8 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                 stream.check_importable(output, graph_def=frozen.graph_def)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit(frozen)
-    return {"model": frozen, "record": record, "comparisons": comparisons, "nodes": record.nodes_after,
-            "outputs": record.outputs}
+    return results.FreezeResult(model=frozen, record=record, comparisons=comparisons, nodes=record.nodes_after,
+                                outputs=record.outputs)
 
 
 def _freeze_progress(record, progress, printed=()):
@@ -127,8 +140,9 @@ def demo(workdir, progress=_quiet):
         feeds = dict((name, golden[name]) for name in entry["inputs"])
         for sig in savedmodel.export_signatures(model, entry["outputs"]).values():
             actual = runners.run_signature(os.path.join(out_dir, "saved_model"), sig, feeds)
-            rows += verify.compare(dict((t, golden[t]) for t in sig.outputs.values()), actual)
-    return {"summary": summary, "golden_comparisons": rows, "out_dir": out_dir, "golden_tf": manifest["tf_version"]}
+            rows += comparison.compare(dict((t, golden[t]) for t in sig.outputs.values()), actual)
+    return results.DemoResult(summary=summary.report, golden_comparisons=rows, out_dir=out_dir,
+                              golden_tf=manifest["tf_version"])
 
 
 def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_unsafe=False, input_at=None,
@@ -165,6 +179,7 @@ def _with_switches(model, set_values, progress):
         "{}={}".format(k, v) for k, v in sorted(switches.items()))), switches
 
 
+@_taking_options
 @_memory_named
 def optimize(source, output, passes=None, static=False, max_batch=None, input_shapes=None, outputs=None,
              tag=None, signature=None, checkpoint=None, trt=None, verify_result=True, inputs_npz=None, batch=1,
@@ -243,7 +258,7 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         if verify_result and files_verify:
             comparisons = runners.check_files(source_path, target.path, output_tensors, feeds, rtol, atol, output)
         elif verify_result:  # the file as written runs (not the GraphDef in memory), against the source model
-            comparisons = verify.compare(verify.run_model(reference, output_tensors, feeds), _run_written(
+            comparisons = comparison.compare(verify.run_model(reference, output_tensors, feeds), _run_written(
                 target, optimized, output_tensors, verify.plain(feeds)), rtol, atol)
         if verify_result:
             verify.require_checked(comparisons, source, progress)
@@ -253,19 +268,25 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
             stream.check_importable(output, graph_def=optimized.graph_def)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit(optimized if files_verify else None)
-    return {"model": optimized, "records": records, "trt": trt_outcome, "trt_plan": trt_plan, "comparisons": comparisons,
-            "outputs": output_tensors, "how_outputs": how, "nodes_before": nodes_before, "nodes": nodes_after, "passes": names}
+    return results.OptimizeResult(model=optimized, records=records, trt=trt_outcome, comparisons=comparisons,
+                                  outputs=output_tensors, how_outputs=how, nodes_before=nodes_before,
+                                  nodes=nodes_after, passes=names, trt_plan=trt_plan)
 
 
-def plan(source, tf_trt=None, precision="FP32", minimum_segment_size=3, static=False, max_batch=None,
-         input_shapes=None, dynamic=False, deny_ops=(), passes=None, outputs=None, tag=None, signature=None,
-         checkpoint=None, allow_unsafe=False, input_at=None, set_values=None, progress=_quiet):
+@_taking_options
+def plan(source, tf_trt=None, trt=None, static=False, max_batch=None, input_shapes=None, deny_ops=(), passes=None,
+         outputs=None, tag=None, signature=None, checkpoint=None, allow_unsafe=False, input_at=None,
+         set_values=None, progress=_quiet):
     """What TF-TRT would do with SOURCE (planning.plan), on the graph optimize would hand it: frozen first when
-    needed, switches set, then the passes (default: optimize's; passes='none': the graph as it is)."""
+    needed, switches set, then the passes (default: optimize's; passes='none': the graph as it is). trt: the
+    {option: value} of a TrtOptions (options=), of which precision, minimum_segment_size and dynamic matter.
+    Returns PlanResult(plan, graph_def, outputs)."""
+    from migrate import model as m
     from migrate import passes as passes_mod
     from migrate import planning
     from migrate.passes import set_static_shapes
     generation = planning.generation_for(tf_trt)  # a bad --tf-trt fails before any loading
+    trt = dict(trt or {})
     model, output_tensors, how = _frozen_source(source, outputs, tag, signature, checkpoint, progress,
                                                 allow_unsafe, input_at, set_values)
     progress("outputs ({}): {}".format(how, ", ".join(output_tensors)))
@@ -274,22 +295,24 @@ def plan(source, tf_trt=None, precision="FP32", minimum_segment_size=3, static=F
                                          list(passes_mod.DEFAULT_PASSES))
     if static and set_static_shapes.NAME not in names:
         names.insert(0, set_static_shapes.NAME)
+    if static and max_batch is None:
+        max_batch = 1
     if any(name != set_static_shapes.NAME for name in names):
         safety.check(model, output_tensors, allow_unsafe)  # fold_constants runs constant subgraphs
     inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") | set(model.inputs))
     context = passes_mod.PassContext(outputs=output_tensors, inputs=inputs, options={
         "static": static, "max_batch": max_batch, "input_shapes": input_shapes or {}})
-    from migrate import model as m
     graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
                                                  checked=model.kind == m.FROZEN_GRAPH)
     for record in records:
         progress(_pass_line(record))
     result = planning.plan(graph_def, output_tensors, {
-        "tf_trt": generation["name"], "precision": precision, "minimum_segment_size": minimum_segment_size,
-        "dynamic": dynamic, "deny_ops": deny_ops, "max_batch": max_batch})
+        "tf_trt": generation["name"], "precision": trt.get("precision"),
+        "minimum_segment_size": trt.get("minimum_segment_size"), "dynamic": trt.get("dynamic"),
+        "deny_ops": deny_ops, "max_batch": max_batch})
     result["source"] = source
     result["passes"] = names
-    return result, graph_def
+    return results.PlanResult(plan=result, graph_def=graph_def, outputs=output_tensors)
 
 
 def _plan_beside_trt(graph_def, output_tensors, trt, progress):
@@ -366,6 +389,7 @@ def _pass_line(record):
                                                              record.seconds, detail)
 
 
+@_taking_options
 @_memory_named
 def export(source, output, fmt=None, outputs=None, tag=None, signature=None, checkpoint=None,
            verify_result=True, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, force=False,
@@ -426,33 +450,49 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         comparisons = {}
         if verify_result:
             generated = []
-            for name, sig in sorted(signatures.items()):
-                feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, generated)
-                expected = runners.run_file(graph_file, sorted(sig.outputs.values()), feeds) if graph_file else \
-                    verify.run_model(model, sorted(sig.outputs.values()), verify.with_tensors(
-                        feeds, dict((k + ":0", v) for k, v in fed_switches.items())))
-                actual = _run_exported(target, sig, feeds, output)
-                comparisons[name] = verify.compare(expected, actual, rtol, atol)
+            comparisons = _check_signatures(model, signatures, target, output, inputs_npz, batch, seed, rtol, atol,
+                                            fed_switches, graph_file, generated)
             for note in sorted(set(generated)):
                 progress("note: " + note)
             for name, rows in sorted(comparisons.items()):
                 progress("signature {} (reloaded SavedModel vs source, same inputs):".format(name))
                 progress(verify.format_rows(rows))
-            _require_signatures_ok(comparisons, "reloaded SavedModel differs from the source in signature(s) ",
-                                   output, source)
+            verify.require_signatures_ok(comparisons, "reloaded SavedModel differs from the source in signature(s) ",
+                                         output, source)
         _move_contents(target, temp)
         progress("wrote {} SavedModel with signatures {}".format(fmt, ", ".join(sorted(signatures))))
-    return {"comparisons": comparisons, "signatures": sorted(signatures), "format": fmt, "written": True}
+    return results.ExportResult(comparisons=comparisons, signatures=sorted(signatures), format=fmt, written=True)
 
 
-def _run_exported(directory, sig, feeds, output):
-    """runners.run_signature; the source ran on these feeds, so a TF error here is the export's fault."""
-    from migrate.errors import VerificationFailed, first_line
-    try:
-        return runners.run_signature(directory, sig, feeds)
-    except tfcompat.tf().errors.OpError as exc:
-        raise VerificationFailed("the exported SavedModel fails where the source runs: " + first_line(exc), output,
-                                 "nothing was written; report it")
+def _check_signatures(model, signatures, directory, where, inputs_npz, batch, seed, rtol, atol, switches=None,
+                      graph_file=None, notes=None):
+    """{signature: [Comparison]}: every signature of the SavedModel at `directory` against its source on the
+    same feeds: `model` in its own session with the {node: value} switches fed, or (graph_file) that frozen
+    graph file with its weights fed. `where`: what an error of the SavedModel's run names."""
+    results = {}
+    for name, sig in sorted(signatures.items()):
+        feeds = verify.feeds_for_signature(model, sig, inputs_npz, batch, seed, notes)
+        outputs = sorted(sig.outputs.values())
+        reference = runners.GraphFileRunner(graph_file, outputs) if graph_file else runners.SessionRunner(
+            model, outputs, dict((k + ":0", v) for k, v in (switches or {}).items()))
+        results[name] = runners.check(reference, _Exported(directory, sig, where), feeds, rtol, atol)
+    return results
+
+
+class _Exported(runners.SignatureRunner):
+    """The SavedModel just written: the source ran on these feeds, so a TF error here is the export's fault."""
+
+    def __init__(self, directory, sig, where):
+        super(_Exported, self).__init__(directory, sig)
+        self.where = where
+
+    def run(self, feeds):
+        from migrate.errors import VerificationFailed, first_line
+        try:
+            return runners.run_signature(self.directory, self.sig, feeds)
+        except tfcompat.tf().errors.OpError as exc:
+            raise VerificationFailed("the exported SavedModel fails where the source runs: " + first_line(exc),
+                                     self.where, "nothing was written; report it")
 
 
 def _write_tf2_frozen_first(model, target, signatures, temp, set_values=None):
@@ -474,6 +514,7 @@ def _move_contents(source_dir, target_dir):
     os.rmdir(source_dir)
 
 
+@_taking_options
 @_memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
                      atol=1e-5, allow_unsafe=False, set_values=None, input_at=None):
@@ -497,7 +538,8 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
                                           extra_feeds=dict((k + ":0", v) for k, v in switches.items()))
     if switches:
         notes.append("switches fed to both: " + ", ".join("{}={}".format(k, v) for k, v in sorted(switches.items())))
-    return rows, [n[len("note: "):] if n.startswith("note: ") else n for n in notes] + pair_notes
+    return results.VerifyResult(rows, [n[len("note: "):] if n.startswith("note: ") else n for n in notes] +
+                                pair_notes)
 
 
 def _endpoint(path, outputs, signature, input_at, progress, partner=None):
@@ -515,6 +557,7 @@ def _endpoint(path, outputs, signature, input_at, progress, partner=None):
     return verify.endpoint(cut, outputs, signature, partner=partner) if cuts else end
 
 
+@_taking_options
 @_memory_named
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
             max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
@@ -574,10 +617,10 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
                         inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
                         allow_unsafe=allow_unsafe, progress=_indent(progress), set_values=set_values,
                         input_at=input_at)
-        _require_ok(result["comparisons"], "freeze", source, _indent(progress))
-        steps["freeze"] = {"outputs": result["outputs"], "nodes": result["nodes"],
-                           "how_outputs": result["record"].how_outputs,
-                           "verification": report.comparisons_dict(result["comparisons"])}
+        _require_ok(result.comparisons, "freeze", source, _indent(progress))
+        steps["freeze"] = {"outputs": result.outputs, "nodes": result.nodes,
+                           "how_outputs": result.record.how_outputs,
+                           "verification": report.comparisons_dict(result.comparisons)}
     progress("[2/4] optimize: graph passes{}".format("" if trt is None else " + TF-TRT"))
     optimized_path = os.path.join(temp, "optimized.pb")
     result = None  # the freeze step's Model is not needed any more
@@ -589,20 +632,20 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
                       input_aliases=verify.input_aliases(source_model), set_values=set_values,
                       input_at=input_at if source_model.kind == m.FROZEN_GRAPH else None)
     final_frozen, final_optimized = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
-    _require_ok(result["comparisons"], "optimize", final_frozen, _indent(progress))
-    result.pop("model")  # the optimized GraphDef (the size of the model) is in optimized.pb: not kept in memory
+    _require_ok(result.comparisons, "optimize", final_frozen, _indent(progress))
+    result = result._replace(model=None)  # the optimized GraphDef (the size of the model) is in optimized.pb: not kept in memory
     steps["optimize"] = report.optimize_report(final_frozen, final_optimized, result)  # paths as they will be
     progress("[3/4] export: SavedModel")
     saved_path = os.path.join(temp, "saved_model")
     exported = export(optimized_path, saved_path, fmt=fmt, signatures=sigs or None, verify_result=False,
                       allow_unsafe=allow_unsafe, progress=_indent(progress))
-    steps["export"] = {"format": exported["format"], "signatures": exported["signatures"]}
+    steps["export"] = {"format": exported.format, "signatures": exported.signatures}
     progress("[4/4] verify: source vs exported SavedModel, same inputs")
     if not sigs:  # the source runs as freeze ran it: its input pipeline cut, switches fed
-        source_model, _ = pipeline.prepare(source_model, result["outputs"], input_at)
+        source_model, _ = pipeline.prepare(source_model, result.outputs, input_at)
     switches = _fed_switches(source_model, freeze_mod.switch_values(
         source_model.graph_def, freeze_mod.parse_set_values(set_values)), set_values)
-    final = _final_check(source_model, saved_path, sigs, result["outputs"], inputs_npz, batch, seed, rtol,
+    final = _final_check(source_model, saved_path, sigs, result.outputs, inputs_npz, batch, seed, rtol,
                          atol, switches)
     for name, rows in sorted(final.items()):
         progress("  signature {}:".format(name))
@@ -610,32 +653,19 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
     steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
     summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
     report.write_json(summary, os.path.join(temp, "report.json"))
-    _require_signatures_ok(final, "exported SavedModel differs from the source in ", out_dir, source)
-    return summary
+    verify.require_signatures_ok(final, "exported SavedModel differs from the source in ", out_dir, source)
+    return results.ConvertResult(report=summary, out_dir=out_dir, verification=final)
 
 
 def _indent(progress):
     return lambda message: progress("  " + message.replace("\n", "\n  "))
 
 
-def _require_signatures_ok(comparisons, what, where, source):
-    """{signature: rows} of an exported SavedModel against its source: a mismatch (or no signature compared at
-    all) is VerificationFailed naming the signatures; then every output must have been checked."""
-    bad = sorted(name for name, rows in comparisons.items() if not verify.all_ok(rows)) or (
-        [] if comparisons else ["(none compared)"])
-    if bad:
-        from migrate.errors import VerificationFailed
-        raise VerificationFailed(what + ", ".join(bad), where, "nothing was written; see the errors above")
-    verify.require_checked([row for rows in comparisons.values() for row in rows], source)
-
-
 def _require_ok(rows, step, where, progress=_quiet):
     if rows is not None and not verify.all_ok(rows):
-        from migrate.errors import VerificationFailed
         progress("{} vs its input, same inputs:".format(step))
         progress(verify.format_rows(rows))  # the errors the message points to
-        raise VerificationFailed("{} changed the outputs: {}".format(step, ", ".join(verify.failed_outputs(rows))),
-                                 where, "see the errors above; nothing was written")
+        verify.require_ok(rows, where, step + " changed the outputs: {}", "see the errors above; nothing was written")
 
 
 def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, seed, rtol, atol, switches=None):
@@ -644,11 +674,5 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
     if not sigs:  # a graph source: the export names the signature after the outputs
         exported_sigs = savedmodel.export_signatures(
             source_model.derive(inputs=sorted(verify.input_specs(source_model.graph_def, outputs))), outputs)
-    results = {}
-    for name, sig in sorted(exported_sigs.items()):
-        feeds = verify.feeds_for_signature(source_model, sig, inputs_npz, batch, seed)
-        expected = verify.run_model(source_model, sorted(sig.outputs.values()), verify.with_tensors(
-            feeds, dict((k + ":0", v) for k, v in (switches or {}).items())))
-        actual = _run_exported(saved_path, sig, feeds, saved_path)
-        results[name] = verify.compare(expected, actual, rtol, atol)
-    return results
+    return _check_signatures(source_model, exported_sigs, saved_path, saved_path, inputs_npz, batch, seed, rtol,
+                             atol, switches)

@@ -6,7 +6,7 @@ import traceback
 import click
 
 from migrate import __version__
-from migrate.errors import MigrateError, EXIT_BAD_INPUT, first_line
+from migrate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, MigrateError, first_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,7 +55,10 @@ def inspect(path, as_json, tag, checkpoint):
 
 
 def _verification_options(function):
-    for option in reversed([
+    """--inputs-npz --batch --seed --rtol --atol: one `checks` keyword (options.VerifyOptions); also
+    --allow-unsafe-ops (allow_unsafe) and --timeout (set at parse time)."""
+    from migrate import options as records
+    return _grouped([
         click.option("--inputs-npz", default=None, help="Inputs for verification (.npz keyed by tensor names)."),
         click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Size of unknown dims in generated inputs (>= 1)."),
@@ -69,9 +72,8 @@ def _verification_options(function):
                      help="Run graphs whose ops read/write files, use the network or run Python."),
         click.option("--timeout", "run_timeout", type=click.FloatRange(min=0), default=None, callback=_set_timeout,
                      expose_value=False, help="Seconds any one model run may take (default 300; 0 = no limit)."),
-    ]):
-        function = option(function)
-    return function
+    ], lambda allow_unsafe, **given: {"checks": records.VerifyOptions(**given), "allow_unsafe": allow_unsafe},
+        function)
 
 
 def _set_timeout(ctx, param, value):
@@ -92,6 +94,77 @@ def _model_options(function):
     return function
 
 
+def _grouped(options, build, function):
+    """`function` with `options` added, their values handed over as build(**values) (a dict of keyword
+    arguments, e.g. {'trt': TrtOptions}) instead of one keyword per flag."""
+    import functools
+    names = []
+    for option in options:  # the keyword click passes each option as
+        param = option(lambda: None).__click_params__[0]
+        if param.expose_value:
+            names.append(param.name)
+
+    @functools.wraps(function)
+    def run(**kwargs):
+        values = dict((name, kwargs.pop(name)) for name in names)
+        kwargs.update(build(**values))
+        return function(**kwargs)
+    for option in reversed(options):
+        run = option(run)
+    return run
+
+
+def _shape_options(function):
+    """--static --max-batch --input-shape: one `shapes` keyword (options.ShapeOptions)."""
+    from migrate import options as records
+    return _grouped([
+        click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch)."),
+        click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1)."),
+        click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
+                     help="name:1,224,224,3 for --static (name: for a scalar)."),
+    ], lambda static, max_batch, input_shape: {"shapes": records.shape_options(records.ShapeOptions(
+        static=static, max_batch=max_batch, input_shapes=_input_shapes(input_shape)))}, function)
+
+
+def _trt_options(function):
+    """The TF-TRT flags every verb that runs TF-TRT takes: one `trt` keyword (options.TrtOptions, None with
+    --no-trt)."""
+    from migrate import options as records
+
+    def build(no_trt, require_trt, **given):
+        _trt_flags(no_trt, require_trt)
+        return {"trt": None if no_trt else records.TrtOptions(require_trt=require_trt, **given)}
+    return _grouped([
+        click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT."),
+        click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines."),
+        click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True),
+        click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files."),
+        click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True),
+        click.option("--max-workspace-size", type=POSITIVE, default=1 << 30, show_default=True, help="Bytes."),
+        click.option("--maximum-cached-engines", type=POSITIVE, default=None),
+        click.option("--dynamic", is_flag=True, help="Build engines at run time for the shapes seen (is_dynamic_op)."),
+        click.option("--api", type=click.Choice(["auto", "v1", "v2"]), default="auto", show_default=True,
+                     help="TF-TRT converter: auto picks by TF version."),
+    ], build, function)
+
+
+def _source_options(signature_help):
+    """--checkpoint --tag --signature: how the source is read (the api verbs' keywords of the same names)."""
+    def decorate(function):
+        for option in reversed([
+            click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt."),
+            click.option("--tag", default=None, help="SavedModel tag set of the source (default: serve)."),
+            click.option("--signature", default=None, help=signature_help),
+        ]):
+            function = option(function)
+        return function
+    return decorate
+
+
+def _report_option(function):
+    return click.option("--report", "report_path", default=None, help="Write the JSON report here.")(function)
+
+
 def _trt_flags(no_trt, require_trt):
     """--require-trt asks for engines, --no-trt forbids calling TF-TRT: both at once is a contradiction."""
     if no_trt and require_trt:
@@ -107,11 +180,8 @@ def _split(values):
 def _print_rows(rows, where=None):
     from migrate import verify as verify_mod
     click.echo(verify_mod.format_rows(rows))
-    if not verify_mod.all_ok(rows):
-        from migrate.errors import VerificationFailed
-        bad = verify_mod.failed_outputs(rows)
-        raise VerificationFailed("outputs differ beyond tolerance: " + ", ".join(bad) + "; nothing written", where,
-                                 "inspect the per-output errors above; loosen --rtol/--atol only if expected")
+    verify_mod.require_ok(rows, where, "outputs differ beyond tolerance: {}; nothing written",
+                          "inspect the per-output errors above; loosen --rtol/--atol only if expected")
     verify_mod.require_checked(rows, where, writes=False)  # the verbs that write refused before writing
 
 
@@ -119,9 +189,7 @@ def _print_rows(rows, where=None):
 @click.argument("source")
 @click.option("-o", "--output", "output", default=None, help="Frozen graph path (.pb binary, .pbtxt text).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors (y or y:0), comma-separated.")
-@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
-@click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
-@click.option("--signature", default=None, help="SavedModel signature whose outputs to keep.")
+@_source_options("SavedModel signature whose outputs to keep.")
 @click.option("--allow", multiple=True, help="Only freeze these variables (comma-separated).")
 @click.option("--deny", multiple=True, help="Never freeze these variables (comma-separated).")
 @click.option("--keep-devices", is_flag=True, help="Keep device placements (cleared by default).")
@@ -130,7 +198,7 @@ def _print_rows(rows, where=None):
 @_model_options
 @_verification_options
 def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, keep_devices, no_verify,
-           force, set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+           force, set_values, input_at, checks, allow_unsafe):
     """Turn a checkpoint / SavedModel / session bundle into a frozen graph and verify it.
 
     Example: migrate freeze model_dir -o frozen.pb --outputs probabilities
@@ -140,13 +208,12 @@ def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, kee
     output = output or os.path.join(os.getcwd(), "frozen.pb")
     result = api.freeze(source, output, outputs=_split(outputs), checkpoint=checkpoint, tag=tag,
                         signature=signature, set_values=list(set_values), allow=_split(allow), deny=_split(deny),
-                        clear_devices=not keep_devices, verify=not no_verify, inputs_npz=inputs_npz, batch=batch,
-                        seed=seed, rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
-                        input_at=_split(input_at), progress=click.echo)
-    if result["comparisons"] is not None:
+                        clear_devices=not keep_devices, options=checks._replace(verify=not no_verify), force=force,
+                        allow_unsafe=allow_unsafe, input_at=_split(input_at), progress=click.echo)
+    if result.comparisons is not None:
         click.echo("frozen graph vs original, same inputs:")
-        _print_rows(result["comparisons"], source)
-    click.echo("wrote {} ({} nodes, outputs {})".format(output, result["nodes"], ", ".join(result["outputs"])))
+        _print_rows(result.comparisons, source)
+    click.echo("wrote {} ({} nodes, outputs {})".format(output, result.nodes, ", ".join(result.outputs)))
 
 
 class InputShape(click.ParamType):
@@ -182,54 +249,43 @@ POSITIVE = click.IntRange(min=1)
 @click.option("-o", "--output", "output", required=True, help="Optimized graph path (.pb / .pbtxt).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all, in the standard order).")
-@click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch).")
-@click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1).")
-@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
-              help="name:1,224,224,3 for --static (name: for a scalar).")
-@click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
-@click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
-@click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
-@click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files.")
-@click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True)
-@click.option("--max-workspace-size", type=POSITIVE, default=1 << 30, show_default=True, help="Bytes.")
-@click.option("--maximum-cached-engines", type=POSITIVE, default=None)
-@click.option("--dynamic", is_flag=True, help="Build engines at run time for the shapes seen (is_dynamic_op).")
-@click.option("--api", type=click.Choice(["auto", "v1", "v2"]), default="auto", show_default=True,
-              help="TF-TRT converter: auto picks by TF version.")
+@_shape_options
+@_trt_options
 @click.option("--no-verify", is_flag=True, help="Skip running the input and the optimized graph.")
-@click.option("--report", "report_path", default=None, help="Write the JSON report here.")
+@_report_option
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @_model_options
 @_verification_options
-def optimize(source, output, outputs, passes, static, max_batch, input_shape, no_trt, require_trt, precision,
-             calib_data, minimum_segment_size, max_workspace_size, maximum_cached_engines, dynamic, api, no_verify,
-             report_path, force, set_values, input_at, inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+def optimize(source, output, outputs, passes, shapes, trt, no_verify, report_path, force, set_values, input_at,
+             checks, allow_unsafe):
     """Graph surgery for inference: strip debug ops, identities, fold constants and batch norms, static shapes.
 
     Example: migrate optimize frozen.pb -o optimized.pb --static --max-batch 1
     """
     from migrate import api as api_mod
-    _trt_flags(no_trt, require_trt)
-    if static and max_batch is None:
-        max_batch = 1
-    shapes = _input_shapes(input_shape)
-    trt = None if no_trt else {
-        "precision": precision, "calib_data": calib_data, "minimum_segment_size": minimum_segment_size,
-        "max_workspace_size": max_workspace_size, "maximum_cached_engines": maximum_cached_engines,
-        "max_batch": max_batch, "dynamic": dynamic, "static": static, "api": api, "input_shapes": shapes,
-        "require_trt": require_trt}
-    result = api_mod.optimize(source, output, passes=passes, static=static, max_batch=max_batch,
-                              input_shapes=shapes, outputs=_split(outputs), trt=trt, verify_result=not no_verify,
-                              inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol, force=force,
-                              allow_unsafe=allow_unsafe, input_at=_split(input_at),
+    result = api_mod.optimize(source, output, passes=passes, outputs=_split(outputs), trt=None,
+                              options=(shapes, checks._replace(verify=not no_verify)) + ((trt,) if trt else ()),
+                              force=force, allow_unsafe=allow_unsafe, input_at=_split(input_at),
                               set_values=list(set_values), progress=click.echo)
     if report_path:
         from migrate import report
         report.write_json(report.optimize_report(source, output, result), report_path)
-    if result["comparisons"] is not None:
+    if result.comparisons is not None:
         click.echo("optimized vs input, same inputs:")
-        _print_rows(result["comparisons"], source)
-    click.echo("wrote {} ({} -> {} nodes)".format(output, result["nodes_before"], result["nodes"]))
+        _print_rows(result.comparisons, source)
+    click.echo("wrote {} ({} -> {} nodes)".format(output, result.nodes_before, result.nodes))
+
+
+def _plan_trt_options(function):
+    """The TF-TRT flags a plan depends on (optimize's --precision --minimum-segment-size --dynamic; calibration
+    data, workspace and engine-cache sizes change no segment): one `trt` keyword (options.TrtOptions)."""
+    from migrate import options as records
+    return _grouped([
+        click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True),
+        click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True),
+        click.option("--dynamic", is_flag=True, help="1.x: engines built at run time (is_dynamic_op); 2.x: "
+                                                     "dynamic-shape (explicit batch) mode."),
+    ], lambda **given: {"trt": records.TrtOptions(**given)}, function)
 
 
 @cli.command()
@@ -237,29 +293,21 @@ def optimize(source, output, outputs, passes, static, max_batch, input_shape, no
 @click.option("--tf-trt", "tf_trt", default=None,
               help="TF-TRT version to plan for: a TF version (1.7, 1.13, 1.15, 2.15) or a generation name "
                    "(default: the installed TF's).")
-@click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
-@click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True)
-@click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch).")
-@click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static (>= 1).")
-@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
-              help="name:1,224,224,3 for --static (name: for a scalar).")
-@click.option("--dynamic", is_flag=True, help="1.x: engines built at run time; 2.x: dynamic-shape (explicit "
-                                              "batch) mode.")
+@_plan_trt_options
+@_shape_options
 @click.option("--deny-ops", "deny_ops", multiple=True, help="Ops TF-TRT must not convert, comma-separated.")
 @click.option("--passes", default=None,
               help="Passes run first, as optimize does (default: optimize's; 'none': plan the graph as it is).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
-@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
-@click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
-@click.option("--signature", default=None, help="SavedModel signature whose outputs to plan for.")
+@_source_options("SavedModel signature whose outputs to plan for.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (every node, segment, blocker).")
 @click.option("--dot", "dot_path", default=None, help="Also write a graphviz DOT view, segments coloured.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --dot file.")
 @click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
               help="Run graphs whose ops read/write files, use the network or run Python.")
 @_model_options
-def plan(source, tf_trt, precision, minimum_segment_size, static, max_batch, input_shape, dynamic, deny_ops,
-         passes, outputs, checkpoint, tag, signature, as_json, dot_path, force, allow_unsafe, set_values, input_at):
+def plan(source, tf_trt, trt, shapes, deny_ops, passes, outputs, checkpoint, tag, signature, as_json, dot_path,
+         force, allow_unsafe, set_values, input_at):
     """What TF-TRT would build: convertible nodes, engine segments, coverage, blockers. No GPU needed.
 
     Example: migrate plan frozen.pb --tf-trt 1.15 --static --max-batch 8
@@ -268,19 +316,16 @@ def plan(source, tf_trt, precision, minimum_segment_size, static, max_batch, inp
     from migrate import io, planning
     if dot_path:  # refused before any work, as every output
         io.check_output_path(dot_path, [source, checkpoint], force, directory=False)
-    if static and max_batch is None:
-        max_batch = 1
-    quiet = (lambda line: None) if as_json else click.echo
-    result, graph_def = api_mod.plan(
-        source, tf_trt=tf_trt, precision=precision, minimum_segment_size=minimum_segment_size, static=static,
-        max_batch=max_batch, input_shapes=_input_shapes(input_shape), dynamic=dynamic, deny_ops=_split(deny_ops),
-        passes=passes, outputs=_split(outputs), tag=tag, signature=signature, checkpoint=checkpoint,
-        allow_unsafe=allow_unsafe, input_at=_split(input_at), set_values=list(set_values), progress=quiet)
+    result = api_mod.plan(
+        source, tf_trt=tf_trt, options=(shapes, trt), deny_ops=_split(deny_ops), passes=passes,
+        outputs=_split(outputs), tag=tag, signature=signature, checkpoint=checkpoint, allow_unsafe=allow_unsafe,
+        input_at=_split(input_at), set_values=list(set_values), progress=(lambda line: None) if as_json else
+        click.echo)
     if dot_path:
         with io.atomic_file(dot_path, replace=force) as temp:
             with open(temp, "w") as handle:
-                handle.write(planning.to_dot(result, graph_def) + "\n")
-    click.echo(json.dumps(result, indent=2) if as_json else planning.to_text(result))
+                handle.write(planning.to_dot(result.plan, result.graph_def) + "\n")
+    click.echo(json.dumps(result.plan, indent=2) if as_json else planning.to_text(result.plan))
 
 
 @cli.command()
@@ -290,26 +335,24 @@ def plan(source, tf_trt, precision, minimum_segment_size, static, max_batch, inp
               help="tf2: object-graph SavedModel from the frozen graph (default on TF 2.x); tf1: graph + "
                    "variables as they are (default on TF 1.x; TF 2.x loads it too).")
 @click.option("--outputs", multiple=True, help="Outputs for the signature when the source has none.")
-@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
-@click.option("--tag", default=None, help="SavedModel tag set of the source (default: serve).")
-@click.option("--signature", default=None, help="Export only this signature.")
+@_source_options("Export only this signature.")
 @click.option("--no-verify", is_flag=True, help="Skip reloading and comparing the SavedModel.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @_model_options
 @_verification_options
 def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, force, set_values, input_at,
-           inputs_npz, batch, seed, rtol, atol, allow_unsafe):
+           checks, allow_unsafe):
     """Export to a SavedModel TF 2.x and TF Serving load; every signature is reloaded and compared.
 
     Example: migrate export frozen.pb -o saved_model/1
     """
     from migrate import api
     result = api.export(source, output, fmt=fmt, outputs=_split(outputs), tag=tag, signature=signature,
-                        checkpoint=checkpoint, verify_result=not no_verify, inputs_npz=inputs_npz, batch=batch,
-                        seed=seed, rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
-                        set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
-    click.echo("wrote {} ({} SavedModel; signatures {})".format(output, result["format"],
-                                                               ", ".join(result["signatures"])))
+                        checkpoint=checkpoint, options=checks._replace(verify=not no_verify), force=force,
+                        allow_unsafe=allow_unsafe, set_values=list(set_values), input_at=_split(input_at),
+                        progress=click.echo)
+    click.echo("wrote {} ({} SavedModel; signatures {})".format(output, result.format,
+                                                               ", ".join(result.signatures)))
 
 
 @cli.command(name="verify")
@@ -319,22 +362,21 @@ def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, 
 @click.option("--signature", default=None, help="Signature to use for SavedModels (default: serving_default).")
 @_model_options
 @_verification_options
-def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, batch, seed, rtol, atol,
-                   allow_unsafe):
+def verify_command(a, b, outputs, signature, set_values, input_at, checks, allow_unsafe):
     """Run two artifacts (any kinds) on the same inputs and compare outputs matched by name; exit 1 on mismatch.
 
     Example: migrate verify model_dir frozen.pb --inputs-npz inputs.npz
     """
     from migrate import api
-    rows, notes = api.verify_artifacts(a, b, outputs=_split(outputs), signature=signature, inputs_npz=inputs_npz,
-                                       batch=batch, seed=seed, rtol=rtol, atol=atol, allow_unsafe=allow_unsafe,
-                                       set_values=list(set_values), input_at=_split(input_at))
+    rows, notes = api.verify_artifacts(a, b, outputs=_split(outputs), signature=signature, options=checks,
+                                       allow_unsafe=allow_unsafe, set_values=list(set_values),
+                                       input_at=_split(input_at))
     click.echo("A: {}\nB: {}".format(a, b))
     for note in notes:
         click.echo("  note: " + note)
     _print_rows(rows, b)
     checked = sum(1 for row in rows if row.checked)
-    click.echo("outputs match (rtol={}, atol={}){}".format(rtol, atol, "" if checked == len(rows) else
+    click.echo("outputs match (rtol={}, atol={}){}".format(checks.rtol, checks.atol, "" if checked == len(rows) else
                                                            "; {} of {} output(s) checked".format(checked, len(rows))))
 
 
@@ -342,42 +384,30 @@ def verify_command(a, b, outputs, signature, set_values, input_at, inputs_npz, b
 @click.argument("source")
 @click.argument("out_dir")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors (default: signature or inferred).")
-@click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt.")
-@click.option("--tag", default=None, help="SavedModel tag set (default: serve).")
-@click.option("--signature", default=None, help="Only this signature of a SavedModel source.")
+@_source_options("Only this signature of a SavedModel source.")
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all).")
-@click.option("--static", is_flag=True, help="Fully defined input shapes (batch = --max-batch).")
-@click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1).")
-@click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
-              help="name:1,224,224,3 for --static (name: for a scalar).")
-@click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT.")
-@click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines.")
-@click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True)
-@click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files.")
+@_shape_options
+@_trt_options
 @click.option("--format", "fmt", type=click.Choice(["tf2", "tf1"]), default=None, help="SavedModel format.")
+@_report_option
 @click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
 @_model_options
 @_verification_options
-def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, static, max_batch, input_shape, no_trt,
-            require_trt, precision, calib_data, fmt, force, set_values, input_at, inputs_npz, batch, seed, rtol, atol,
-            allow_unsafe):
+def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, shapes, trt, fmt, report_path, force,
+            set_values, input_at, checks, allow_unsafe):
     """freeze -> optimize -> export -> verify in one go; writes OUT_DIR with report.json.
 
     Example: migrate convert model_dir out/ --static --max-batch 1
     """
     from migrate import api, report
-    _trt_flags(no_trt, require_trt)
-    if static and max_batch is None:
-        max_batch = 1
-    shapes = _input_shapes(input_shape)
-    trt = None if no_trt else {"precision": precision, "calib_data": calib_data, "max_batch": max_batch,
-                               "static": static, "input_shapes": shapes, "require_trt": require_trt}
     summary = api.convert(source, out_dir, outputs=_split(outputs), tag=tag, signature=signature,
-                          checkpoint=checkpoint, passes=passes, static=static, max_batch=max_batch,
-                          input_shapes=shapes, trt=trt, fmt=fmt, inputs_npz=inputs_npz, batch=batch, seed=seed,
-                          rtol=rtol, atol=atol, force=force, allow_unsafe=allow_unsafe,
-                          set_values=list(set_values), input_at=_split(input_at), progress=click.echo)
-    click.echo(report.convert_text(summary))
+                          checkpoint=checkpoint, passes=passes, fmt=fmt, trt=None,
+                          options=(shapes, checks) + ((trt,) if trt else ()), force=force,
+                          allow_unsafe=allow_unsafe, set_values=list(set_values), input_at=_split(input_at),
+                          progress=click.echo)
+    if report_path:  # the report.json written into OUT_DIR, also here
+        report.write_json(summary.report, report_path)
+    click.echo(report.convert_text(summary.report))
 
 
 @cli.command()
@@ -395,11 +425,11 @@ def demo(workdir):
     try:
         result = api.demo(workdir, progress=click.echo)
         from migrate import report
-        click.echo(report.convert_text(result["summary"]))
+        click.echo(report.convert_text(result.summary))
         click.echo("exported SavedModel vs the outputs TF {} computed when it wrote the checkpoint:".format(
-            result["golden_tf"]))
-        _print_rows(result["golden_comparisons"])
-        click.echo("demo OK{}".format(": outputs in " + result["out_dir"] if keep else ""))
+            result.golden_tf))
+        _print_rows(result.golden_comparisons)
+        click.echo("demo OK{}".format(": outputs in " + result.out_dir if keep else ""))
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -408,7 +438,7 @@ def demo(workdir):
 def _interrupt_code(exc):
     """130 for SIGINT (Ctrl-C), 143 for SIGTERM: the shell's 128 + signal number."""
     from migrate import io
-    return 143 if isinstance(exc, io.Terminated) else 130
+    return EXIT_TERMINATED if isinstance(exc, io.Terminated) else EXIT_INTERRUPTED
 
 
 def _click_line(exc, argv):
@@ -483,5 +513,5 @@ def _main(argv=None):
         first = first_line(exc) if str(exc).strip() else ""
         click.echo("migrate: internal error: {}: {} (rerun with --debug and report it)".format(
             type(exc).__name__, first), err=True)
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)
     sys.exit(0)

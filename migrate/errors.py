@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 verification mismatch, 2 bad input (something the user can fix),
 3 TensorRT required (--require-trt) but unavailable, 4 verification checked nothing (every output empty or
-constant for the inputs used: nothing written).
+constant for the inputs used: nothing written), 70 internal error (a bug of migrate's: one line, --debug shows
+the traceback), 130 interrupted by SIGINT (Ctrl-C; 143 for SIGTERM: the shell's 128 + signal number).
 """
 
 import re
@@ -12,6 +13,9 @@ EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 EXIT_TRT_UNAVAILABLE = 3
 EXIT_NOT_VERIFIED = 4
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class MigrateError(Exception):

@@ -8,7 +8,7 @@ blocks forever. `cut` turns the pipeline's boundary into placeholders:
   automatic            every dequeue / GetNext the outputs depend on (with a note)
 
 A dequeue or GetNext node D is replaced whole: component 0 becomes Placeholder `D` (so `D:0` keeps its
-name), component k > 0 Placeholder `D_k` (the name `D:k` also answers to, see verify._aliases). dtypes and
+name), component k > 0 Placeholder `D_k` (the name `D:k` also answers to, see verify.aliases). dtypes and
 shapes come from the node (component_types; output_types/output_shapes) and its queue (shapes), with an open
 batch dim for DequeueMany/UpTo. Any other tensor X:k named by --input-at gets Placeholder `X_k` (X itself when
 it is X's only output), dtype and shape as TF infers them. Consumers are rewired; the pipeline itself stays in

@@ -12,23 +12,22 @@ def comparisons_dict(rows):
 
 def _status(row):
     """'ok' (compared, within tolerance), 'mismatch', or 'not checked' (empty / constant: proves nothing)."""
-    if not row.ok:
-        return "mismatch"
-    return "ok" if row.checked else "not checked"
+    from migrate.verification.compare import status
+    return status(row).lower()
 
 
 def optimize_report(source, output, result):
-    trt = result.get("trt")
+    trt = result.trt
     return {
         "source": source,
         "output": output,
-        "outputs": result["outputs"],
-        "nodes_before": result["nodes_before"],
-        "nodes_after": result["nodes"],
-        "passes": [record.to_dict() for record in result["records"]],
+        "outputs": result.outputs,
+        "nodes_before": result.nodes_before,
+        "nodes_after": result.nodes,
+        "passes": [record.to_dict() for record in result.records],
         "tf_trt": dict(trt._asdict()) if trt is not None else None,
-        "tf_trt_plan": _plan_summary(result.get("trt_plan")),
-        "verification": comparisons_dict(result["comparisons"]),
+        "tf_trt_plan": _plan_summary(result.trt_plan),
+        "verification": comparisons_dict(result.comparisons),
     }
 
 
@@ -47,14 +46,14 @@ def write_json(data, path):
 
 
 def convert_summary(source, out_dir, source_model, steps, optimize_result, seconds):
-    trt = optimize_result.get("trt")
+    trt = optimize_result.trt
     return {
         "source": {"path": source, "kind": source_model.kind, "written_by_tf": source_model.producer,
                    "signatures": sorted(source_model.signatures)},
         "output": {"dir": out_dir, "frozen": "frozen.pb", "optimized": "optimized.pb", "saved_model": "saved_model",
                    "format": steps["export"]["format"]},
         "nodes": {"source": len(source_model.graph_def.node), "frozen": steps["freeze"].get("nodes"),
-                  "optimized": optimize_result["nodes"]},
+                  "optimized": optimize_result.nodes},
         "tf_trt": dict(trt._asdict()) if trt is not None else "not requested (--no-trt)",
         "steps": steps,
         "seconds": round(seconds, 2),

@@ -197,8 +197,8 @@ def write_tf2(frozen, directory, signatures, graph_file=None):
 
     The weights (Consts above stream.FED_CONST_BYTES) become tf.Variables the module tracks, saved in
     variables/ like any TF2 SavedModel's, read by the functions where the Const was: embedded in the function
-    graphs they were copied by every stage of tracing, pruning and saving (a 134 MB graph: +2.3 GB, 19 s) and
-    again on every load. graph_file: the binary frozen GraphDef file `frozen` comes from; its weights are
+    graphs they were copied by every stage of tracing, pruning and saving (benchmarks/README.md has what that
+    cost) and again on every load. graph_file: the binary frozen GraphDef file `frozen` comes from; its weights are
     read from the file straight into arrays (stream.read_back) and frozen.graph_def is not used.
 
     Tables (the frozen graph's HashTableV2 nodes, or calls returning a table made in a function, initialized

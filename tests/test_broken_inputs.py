@@ -1203,15 +1203,13 @@ def announce():
 
 if stage == "work":
     import migrate.verification.runners as runners
-    import migrate.verify as verify
     def announcing(original):
-        def check_pair(*args, **kwargs):
+        def check_frozen(*args, **kwargs):
             announce()
             return original(*args, **kwargs)
-        return check_pair
-    # a streamed freeze verifies through runners.check_pair, an in-memory one through verify.check_pair
-    runners.check_pair = announcing(runners.check_pair)
-    verify.check_pair = announcing(verify.check_pair)
+        return check_frozen
+    # freeze verifies through runners.check_frozen, streamed or in memory
+    runners.check_frozen = announcing(runners.check_frozen)
 elif stage == "write":  # freeze writes through a stream.Target whichever path froze
     import migrate.stream as stream
     original_commit = stream.Target.commit

@@ -160,7 +160,7 @@ def test_tables_initialized_in_functions_survive_freeze(zoo_model, tmp_path, run
     golden, feed = _golden_feed(zoo_model)
     out = os.path.join(str(tmp_path), "frozen.pb")
     result = api.freeze(zoo_model.path, out)
-    assert result["record"].tables and all(row.ok for row in result["comparisons"])
+    assert result.record.tables and all(row.ok for row in result.comparisons)
     shutil.rmtree(os.path.join(zoo_model.path, "assets"))  # the frozen graph must not need the file
     frozen = artifacts.load(out)
     inits = [n for n in frozen.graph_def.node if n.op == "InitializeTableV2"]
@@ -295,9 +295,9 @@ def test_half_plus_two_export_and_verify_without_npz(artifact, tmp_path, run_cli
     source = artifact("serving_half_plus_two_cpu")
     out = os.path.join(str(tmp_path), "exported")
     result = api.export(source, out)
-    assert sorted(result["comparisons"]) == ["classify_x_to_y", "regress_x2_to_y3", "regress_x_to_y",
+    assert sorted(result.comparisons) == ["classify_x_to_y", "regress_x2_to_y3", "regress_x_to_y",
                                              "regress_x_to_y2", "serving_default"]
-    for name, rows in result["comparisons"].items():
+    for name, rows in result.comparisons.items():
         assert rows and all(row.ok for row in rows), name
     model = artifacts.load(source)
     found = verify.example_inputs(model, {"tf_example:0": ("string", None)})

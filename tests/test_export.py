@@ -27,10 +27,10 @@ def test_zoo_model_exports_and_reloads_with_goldens(zoo_model, tmp_path, run_cli
     signatures = _golden_signature(zoo_model)
     result = api.export(zoo_model.path, out, outputs=zoo_model.outputs, inputs_npz=zoo_model.golden_path,
                         signatures=signatures)
-    assert result["format"] == ("tf2" if tfcompat.is_tf2() else "tf1")
-    assert sorted(result["comparisons"]) == sorted(signatures)
+    assert result.format == ("tf2" if tfcompat.is_tf2() else "tf1")
+    assert sorted(result.comparisons) == sorted(signatures)
     for name, sig in signatures.items():
-        assert_compared(result["comparisons"][name], sig.outputs.values())
+        assert_compared(result.comparisons[name], sig.outputs.values())
     golden = zoo_model.golden()
     feeds = dict((name, golden[name]) for name in zoo_model.inputs)
     for sig in signatures.values():
@@ -54,7 +54,7 @@ def test_half_plus_two_cpu_keeps_all_five_signatures(artifact, tmp_path):
     np.savez(npz, **{"x:0": x, "x2:0": x, "tf_example:0": examples})
     out = os.path.join(str(tmp_path), "saved")
     result = api.export(source, out, inputs_npz=npz)
-    assert result["signatures"] == ["classify_x_to_y", "regress_x2_to_y3", "regress_x_to_y", "regress_x_to_y2",
+    assert result.signatures == ["classify_x_to_y", "regress_x2_to_y3", "regress_x_to_y", "regress_x_to_y2",
                                     "serving_default"]
     model = artifacts.load(source)
     y = runners.run_signature(out, model.signatures["serving_default"], {"x:0": x})["y:0"]
@@ -63,8 +63,8 @@ def test_half_plus_two_cpu_keeps_all_five_signatures(artifact, tmp_path):
     np.testing.assert_allclose(y3, 0.5 * x + 3.0)
     scores = runners.run_signature(out, model.signatures["classify_x_to_y"], {"tf_example:0": examples})["y:0"]
     np.testing.assert_allclose(scores, 0.5 * x + 2.0)
-    assert sorted(result["comparisons"]) == result["signatures"]
-    for name, rows in result["comparisons"].items():
+    assert sorted(result.comparisons) == result.signatures
+    for name, rows in result.comparisons.items():
         assert_compared(rows, model.signatures[name].outputs.values())
 
 
@@ -75,8 +75,8 @@ def test_mkl_resource_variables_export(artifact, tmp_path):
     np.savez(npz, **{"x:0": x, "x2:0": x, "tf_example:0": np.array([_example(1.5), _example(3.25)])})
     out = os.path.join(str(tmp_path), "saved")
     result = api.export(source, out, inputs_npz=npz, signature="serving_default")
-    assert result["signatures"] == ["serving_default"]
-    assert_compared(result["comparisons"]["serving_default"], ["y:0"])
+    assert result.signatures == ["serving_default"]
+    assert_compared(result.comparisons["serving_default"], ["y:0"])
 
 
 def test_regression_three_formats_export_alike(artifact, tmp_path):
@@ -106,8 +106,8 @@ def test_format_choice(artifact, tmp_path):
         assert "--format tf1" in str(error.value) and not os.path.exists(out)
         return
     result = api.export(source, out, fmt="tf1", outputs=["output"], batch=3)
-    assert result["format"] == "tf1" and os.path.isfile(os.path.join(out, "saved_model.pb"))
-    assert_compared(result["comparisons"]["serving_default"], ["output:0"])
+    assert result.format == "tf1" and os.path.isfile(os.path.join(out, "saved_model.pb"))
+    assert_compared(result.comparisons["serving_default"], ["output:0"])
 
 
 def _planted(source, target, delta):
@@ -172,4 +172,5 @@ def test_convert_end_to_end(zoo_model, tmp_path, run_cli):
         actual = runners.run_signature(os.path.join(out, "saved_model"), sig, feeds)
         for tensor in sig.outputs.values():
             np.testing.assert_allclose(actual[tensor], golden[tensor], rtol=1e-4, atol=1e-5, err_msg=tensor)
-    assert summary["steps"]["verify"]
+    assert summary.report["steps"]["verify"] and summary.out_dir == out and sorted(summary.verification) == sorted(
+        summary.report["steps"]["verify"])

@@ -86,7 +86,7 @@ def test_zoo_model_freezes_and_matches_goldens(zoo_model, tmp_path, run_cli):
         assert "already a frozen graph" in str(error.value) and not os.path.exists(out)
         return
     result = api.freeze(zoo_model.path, out, outputs=zoo_model.outputs, inputs_npz=zoo_model.golden_path)
-    assert_compared(result["comparisons"], zoo_model.outputs)
+    assert_compared(result.comparisons, zoo_model.outputs)
     actual = _frozen_outputs(out, zoo_model.outputs, feeds)
     for name in zoo_model.outputs:
         np.testing.assert_allclose(actual[name], golden[name], rtol=RTOL, atol=ATOL, err_msg=name)
@@ -143,7 +143,7 @@ def test_half_plus_two_family(artifact, tmp_path, relative):
     np.savez(npz, **{x_name: x_fed})
     out = os.path.join(str(tmp_path), "frozen.pb")
     result = api.freeze(path, out, inputs_npz=npz)
-    assert_compared(result["comparisons"], [y_name])
+    assert_compared(result.comparisons, [y_name])
     y = verify.run_model(artifacts.load(out), [y_name], {x_name: x_fed})[y_name]
     np.testing.assert_allclose(y.reshape(-1), 0.5 * x + 2.0)
 
@@ -223,7 +223,7 @@ def test_allow_and_deny_lists(zoo_model, tmp_path):
     assert kept == ["hidden/bias", "hidden/kernel", "logits_dense/bias"]
     out = os.path.join(str(tmp_path), "partly.pb")
     result = api.freeze(zoo_model.path, out, outputs=["probabilities"], deny=["hidden/kernel"])
-    assert result["comparisons"] is None and os.path.exists(out)
+    assert result.comparisons is None and os.path.exists(out)
 
 
 @pytest.mark.zoo("mlp")

@@ -74,7 +74,7 @@ def _zoo_seed(tmp_root):
                 output = os.path.join(tmp_root, "cnn_bn.pb")
                 result = api.freeze(os.path.join(directory, entry["path"]), output, outputs=entry["outputs"],
                                     verify_result=False)
-                return result["model"].graph_def, entry["outputs"]
+                return result.model.graph_def, entry["outputs"]
     return None
 
 

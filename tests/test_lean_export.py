@@ -73,7 +73,7 @@ def test_tf2_export_keeps_the_weights_in_variables(tmp_path):
     npz = str(tmp_path / "x.npz")
     np.savez(npz, **{"x:0": np.random.RandomState(4).randn(3, 1024).astype(np.float32)})
     result = api.export(source, output, fmt="tf2", outputs=["y"], inputs_npz=npz)
-    rows = result["comparisons"]["serving_default"]
+    rows = result.comparisons["serving_default"]
     assert [row.output for row in rows] == ["y:0"] and all(row.ok for row in rows)
     sizes = _sizes(output)
     variables = sum(size for name, size in sizes.items() if name.startswith("variables" + os.sep))
@@ -96,6 +96,6 @@ def test_tf2_export_of_a_checkpoint_leaves_no_temp_file(tmp_path):
     output = str(tmp_path / "saved_model")
     fmt = "tf2" if tfcompat.is_tf2() else "tf1"
     result = api.export(ckpt, output, fmt=fmt, outputs=["probabilities"])
-    assert all(row.ok for rows in result["comparisons"].values() for row in rows)
+    assert all(row.ok for rows in result.comparisons.values() for row in rows)
     assert sorted(os.listdir(str(tmp_path))) == ["ckpt", "saved_model"]
     assert not [name for name in _sizes(output) if name.endswith(".tmp") or "frozen" in name]

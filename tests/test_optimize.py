@@ -31,10 +31,10 @@ def _optimize_and_compare(source, tmp_path, feeds, outputs, **kwargs):
     np.savez(npz, **feeds)
     out = os.path.join(str(tmp_path), "optimized.pb")
     result = api.optimize(source, out, outputs=outputs, inputs_npz=npz, **kwargs)
-    assert_compared(result["comparisons"], outputs)
-    expected = verify.run_model(artifacts.load(source), result["outputs"], feeds)
-    actual = verify.run_model(artifacts.load(out), result["outputs"], feeds)
-    for name in result["outputs"]:
+    assert_compared(result.comparisons, outputs)
+    expected = verify.run_model(artifacts.load(source), result.outputs, feeds)
+    actual = verify.run_model(artifacts.load(out), result.outputs, feeds)
+    for name in result.outputs:
         np.testing.assert_allclose(actual[name], expected[name], rtol=1e-4, atol=1e-5, err_msg=name)
     return result, artifacts.load(out).graph_def
 

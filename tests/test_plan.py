@@ -254,23 +254,20 @@ def test_bad_generation_is_bad_input():
 def _plans(path, outputs=None, signature=None, **kwargs):
     """The plan of every generation for one artifact: api.plan once (frozen + passes), planning.plan for the
     other generations on the same graph."""
-    result, graph_def = api.plan(path, outputs=outputs, signature=signature, **kwargs)
+    planned = api.plan(path, outputs=outputs, signature=signature, **kwargs)
+    result, graph_def = planned.plan, planned.graph_def
     json.dumps(result)
     plans = {result["tf_trt"]: result}
     for generation in GENERATIONS:
         if generation not in plans:
-            plans[generation] = planning.plan(graph_def, result_outputs(result, graph_def, outputs), {
-                "tf_trt": generation, "dynamic": kwargs.get("dynamic"), "max_batch": kwargs.get("max_batch")})
+            plans[generation] = planning.plan(graph_def, planned.outputs, {
+                "tf_trt": generation, "max_batch": kwargs.get("max_batch")})
     for plan in plans.values():
         assert plan["engines"] == sum(1 for s in plan["segments"] if s["buildable"])
         for value in (plan["coverage"]["nodes"], plan["coverage"]["flops"]):
             assert value is None or 0 <= value <= 100
         assert len(plan["nodes"]) == len(graph_def.node)
     return plans, graph_def
-
-
-def result_outputs(result, graph_def, outputs):
-    return [name for name, entry in result["nodes"].items() if entry["reason"] == "output"] or list(outputs or [])
 
 
 def test_zoo_model_gets_a_plan(zoo_model, run_cli):
@@ -291,7 +288,9 @@ def test_zoo_model_gets_a_plan(zoo_model, run_cli):
         if loops:
             assert plan["blockers"][kinds.index("while_loop")]["suggestion"].startswith("v1 while loops")
     if zoo_model.name == "cnn_bn":
-        static, _ = _plans(zoo_model.path, outputs=zoo_model.outputs, static=True, max_batch=8)
+        from migrate.options import ShapeOptions, TrtOptions
+        static, _ = _plans(zoo_model.path, outputs=zoo_model.outputs, options=(
+            ShapeOptions(static=True, max_batch=8), TrtOptions(precision="FP32")))
         for name, plan in static.items():
             assert plan["engines"] >= 1 and plan["coverage"]["flops"] > 50, (name, plan["coverage"])
 
@@ -328,10 +327,6 @@ SHARED = ["nxt_v1_ckpt", "serving_half_plus_two_cpu", "serving_session_bundles_v
 def test_every_real_artifact_gets_a_plan(artifact, relative):
     plans, graph_def = _plans(artifact(relative))
     assert set(plans) == set(GENERATIONS)
-
-
-def _zoo_frozen(zoo_model):
-    return api.plan(zoo_model.path, outputs=zoo_model.outputs, signature=zoo_model.signature, passes="none")[1]
 
 
 # Share of the tensors TF knows the rank of that the sweep knows too (measured on TF 2.21: 97-100%, CRNN 74%:

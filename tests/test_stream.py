@@ -87,7 +87,7 @@ def test_zoo_model_streams_like_the_session_path(zoo_model, tmp_path):
     from_file = verify.run_model(artifacts.load(out), zoo_model.outputs, feeds)
     for name in zoo_model.outputs:
         np.testing.assert_allclose(from_file[name], golden[name], rtol=RTOL, atol=ATOL, err_msg=name)
-    rows = runners.check_pair(model, streamed, zoo_model.outputs, feeds)  # the lean verification
+    rows = runners.check_frozen(model, streamed, zoo_model.outputs, feeds)  # the lean verification
     assert_compared(rows, zoo_model.outputs)
 
 
@@ -202,7 +202,7 @@ def test_synthetic_model_streams_like_the_session_path(tmp_path, big):
     expected = verify.run_model(in_memory, outputs, feeds)
     actual = verify.run_model(artifacts.load(out), outputs, feeds)
     np.testing.assert_array_equal(actual["y:0"], expected["y:0"])
-    rows = runners.check_pair(model, streamed, outputs, feeds)
+    rows = runners.check_frozen(model, streamed, outputs, feeds)
     assert_compared(rows, outputs)
     structure, weights = stream.read_back(out)
     if big:  # the 2 MiB weight is fed from an aligned array read straight from the file
@@ -222,7 +222,7 @@ def test_text_output_streams_too(tmp_path):
     assert open(out).read().startswith("node {")
     in_memory, _ = freeze.freeze(model, outputs=outputs)
     assert_same_graph(artifacts.load(out).graph_def, in_memory.graph_def)
-    rows = runners.check_pair(model, streamed, outputs, feeds)  # text: the plain verification
+    rows = runners.check_frozen(model, streamed, outputs, feeds)  # text: the plain verification
     assert_compared(rows, outputs)
 
 

@@ -1,10 +1,9 @@
 """In-place GraphDef edits: remove nodes, splice nodes out while reconnecting their readers, write constants.
 
 Why in place: weights live inside Const NodeDefs, and large models are the norm. Building a new GraphDef
-with `node.add().CopyFrom(n)` copies every byte of every kept weight (about 0.4 s and a second copy in
-memory per GB with the upb backend of TF 2.x; cheaper but still a copy with the cpp backend of TF 1.x).
-Sorting the repeated field moves pointers only (measured: microseconds for 400 MB, on both backends), and
-deleting its tail frees only what is removed. So removal is: sort doomed nodes to the end, cut the tail.
+with `node.add().CopyFrom(n)` copies every byte of every kept weight (time and a second copy in memory per
+GB); sorting the repeated field moves pointers only, and deleting its tail frees only what is removed
+(benchmarks/README.md, "Measured once, cited in the code"). So removal is: sort doomed nodes to the end, cut the tail.
 We never keep NodeDef references across a removal; callers hold names.
 """
 from collections import namedtuple

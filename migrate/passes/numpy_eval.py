@@ -1,8 +1,8 @@
 """Evaluate constant subgraphs with numpy where that gives TensorFlow's CPU result bit for bit; fold_constants
 hands everything else to a TF session.
 
-Why: TF runs a graph of many tiny ops slowly (a 60,000-node constant subgraph: ~2.5 s to import through
-the Python API and ~7 s to run, mostly per-op overhead), numpy does each op in microseconds. Only ops whose
+Why: TF runs a graph of many tiny ops slowly (import through the Python API and per-op run overhead; numbers
+in benchmarks/README.md), numpy does each op in microseconds. Only ops whose
 results cannot differ are evaluated here:
   data movement      Identity, Snapshot, StopGradient, Reshape, ExpandDims, Squeeze, Pack, ConcatV2,
                      Transpose, Shape, Size, Rank, Fill, ZerosLike, OnesLike, Cast (int<->int, int->float,

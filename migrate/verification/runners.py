@@ -1,29 +1,99 @@
-"""Runs of written artifacts for verification: a streamed frozen graph file run with its weights fed
-(check_pair, run_file, check_files) and a SavedModel signature (run_signature)."""
+"""Runners: one per artifact kind, each `run(feeds) -> {output tensor: array}` (the idea of Polygraphy's runners;
+compare.py is the comparator). feeds: {tensor name: array}; a feeds.Feeds carrying an `alternate` batch gives a
+feeds.Results whose `alternate` is the run on it (what compare uses to tell outputs the inputs do not reach).
+
+  SessionRunner(model, outputs)          a Model (checkpoint, SavedModel, frozen graph in memory, ...) restored
+                                         in its own Graph + Session (session.Restored)
+  GraphFileRunner(path, outputs, where)  a binary frozen GraphDef file, its large Consts fed from arrays read
+                                         from the file (the weights are in memory once)
+  SignatureRunner(directory, sig)        one signature of a written SavedModel, loaded the way users load it
+
+A new kind (ONNX: onnxruntime) is a class with `run(feeds)` and `where` (what its errors name); check() runs a
+reference and a candidate and compares. Errors a run raises are the runner's (BadInput naming `where`)."""
 from migrate import stream, tfcompat
 from migrate.errors import BadInput
 from migrate.graph.names import tensor_name
+from migrate.verification import compare as comparison
+from migrate.verification.feeds import Results, plain, present_feeds, with_tensors
 
 
-def check_pair(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
-    """verify.check_pair, lean for a streamed candidate: the reference runs first and closes its session;
-    then the streamed file is read back node by node and run with each large Const (a weight) imported as
-    a Placeholder fed the value parsed from that Const. Same nodes, same values, same computation, but the
-    weights are in memory once (TF's import_graph_def would hold the GraphDef, its serialized copy, TF's
-    own parse and the graph's NodeDefs at the same time). Other candidates: verify.check_pair."""
-    from migrate import verify
+class SessionRunner(object):
+    """A Model run in its own Graph + Session: run(feeds) -> {output: array} (only the feeds its graph has).
+    fixed: {tensor: value} fed on every run besides the feeds (train/infer switches set with --set)."""
+
+    def __init__(self, model, outputs, fixed=None):
+        self.model, self.outputs, self.where, self.fixed = model, list(outputs), model.path, fixed
+
+    def run(self, feeds):
+        return run_model(self.model, self.outputs, with_tensors(feeds, self.fixed))
+
+
+class GraphFileRunner(object):
+    """A binary frozen GraphDef file run with its weights fed (run_file); `where` names it in errors."""
+
+    def __init__(self, path, outputs, where=None):
+        self.path, self.outputs, self.where = path, list(outputs), where
+
+    def run(self, feeds):
+        return run_file(self.path, self.outputs, feeds, self.where)
+
+
+class SignatureRunner(object):
+    """One signature of the SavedModel at `directory` (run_signature); outputs keyed by the sig's tensors."""
+
+    def __init__(self, directory, sig):
+        self.directory, self.sig, self.where = directory, sig, directory
+
+    def run(self, feeds):
+        return run_signature(self.directory, self.sig, feeds)
+
+
+def check(reference, candidate, feeds, rtol=1e-5, atol=1e-5, candidate_first=False):
+    """[Comparison] of two runners on the same feeds (the candidate gets them without the alternate batch).
+    candidate_first: run the candidate first (its fed weights are freed before the reference loads)."""
+    if candidate_first:
+        actual = candidate.run(plain(feeds))
+        expected = reference.run(feeds)
+    else:
+        expected = reference.run(feeds)
+        actual = candidate.run(plain(feeds))
+    return comparison.compare(expected, actual, rtol, atol)
+
+
+def run_model(model, outputs, feeds):
+    """{output: array} from running `model` on `feeds` (only the feeds its graph has)."""
+    from migrate.session import Restored
+    with Restored(model) as restored:
+        return run_batches(lambda batch: restored.run(list(outputs), present_feeds(restored.graph, batch)), feeds)
+
+
+def run_batches(run, feeds):
+    """Results of run(feeds), with run(feeds.alternate) as its alternate when feeds carry one."""
+    results = Results(run(feeds))
+    results.origin = getattr(feeds, "origin", Results.origin)
+    alternate = getattr(feeds, "alternate", None)
+    if alternate is not None:
+        results.alternate = run(alternate)
+    return results
+
+
+def check_models(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
+    """Run both models on the same feeds, each in its own session; [Comparison] per output."""
+    return check(SessionRunner(reference, outputs), SessionRunner(candidate, outputs), feeds, rtol, atol)
+
+
+def check_frozen(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
+    """check_models, lean for a streamed candidate (stream.StreamedModel in a binary file): the file is read
+    back node by node and run with each large Const (a weight) imported as a Placeholder fed the value parsed
+    from that Const (GraphFileRunner). Same nodes, same values, same computation, but the weights are in memory
+    once (TF's import_graph_def would hold the GraphDef, its serialized copy, TF's own parse and the graph's
+    NodeDefs at the same time). Other candidates: check_models."""
     if not isinstance(candidate, stream.StreamedModel) or candidate.text or candidate.file_path is None:
-        return verify.check_pair(reference, candidate, outputs, feeds, rtol, atol)
+        return check_models(reference, candidate, outputs, feeds, rtol, atol)
     # The candidate first: its weights are numpy arrays, freed when it is done. The reference's variables
     # stay in the process after its session is deleted (TF 2.21 keeps them), so it goes last.
-    actual = run_streamed(candidate, outputs, verify.plain(feeds))
-    expected = verify.run_model(reference, outputs, feeds)
-    return verify.compare(expected, actual, rtol, atol)
-
-
-def run_streamed(candidate, outputs, feeds):
-    """{output: array} from the file of a StreamedModel, weights fed (see check_pair)."""
-    return run_file(candidate.file_path, outputs, feeds, candidate.path)
+    return check(SessionRunner(reference, outputs), GraphFileRunner(candidate.file_path, outputs, candidate.path),
+                 feeds, rtol, atol, candidate_first=True)
 
 
 def run_file(path, outputs, feeds, where=None):
@@ -45,28 +115,26 @@ def run_file(path, outputs, feeds, where=None):
         if session_mod.TABLE_INIT_NODE in present:
             session_mod.run_checked(sess, graph.get_operation_by_name(session_mod.TABLE_INIT_NODE), None, where)
         fetches = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
-        from migrate import verify
 
         def run(batch):
             fed = dict((graph.get_tensor_by_name(name), value) for name, value in
-                       verify.present_feeds(graph, batch).items())
+                       present_feeds(graph, batch).items())
             fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
             return dict(zip(outputs, session_mod.run_checked(sess, fetches, fed, where)))
-        return verify.run_batches(run, feeds)
+        return run_batches(run, feeds)
 
 
 def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, output=None):
-    """verify.check_pair for two binary frozen GraphDef files, each run by run_file, one after the other
+    """check_models for two binary frozen GraphDef files, each run by run_file, one after the other
     (the candidate first: its fed weights are freed before the reference is read).
 
     The candidate is a temp file the user never sees: when it fails to run, the reference runs next and its
     error (naming the input: the feeds or the input graph are at fault) is the one raised; when the reference
     runs where the candidate failed, the result is wrong: VerificationFailed naming `output` (also the name
     other errors give the candidate: its final path, not the temp file)."""
-    from migrate import verify
     from migrate.errors import VerificationFailed
     try:
-        actual = run_file(candidate_path, outputs, verify.plain(feeds), output)
+        actual = run_file(candidate_path, outputs, plain(feeds), output)
         failure = None
     except BadInput as exc:
         actual, failure = None, exc.what
@@ -75,7 +143,7 @@ def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=
         raise VerificationFailed("the optimized graph fails where the input runs: " + failure,
                                  output or candidate_path, "nothing was written; leave out the pass that broke it "
                                  "(--passes) and report it")
-    return verify.compare(expected, actual, rtol, atol)
+    return comparison.compare(expected, actual, rtol, atol)
 
 
 def run_signature(directory, sig, feeds):
