@@ -55,6 +55,7 @@ def convert_summary(source, out_dir, source_model, steps, optimize_result, secon
         "nodes": {"source": len(source_model.graph_def.node), "frozen": steps["freeze"].get("nodes"),
                   "optimized": optimize_result.nodes},
         "tf_trt": dict(trt._asdict()) if trt is not None else "not requested (--no-trt)",
+        "tf_trt_plan": _plan_summary(optimize_result.trt_plan),
         "steps": steps,
         "seconds": round(seconds, 2),
     }
