@@ -74,12 +74,12 @@ def tf_optimize(args):
 
 def _session_path_only():
     """Benchmark-only patch: the streaming freeze declines every model, so freeze takes the session path
-    (TF's convert_variables_to_constants in a restored session) that stream.py replaces where it applies."""
-    from migrate import stream
+    (TF's convert_variables_to_constants in a restored session) that freezing/streaming/ replaces where it applies."""
+    from migrate.freezing import streaming
 
     def decline(*args, **kwargs):
-        raise stream.Unsupported("benchmark: session path measured")
-    stream.freeze_to_file = decline
+        raise streaming.Unsupported("benchmark: session path measured")
+    streaming.freeze_to_file = decline
 
 
 def migrate_cli(args):

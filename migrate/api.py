@@ -1,7 +1,10 @@
 """The library entry points the CLI calls: load -> stage -> verify -> write, one function per verb."""
 import os
 
-from migrate import artifacts, freeze as freeze_mod, io, options as results, pipeline, safety, tfcompat, verify
+from migrate import artifacts, freezing, io, opsets, options as results, pipeline, safety, tfcompat, verify
+from migrate.freezing import outputs as freeze_outputs, rewrites
+from migrate.freezing.streaming import target as stream_target
+from migrate.graph import files as graph_files
 from migrate.verification import compare as comparison, runners
 from migrate.errors import MigrateError
 from migrate.graph.names import node_name
@@ -46,10 +49,9 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, input_at=None, **kwargs):
     """Freeze `source` into `output`; the frozen graph is verified against the original before it is written.
 
-    The weights stream from the checkpoint into a temp file beside `output` one tensor at a time (stream.py)
+    The weights stream from the checkpoint into a temp file beside `output` one tensor at a time (freezing/streaming/)
     wherever that applies, else the session path freezes in memory (a note says why); either way the temp
     file becomes `output` only once verification passed."""
-    from migrate import stream
     verify_result = kwargs.pop("verify", verify_result)
     io.check_output_path(output, [source, checkpoint, inputs_npz], force, directory=False)
     model = artifacts.load(source, tag=tag, signature=signature, checkpoint=checkpoint)
@@ -58,17 +60,17 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
             progress("note: " + note)
     progress("freezing {} ({})".format(model.path, model.kind))
     model, _ = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
-    safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
-    with stream.Target(output, replace=force) as target:
-        frozen, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
+    safety.check(model, freeze_outputs.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
+    with stream_target.Target(output, replace=force) as target:
+        frozen, record = freezing.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
                                            allow=allow, deny=deny, clear_devices=clear_devices, stream_to=target)
         _freeze_progress(record, progress, printed=model.provenance)
-        if io.planted("freeze") and not isinstance(frozen, stream.StreamedModel):  # test-only (io.planted)
+        if io.planted("freeze") and not isinstance(frozen, stream_target.StreamedModel):  # test-only (io.planted)
             frozen = frozen.derive(graph_def=io.planted_graph_def(frozen.graph_def))
         comparisons = None
         # A streamed graph never keeps variables (--allow/--deny take the session path): not parsed to look.
-        left = [] if isinstance(frozen, stream.StreamedModel) else sorted(
-            n.name for n in frozen.graph_def.node if n.op in ("VariableV2", "Variable", "VarHandleOp"))
+        left = [] if isinstance(frozen, stream_target.StreamedModel) else sorted(
+            n.name for n in frozen.graph_def.node if n.op in opsets.FREEZABLE_VARIABLE_OPS)
         if left:  # --allow/--deny kept them: the graph needs their values at run time, so it cannot run alone
             progress("note: {} variable(s) stay variables (--allow/--deny): {}; verification skipped: the graph "
                      "needs their values at run time".format(len(left), ", ".join(left[:5])))
@@ -85,10 +87,10 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
             comparisons = runners.check_frozen(model, frozen, record.outputs, feeds, rtol, atol)
             verify.require_checked(comparisons, source, progress)
         if comparisons is None:  # unverified: still a graph TF imports (cheap check, no session run)
-            if isinstance(frozen, stream.StreamedModel):
-                stream.check_importable(output, path=frozen.file_path)
+            if isinstance(frozen, stream_target.StreamedModel):
+                graph_files.check_importable(output, path=frozen.file_path)
             else:
-                stream.check_importable(output, graph_def=frozen.graph_def)
+                graph_files.check_importable(output, graph_def=frozen.graph_def)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit(frozen)
     return results.FreezeResult(model=frozen, record=record, comparisons=comparisons, nodes=record.nodes_after,
@@ -107,7 +109,7 @@ def _freeze_progress(record, progress, printed=()):
 
 def _fed_switches(reference, switches, set_values):
     """The switch values the unedited reference must be fed: every --set, and plain Placeholders."""
-    values = freeze_mod.parse_set_values(set_values)
+    values = rewrites.parse_set_values(set_values)
     return dict((k, v) for k, v in switches.items() if k in values or _is_placeholder(reference, k))
 
 
@@ -155,10 +157,10 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
     if model.kind != m.FROZEN_GRAPH:
         progress("{} is a {}: freezing it first".format(source, model.kind))
         model, _ = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
-        safety.check(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
-        model, record = freeze_mod.freeze(model, outputs=outputs, signature=signature, set_values=set_values)
+        safety.check(model, freeze_outputs.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
+        model, record = freezing.freeze(model, outputs=outputs, signature=signature, set_values=set_values)
         return model, record.outputs, record.how_outputs
-    tensors, how = freeze_mod.resolve_outputs(model, outputs)
+    tensors, how = freeze_outputs.resolve_outputs(model, outputs)
     model, _ = pipeline.prepare(model, tensors, input_at, progress)
     return model, tensors, how
 
@@ -166,13 +168,13 @@ def _frozen_source(source, outputs, tag, signature, checkpoint, progress, allow_
 def _with_switches(model, set_values, progress):
     """(model to optimize, {switch: value}): train/infer switches and --set values made constants, as freeze
     does, on a copy (the model itself stays the verification reference)."""
-    switches = freeze_mod.switch_values(model.graph_def, freeze_mod.parse_set_values(set_values))
+    switches = rewrites.switch_values(model.graph_def, rewrites.parse_set_values(set_values))
     if not switches:
         return model, switches
     from tensorflow.core.framework import graph_pb2
     graph_def = graph_pb2.GraphDef()
     graph_def.CopyFrom(model.graph_def)
-    freeze_mod._apply_switches(graph_def, switches)
+    rewrites.apply_switches(graph_def, switches)
     progress("switches set to constants (as freeze does): " + ", ".join(
         "{}={}".format(k, v) for k, v in sorted(switches.items())))
     return model.derive(graph_def=graph_def, note="switches " + ", ".join(
@@ -190,7 +192,6 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     input_aliases: {npz key: tensor} the source's signature keys, for an --inputs-npz keyed by them."""
     from migrate import model as m
     from migrate import passes as passes_mod
-    from migrate import stream
     from migrate.passes import set_static_shapes
     io.check_output_path(output, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
                          directory=False)
@@ -220,8 +221,8 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     # the loaded GraphDef itself (a copy of a 1 GB graph is 1 GB more) and weights are read once each. With
     # TF-TRT too: whatever the converter returned is written, and that file is what runs against the source.
     # Not when switches were set or the input pipeline cut: the source file is not the reference then.
-    files_verify = model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
-        and not output.endswith(stream.TEXT_SUFFIXES) and not edited
+    files_verify = model.kind == m.FROZEN_GRAPH and graph_files.is_binary_graph_file(model.path) \
+        and not output.endswith(artifacts.TEXT_SUFFIXES) and not edited
     source_path = model.path
     graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
                                                  checked=model.kind == m.FROZEN_GRAPH,
@@ -243,16 +244,16 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
     from migrate import outputs as output_discovery
     output_discovery.record(optimized.graph_def, inputs, output_tensors)
     nodes_after = len(optimized.graph_def.node)
-    with stream.Target(output, replace=force) as target:
+    with stream_target.Target(output, replace=force) as target:
         written = io.planted_graph_def(optimized.graph_def) if io.planted("optimize") else optimized.graph_def
-        stream.write_graph_def(written, target.path, target.text)  # node by node, no bytes copy
+        graph_files.write_graph_def(written, target.path, target.text)  # node by node, no bytes copy
         del written
         # (after writing: TF's import, which input_specs may run, adds default attrs to the GraphDef it reads)
         feeds = verify.feeds_for(optimized, output_tensors, inputs_npz, max_batch or batch, seed,
                                  _fed_switches(reference, switches, set_values),
                                  aliases=input_aliases) if verify_result else None
         if files_verify:  # the result is in its file now: its GraphDef goes before both files run
-            optimized = stream.streamed_from(optimized, target.path)
+            optimized = stream_target.streamed_from(optimized, target.path)
             model = reference = graph_def = None
         comparisons = None
         if verify_result and files_verify:
@@ -263,9 +264,9 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         if verify_result:
             verify.require_checked(comparisons, source, progress)
         elif files_verify:  # unverified: still a graph TF imports (cheap check, no session run), read from
-            stream.check_importable(output, path=target.path)  # the file (the GraphDef is gone)
+            graph_files.check_importable(output, path=target.path)  # the file (the GraphDef is gone)
         else:
-            stream.check_importable(output, graph_def=optimized.graph_def)
+            graph_files.check_importable(output, graph_def=optimized.graph_def)
         if comparisons is None or verify.all_ok(comparisons):
             target.commit(optimized if files_verify else None)
     return results.OptimizeResult(model=optimized, records=records, trt=trt_outcome, comparisons=comparisons,
@@ -396,7 +397,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
            allow_unsafe=False, signatures=None, progress=_quiet, set_values=None, input_at=None):
     """Write a SavedModel (format tf2 or tf1, see savedmodel.py); reload it and compare every signature."""
     from migrate import model as m
-    from migrate import savedmodel, stream
+    from migrate import savedmodel
     from migrate.errors import BadInput
     fmt = fmt or savedmodel.default_format()
     savedmodel.check_format(fmt)
@@ -407,7 +408,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                        "export --format tf2, or freeze with --set first and export the frozen graph")
     if not signatures and (outputs or not model.signatures):
         model, _ = pipeline.prepare_resolving(model, outputs, None, input_at, progress)
-    fed_switches = freeze_mod.switch_values(model.graph_def, freeze_mod.parse_set_values(set_values)) \
+    fed_switches = rewrites.switch_values(model.graph_def, rewrites.parse_set_values(set_values)) \
         if set_values else {}
     signatures = signatures or savedmodel.export_signatures(model, outputs)
     if signature:
@@ -420,13 +421,13 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
         check_attrs_known(model.graph_def, model.path)
     frozen = model
     # A binary frozen graph file: the weights are read from the file when written and when
-    # verified (stream.read_back / runners.run_file); the parsed GraphDef is swapped for its structure (weights as
+    # verified (graph_files.read_back / runners.run_file); the parsed GraphDef is swapped for its structure (weights as
     # Placeholders, values not kept), which is all the signatures and the feeds need. Not when --set or a cut
     # input pipeline edited the graph: the file is not what is exported then.
-    graph_file = model.path if model.kind == m.FROZEN_GRAPH and stream.is_binary_graph_file(model.path) \
+    graph_file = model.path if model.kind == m.FROZEN_GRAPH and graph_files.is_binary_graph_file(model.path) \
         and not set_values and not pipeline.was_cut(model) else None
     if graph_file:
-        frozen = model = model.derive(graph_def=stream.split_weights(model.graph_def, values=False)[0])
+        frozen = model = model.derive(graph_def=graph_files.split_weights(model.graph_def, values=False)[0])
     elif set_values and model.kind == m.FROZEN_GRAPH:
         frozen, _ = _with_switches(model, set_values, progress)
     with io.atomic_dir(output, replace=force, source=source) as temp:
@@ -445,7 +446,7 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
                 import shutil
                 shutil.rmtree(target, ignore_errors=True)
                 outputs_needed = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
-                frozen, _ = freeze_mod.freeze(model, outputs=outputs_needed)
+                frozen, _ = freezing.freeze(model, outputs=outputs_needed)
                 savedmodel.write_tf1(frozen, target, signatures)
         comparisons = {}
         if verify_result:
@@ -499,11 +500,11 @@ def _write_tf2_frozen_first(model, target, signatures, temp, set_values=None):
     """tf2 export of a model with variables: frozen first, streamed into a temp file in the output's temp dir
     where that applies (the weights go from the checkpoint to that file and from it to the SavedModel's
     variables, each in memory once), else frozen in memory (the session path)."""
-    from migrate import savedmodel, stream
+    from migrate import savedmodel
     outputs = sorted(set(t for sig in signatures.values() for t in sig.outputs.values()))
-    with stream.Target(os.path.join(temp, "frozen.pb")) as frozen_file:  # never committed: removed on exit
-        frozen, _ = freeze_mod.freeze(model, outputs=outputs, set_values=set_values, stream_to=frozen_file)
-        streamed = isinstance(frozen, stream.StreamedModel) and not frozen.text and frozen.file_path
+    with stream_target.Target(os.path.join(temp, "frozen.pb")) as frozen_file:  # never committed: removed on exit
+        frozen, _ = freezing.freeze(model, outputs=outputs, set_values=set_values, stream_to=frozen_file)
+        streamed = isinstance(frozen, stream_target.StreamedModel) and not frozen.text and frozen.file_path
         savedmodel.write_tf2(frozen, target, signatures, frozen.file_path if streamed else None)
 
 
@@ -524,14 +525,14 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
     a = _endpoint(a_path, outputs, signature, input_at, notes.append)
     ends = [a, _endpoint(b_path, outputs, signature, input_at, notes.append, partner=a)]
     switches = {}
-    asked = freeze_mod.parse_set_values(set_values)
+    asked = rewrites.parse_set_values(set_values)
     for end in ends:  # a --set node may exist on one side only (optimize made it a constant, then pruned it)
         safety.check(end.model, list(end.outputs.values()), allow_unsafe)
         names = set(n.name for n in end.model.graph_def.node)
-        switches.update(freeze_mod.switch_values(end.model.graph_def, dict(
+        switches.update(rewrites.switch_values(end.model.graph_def, dict(
             (k, v) for k, v in asked.items() if k in names)))
     if set(asked) - set(switches):
-        freeze_mod.switch_values(ends[0].model.graph_def, asked)  # the error naming the node and close names
+        rewrites.switch_values(ends[0].model.graph_def, asked)  # the error naming the node and close names
     for end in ends:
         end.drop_inputs(switches)
     rows, pair_notes = verify.verify_pair(ends[0], ends[1], inputs_npz, batch, seed, rtol, atol,
@@ -604,11 +605,10 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
     steps = {}
     frozen_path = os.path.join(temp, "frozen.pb")
     if source_model.kind == m.FROZEN_GRAPH:  # written again with its inputs and outputs recorded in it
-        from migrate import stream
-        keep_outputs, how = freeze_mod.resolve_outputs(source_model, keep_outputs)
+        keep_outputs, how = freeze_outputs.resolve_outputs(source_model, keep_outputs)
         progress("[1/4] {} is already frozen; outputs ({}): {}".format(source, how, ", ".join(keep_outputs)))
-        freeze_mod.record_io(source_model.graph_def, source_model, keep_outputs, how)
-        stream.write_graph_def(source_model.graph_def, frozen_path)
+        freeze_outputs.record_io(source_model.graph_def, source_model, keep_outputs, how)
+        graph_files.write_graph_def(source_model.graph_def, frozen_path)
         steps["freeze"] = {"skipped": "already a frozen graph", "outputs": keep_outputs, "how_outputs": how,
                            "nodes": len(source_model.graph_def.node)}
     else:
@@ -643,8 +643,8 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
     progress("[4/4] verify: source vs exported SavedModel, same inputs")
     if not sigs:  # the source runs as freeze ran it: its input pipeline cut, switches fed
         source_model, _ = pipeline.prepare(source_model, result.outputs, input_at)
-    switches = _fed_switches(source_model, freeze_mod.switch_values(
-        source_model.graph_def, freeze_mod.parse_set_values(set_values)), set_values)
+    switches = _fed_switches(source_model, rewrites.switch_values(
+        source_model.graph_def, rewrites.parse_set_values(set_values)), set_values)
     final = _final_check(source_model, saved_path, sigs, result.outputs, inputs_npz, batch, seed, rtol,
                          atol, switches)
     for name, rows in sorted(final.items()):

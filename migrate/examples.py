@@ -25,9 +25,6 @@ from migrate.graph.names import node_name, tensor_name
 Feature = namedtuple("Feature", ["key", "kind", "dtype", "shape", "output", "vocabulary"])
 ExampleInput = namedtuple("ExampleInput", ["tensor", "rank", "features", "parser"])
 
-_PASS_THROUGH = frozenset(["Identity", "Snapshot", "StopGradient"])
-# Between a string input and its parse op: TF 2.x's parse_single_example reshapes the scalar to [1].
-_RESHAPES = frozenset(["Reshape", "ExpandDims", "Squeeze"])
 _SEQUENCE_ROWS = 2
 _FALLBACK_WORDS = 8
 
@@ -117,7 +114,8 @@ def _parser_of(tensor, nodes, readers, depth=0):
     for reader in readers.get(tensor, []):
         if reader.op in opsets.EXAMPLE_PARSE_OPS and tensor_name(reader.input[0]) == tensor:
             return reader
-        if (reader.op in _PASS_THROUGH or (reader.op in _RESHAPES and tensor_name(reader.input[0]) == tensor)) \
+        if (reader.op in opsets.PASS_THROUGH_OPS or
+                (reader.op in opsets.RESHAPE_OPS and tensor_name(reader.input[0]) == tensor)) \
                 and depth < 8:
             found = _parser_of(reader.name + ":0", nodes, readers, depth + 1)
             if found is not None:
@@ -238,7 +236,7 @@ class _Vocabularies(object):
 
     def _table(self, name):
         node = self.nodes.get(node_name(name))
-        while node is not None and node.op in _PASS_THROUGH:
+        while node is not None and node.op in opsets.PASS_THROUGH_OPS:
             node = self.nodes.get(node_name(node.input[0]))
         return node
 
@@ -247,7 +245,7 @@ class _Vocabularies(object):
             return None
         handle = handle if node_name(handle) == table.name else table.name + ":0"
         for reader in self.readers.get(handle, []):
-            if reader.op in ("InitializeTable", "InitializeTableV2") and tensor_name(reader.input[0]) == handle:
+            if reader.op in opsets.KEY_VALUE_TABLE_INITIALIZERS and tensor_name(reader.input[0]) == handle:
                 keys = _const(reader.input[1], self.nodes)
                 if keys is not None and keys.size:
                     return _plain(keys)

@@ -29,7 +29,7 @@ def _dtype_size(dtype_name):
 def placeholders(graph_def):
     found = []
     for node in graph_def.node:
-        if node.op in ("Placeholder", "PlaceholderWithDefault"):
+        if node.op in opsets.PLACEHOLDER_OPS:
             attr = node.attr
             dtype = _dtype_name(attr["dtype"].type) if "dtype" in attr else None
             shape = _shape(attr["shape"].shape) if "shape" in attr else None

@@ -6,6 +6,7 @@ import signal
 import tempfile
 from contextlib import contextmanager
 
+from migrate import tfcompat
 from migrate.errors import BadInput
 
 
@@ -175,7 +176,7 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextmanager
-def _terminate_unwinds():
+def terminate_unwinds():
     """SIGTERM's default action kills the process on the spot and would leave the temp file behind:
     while one exists, turn SIGTERM into an exception that unwinds through the cleanup."""
     def unwind(signum, frame):
@@ -195,7 +196,7 @@ class WriteFailed(BadInput):
     """The output could not be written (disk full, permissions): named by the output, never a temp path."""
 
 
-def _write_error(exc, path):
+def write_error(exc, path):
     return WriteFailed("cannot write output: {}".format(exc.strerror or exc), path,
                     "check free space and permissions of the output directory")
 
@@ -232,7 +233,7 @@ def temp_file_beside(path):
         os.close(fd)
         _usual_mode(temp)
     except (IOError, OSError) as exc:
-        raise _write_error(exc, path)
+        raise write_error(exc, path)
     return temp
 
 
@@ -322,7 +323,7 @@ def rename_into_place(temp, path, replace):
 def atomic_file(path, replace=True):
     """Yield a temp path; on success it becomes `path` (see rename_into_place for `replace`), on any error or
     interrupt it is removed."""
-    with _terminate_unwinds():
+    with terminate_unwinds():
         temp = temp_file_beside(path)
         try:
             yield temp
@@ -331,7 +332,7 @@ def atomic_file(path, replace=True):
             if os.path.exists(temp):
                 os.remove(temp)
             if isinstance(exc, (IOError, OSError)):
-                raise _write_error(exc, path)
+                raise write_error(exc, path)
             raise
 
 
@@ -343,12 +344,12 @@ def atomic_dir(path, replace=False, source=None):
     MigrateError whose where is inside it (a step run on a file written there) names `source`."""
     from migrate.errors import MigrateError
     directory = os.path.dirname(os.path.abspath(path))
-    with _terminate_unwinds():
+    with terminate_unwinds():
         try:
             temp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
             _usual_mode(temp, directory=True)
         except (IOError, OSError) as exc:
-            raise _write_error(exc, path)
+            raise write_error(exc, path)
         try:
             yield temp
             write_marker(temp)
@@ -361,19 +362,11 @@ def atomic_dir(path, replace=False, source=None):
                 exc.what = exc.what.replace(temp, os.path.abspath(path))
                 raise
             if isinstance(exc, (IOError, OSError)):
-                raise _write_error(exc, path)
+                raise write_error(exc, path)
             if temp in str(exc):  # TF's own write errors (ResourceExhaustedError: ...; No space left on device)
-                raise WriteFailed("cannot write output: {}".format(_tf_write_reason(exc)), path,
+                raise WriteFailed("cannot write output: {}".format(tfcompat.write_error_reason(exc)), path,
                                "check free space and permissions of the output directory")
             raise
-
-
-def _tf_write_reason(exc):
-    """'No space left on device' out of TF's 'ResourceExhaustedError: {{function_node ...}} /tmp/x; No space
-    left on device [Op:SaveV2]'."""
-    text = str(getattr(exc, "message", None) or exc).strip().splitlines()[0]
-    reason = text.rsplit("; ", 1)[-1]
-    return re.sub(r"\s*\[Op:\w+\]$", "", reason).strip() or type(exc).__name__
 
 
 def write_graph(graph_def, path, replace=True):

@@ -10,7 +10,60 @@ V1_CONTROL_FLOW = frozenset([
     "NextIteration", "RefNextIteration", "LoopCond",
 ])
 
-VARIABLE_OPS = frozenset(["Variable", "VariableV2", "VarHandleOp", "AutoReloadVariable"])
+SWITCH_OPS = frozenset(["Switch", "RefSwitch"])
+MERGE_OPS = frozenset(["Merge", "RefMerge"])
+NEXT_ITERATION_OPS = frozenset(["NextIteration", "RefNextIteration"])  # a while loop's back edges
+# Ops that only exist inside (or at the border of) a v1 while loop.
+WHILE_LOOP_OPS = frozenset(["Enter", "RefEnter", "Exit", "RefExit", "LoopCond"]) | NEXT_ITERATION_OPS
+# Ops whose meaning lives in graph_def.library functions: we do not look inside them.
+CALL_OPS = frozenset(["PartitionedCall", "StatefulPartitionedCall"])
+FUNCTION_CALL_OPS = CALL_OPS | frozenset(["If", "StatelessIf", "While", "StatelessWhile", "Case", "StatelessCase",
+                                          "SymbolicGradient", "RemoteCall"])
+
+PLACEHOLDER_OPS = frozenset(["Placeholder", "PlaceholderV2", "PlaceholderWithDefault"])
+# Placeholders whose shape attr is binding (a PlaceholderWithDefault may be fed any shape).
+SHAPED_PLACEHOLDER_OPS = frozenset(["Placeholder", "PlaceholderV2"])
+# Source nodes a checkpoint file name may come from that the loader can feed with the prefix.
+FEEDABLE_FILENAME_OPS = frozenset(["Const", "Placeholder", "PlaceholderWithDefault"])
+
+# Variables TF's convert_variables_to_constants turns into Consts: what freeze (session and streaming) converts.
+FREEZABLE_VARIABLE_OPS = frozenset(["Variable", "VariableV2", "VarHandleOp"])
+VARIABLE_OPS = FREEZABLE_VARIABLE_OPS | frozenset(["AutoReloadVariable"])
+# Reads of a resource variable's handle TF's converter rewrites (ReadVariableOp -> Identity, ResourceGather ->
+# GatherV2, ResourceGatherNd -> GatherNd), and the writes freeze drops.
+RESOURCE_READ_OPS = frozenset(["ReadVariableOp", "ResourceGather", "ResourceGatherNd"])
+RESOURCE_WRITE_OPS = frozenset(["AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"])
+# Ops that only work on ref (mutable) inputs, with the twin freeze rewrites them to (works on a constant).
+REF_TWINS = {"RefSwitch": "Switch", "RefEnter": "Enter", "RefExit": "Exit", "RefMerge": "Merge",
+             "RefIdentity": "Identity", "RefNextIteration": "NextIteration", "RefSelect": "Select"}
+ASSIGN_TWINS = {"Assign": None, "AssignAdd": "Add", "AssignSub": "Sub"}
+# Ref-taking ops the streaming freeze rewrites as freeze does, minus those that carry refs through loops.
+REF_LOOP_OPS = frozenset(["RefEnter", "RefExit", "RefNextIteration", "RefMerge"])
+STREAMABLE_REF_OPS = (frozenset(REF_TWINS) | frozenset(ASSIGN_TWINS)) - REF_LOOP_OPS
+# Ops that produce ref tensors: an Identity after them turns a ref into a value.
+REF_PRODUCING_OPS = frozenset(["Variable", "VariableV2", "TemporaryVariable", "RefSwitch", "RefEnter",
+                               "RefMerge", "RefIdentity", "RefNextIteration", "RefExit"])
+# Nodes whose value bounds what a run may allocate (session.run_bound): weights, and weights fed as inputs.
+WEIGHT_OPS = FREEZABLE_VARIABLE_OPS | frozenset(["Const", "Placeholder", "PlaceholderV2"])
+
+# Checkpoint reads (input 0: the file name) and the assigns a restore op uses to set a variable from them.
+CHECKPOINT_READ_OPS = frozenset(["RestoreV2", "Restore", "RestoreSlice"])
+SLICED_READ_OPS = frozenset(["RestoreV2", "RestoreSlice"])  # input 2: shape-and-slice specs
+RESTORE_ASSIGN_OPS = frozenset(["Assign", "AssignVariableOp"])
+
+# Ops that pass input 0 through unchanged (what a forwarding-chain walk steps over).
+FORWARDING_OPS = frozenset(["Identity", "IdentityN", "StopGradient", "Snapshot", "PreventGradient", "NoOp"])
+PASS_THROUGH_OPS = frozenset(["Identity", "Snapshot", "StopGradient"])
+IDENTITY_OPS = frozenset(["Identity", "Snapshot"])
+# Between a string input and its parse op: TF 2.x's parse_single_example reshapes the scalar to [1].
+RESHAPE_OPS = frozenset(["Reshape", "ExpandDims", "Squeeze"])
+SHAPE_OPS = frozenset(["Shape", "Size", "Rank"])  # outputs known from a static shape alone
+
+# fold_batch_norms: a linear op, then an optional bias, then a batch norm in inference mode.
+LINEAR_OPS = frozenset(["Conv2D", "DepthwiseConv2dNative", "MatMul"])
+BATCH_NORM_OPS = frozenset(["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"])
+BIAS_OPS = frozenset(["BiasAdd", "Add", "AddV2", "Sub"])
+ORDERED_BIAS_OPS = frozenset(["Sub", "BiasAdd"])  # the bias must be the second operand
 
 # Ops that only make sense while training or saving; they never belong in an inference graph.
 TRAINING_ONLY_OPS = frozenset([
@@ -21,9 +74,11 @@ TRAINING_ONLY_OPS = frozenset([
     "TensorSummaryV2", "MergeSummary", "WriteSummary", "WriteScalarSummary", "IsVariableInitialized",
     "VarIsInitializedOp", "BroadcastGradientArgs", "ZerosLike", "OnesLike",
 ])
-_APPLY_OP = re.compile(r"^(Resource)?(Sparse)?Apply[A-Z]")  # ApplyAdam, ResourceApplyGradientDescent, ...
+APPLY_OP = re.compile(r"^(Resource)?(Sparse)?Apply[A-Z]")  # ApplyAdam, ResourceApplyGradientDescent, ...
 
-DEBUG_OPS = frozenset(["Assert", "CheckNumerics", "Print", "PrintV2"])
+FORWARDING_DEBUG_OPS = frozenset(["CheckNumerics", "CheckNumericsV2", "Print"])  # output 0 = input 0
+SINK_DEBUG_OPS = frozenset(["Assert", "PrintV2"])                                  # no outputs
+DEBUG_OPS = FORWARDING_DEBUG_OPS | SINK_DEBUG_OPS  # what strip_debug strips and inspect reports
 
 TABLE_OPS = frozenset([
     "HashTable", "HashTableV2", "MutableHashTable", "MutableHashTableV2", "MutableHashTableOfTensors",
@@ -36,6 +91,7 @@ TABLE_OPS = frozenset([
 # Table initializers that read the file their second input names (a model's vocabulary asset).
 FILE_TABLE_INITIALIZERS = frozenset(["InitializeTableFromTextFile", "InitializeTableFromTextFileV2"])
 TABLE_FIND_OPS = frozenset(["LookupTableFind", "LookupTableFindV2"])
+KEY_VALUE_TABLE_INITIALIZERS = frozenset(["InitializeTable", "InitializeTableV2"])  # inputs: handle, keys, values
 # Static tables: freeze reads their contents and re-initializes them from constants (migrate_init_tables).
 HASH_TABLE_OPS = frozenset(["HashTable", "HashTableV2"])
 
@@ -132,8 +188,55 @@ RECORDED_OUTPUT_ATTR = "_migrate_outputs"
 RECORDED_INPUT_ATTR = "_migrate_inputs"
 
 
+# Never an inferred output: sources, variables and their reads.
+NOT_OUTPUT_OPS = frozenset(["Const", "Placeholder", "PlaceholderWithDefault", "VarHandleOp", "Variable",
+                            "VariableV2", "ReadVariableOp", "VarIsInitializedOp", "IsVariableInitialized"])
+VARIABLE_READ_OPS = frozenset(["Identity", "ReadVariableOp"])  # how a weight is read (x/read, ReadVariableOp)
+
+
 def is_training_only(op):
-    return op in TRAINING_ONLY_OPS or bool(_APPLY_OP.match(op))
+    return op in TRAINING_ONLY_OPS or bool(APPLY_OP.match(op))
+
+
+# ------------------------------------------------------------------------------------------ well-known names
+# The node freeze adds to re-initialize static lookup tables from constants: run it once before inference.
+TABLE_INIT_NODE = "migrate_init_tables"
+# Collections / signatures whose ops the loaders run after the restore: tf.GraphKeys.TABLE_INITIALIZERS
+# (session.py's _init_tables, for checkpoints and session bundles) and tf.saved_model.loader.load's main op
+# (saved_model_main_op, else legacy_init_op) and TF2's init signature.
+TABLE_INIT_COLLECTION = "table_initializer"
+SAVED_MODEL_INIT_COLLECTIONS = ("saved_model_main_op", "legacy_init_op")
+INIT_COLLECTIONS = (TABLE_INIT_COLLECTION,) + SAVED_MODEL_INIT_COLLECTIONS
+SAVED_MODEL_TRAIN_COLLECTION = "saved_model_train_op"
+INIT_SIGNATURE = "__saved_model_init_op"
+RESTORE_ALL = "restore_all"  # tf.train.Saver's restore op: `save/restore_all`
+
+
+def _node_name(tensor):
+    return tensor.lstrip("^").split(":")[0]
+
+
+def restore_root(graph_def, meta_graph=None):
+    """Name of the op a loader runs to restore a model's variables from its checkpoint: the saver_def's
+    restore op when the meta graph has one, else the first NoOp named `*restore_all` in graph order (what a
+    tf.train.Saver writes); None when there is neither. Session loading, streaming and safety all ask here."""
+    if meta_graph is not None and meta_graph.HasField("saver_def") and meta_graph.saver_def.restore_op_name:
+        return _node_name(meta_graph.saver_def.restore_op_name)
+    for node in graph_def.node:
+        if node.name.endswith(RESTORE_ALL) and node.op == "NoOp":
+            return node.name
+    return None
+
+
+def restore_filename(graph_def, meta_graph=None):
+    """Name of the node the loader feeds with the checkpoint prefix: the saver_def's filename tensor, else
+    the file-name input of the first checkpoint read in graph order; None when there is none."""
+    if meta_graph is not None and meta_graph.HasField("saver_def") and meta_graph.saver_def.restore_op_name:
+        return _node_name(meta_graph.saver_def.filename_tensor_name)
+    for node in graph_def.node:
+        if node.op in CHECKPOINT_READ_OPS and node.input:
+            return _node_name(node.input[0])
+    return None
 
 
 def categorize(op_histogram):

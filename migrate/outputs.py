@@ -33,12 +33,15 @@ _TRAINING_SCOPES = re.compile(
 _LOSS_NAMES = re.compile(r"(loss|cross_entropy|xent|accuracy|correct|metric|mean_squared|label)", re.IGNORECASE)
 _OUTPUT_NAMES = re.compile(r"(softmax|prob|pred|output|logit|score|sigmoid|classes|argmax|embedding|y$|result)",
                            re.IGNORECASE)
-_NOT_OUTPUTS = frozenset(["Const", "Placeholder", "PlaceholderWithDefault", "VarHandleOp", "Variable",
-                          "VariableV2", "ReadVariableOp", "VarIsInitializedOp", "IsVariableInitialized"])
 _INPUT_OPS = frozenset(["Placeholder"])
 
 
 # ------------------------------------------------------------------------------------------ recorded
+
+# The provenance note of a frozen graph loaded with its outputs recorded (freezing.outputs.resolve_outputs keeps
+# those outputs then).
+RECORDED_NOTE = "outputs recorded in the graph: "
+
 
 def recorded(graph_def):
     """(inputs, outputs): the tensor names a graph written by migrate records (sorted), or ([], [])."""
@@ -96,7 +99,7 @@ def _ancestry(graph_def):
     loop's back edge (NextIteration's input) is not followed: the loop's Enter carries the values in; any
     other cycle (a malformed graph) is cut where the walk meets it."""
     by_name = dict((node.name, node) for node in graph_def.node)
-    back_edges = frozenset(["NextIteration", "RefNextIteration"])
+    back_edges = opsets.NEXT_ITERATION_OPS
     memo, active = {}, set()
     for start in by_name:
         if start in memo:
@@ -127,7 +130,7 @@ def _ancestry(graph_def):
 def is_inference_graph(graph_def):
     """No variables and no optimizer (no Apply* op, no gradients): a frozen or serving graph."""
     for node in graph_def.node:
-        if node.op in opsets.VARIABLE_OPS or opsets._APPLY_OP.match(node.op) or \
+        if node.op in opsets.VARIABLE_OPS or opsets.APPLY_OP.match(node.op) or \
                 node.name.startswith("gradients/"):
             return False
     return True
@@ -143,7 +146,7 @@ class _Plumbing(object):
 
     def __call__(self, node):
         op = node.op
-        if op in _NOT_OUTPUTS or op in opsets.V1_CONTROL_FLOW or opsets.is_training_only(op) or \
+        if op in opsets.NOT_OUTPUT_OPS or op in opsets.V1_CONTROL_FLOW or opsets.is_training_only(op) or \
                 opsets.NEVER_OUTPUT_OPS.match(op) or _TRAINING_SCOPES.search(node.name):
             return True
         if op not in self.no_outputs:
@@ -153,7 +156,7 @@ class _Plumbing(object):
             return True
         if op == "Identity" and opsets.COND_PIVOT.search(node.name):
             source = self.by_name.get(_data_inputs(node)[0]) if _data_inputs(node) else None
-            return source is not None and source.op in ("Switch", "RefSwitch")
+            return source is not None and source.op in opsets.SWITCH_OPS
         return False
 
 
@@ -169,7 +172,7 @@ def _inside_model(graph_def, plumbing):
     from migrate.graph import view
     by_name = plumbing.by_name
     weights = set(name for name, node in by_name.items() if node.op in opsets.VARIABLE_OPS)
-    weights |= set(name for name, node in by_name.items() if node.op in ("Identity", "ReadVariableOp") and
+    weights |= set(name for name, node in by_name.items() if node.op in opsets.VARIABLE_READ_OPS and
                    _data_inputs(node) and _data_inputs(node)[0] in weights)
     starts = set()
     for node in graph_def.node:
@@ -217,7 +220,7 @@ def rank_outputs(graph_def):
     candidates = []
     for node in graph_def.node:
         reads_input = bool(ancestry.get(node.name, (frozenset(), False))[0])
-        if node.name in predictions and node.op not in _NOT_OUTPUTS and not _TRAINING_SCOPES.search(node.name):
+        if node.name in predictions and node.op not in opsets.NOT_OUTPUT_OPS and not _TRAINING_SCOPES.search(node.name):
             candidates.append(Candidate(node.name, node.op, 6, "prediction compared with another input (a label)",
                                         reads_input))
             continue

@@ -39,7 +39,7 @@ def feedable_inputs(graph_def, outputs):
     """Placeholders the outputs depend on."""
     graph = view.to_digraph(graph_def)
     needed = view.needed_nodes(graph, [node_name(o) for o in outputs])
-    return [n.name for n in graph_def.node if n.op in ("Placeholder", "PlaceholderWithDefault") and n.name in needed]
+    return [n.name for n in graph_def.node if n.op in opsets.PLACEHOLDER_OPS and n.name in needed]
 
 
 def model_placeholders(graph_def):
@@ -49,7 +49,7 @@ def model_placeholders(graph_def):
     downstream = view.reachable(graph, [n.name for n in graph_def.node if n.op in BOUNDARY_OPS])
     found = []
     for node in graph_def.node:
-        if node.op in ("Placeholder", "PlaceholderWithDefault") and \
+        if node.op in opsets.PLACEHOLDER_OPS and \
                 view.reachable(graph, [node.name]) & downstream:
             found.append(node.name)
     return found
@@ -180,13 +180,13 @@ def prepare_resolving(model, outputs, signature, input_at=None, progress=None):
     --input-at they are resolved on the graph as it is; otherwise, when the graph has an input pipeline, the
     graph is cut at every dequeue/GetNext first and the outputs inferred on the cut graph (labels read from
     the pipeline then meet the model at a loss as a placeholder, the way output inference expects them)."""
-    from migrate import freeze as freeze_mod
+    from migrate.freezing import outputs as freeze_outputs
     found = [n.name for n in model.graph_def.node if n.op in BOUNDARY_OPS]
     if outputs or signature or model.signatures or input_at or not found:
-        return prepare(model, freeze_mod.resolve_outputs(model, outputs, signature)[0], input_at, progress)
+        return prepare(model, freeze_outputs.resolve_outputs(model, outputs, signature)[0], input_at, progress)
     cut_model = _copied(model)
     cuts = cut(cut_model.graph_def, [name + ":0" for name in found])
-    tensors = freeze_mod.resolve_outputs(cut_model, None)[0]
+    tensors = freeze_outputs.resolve_outputs(cut_model, None)[0]
     used = set(feedable_inputs(cut_model.graph_def, tensors))
     cuts = [c for c in cuts if node_name(c[1]) in used]
     if not cuts:  # the inferred outputs do not read the pipeline: the graph as it was
@@ -232,31 +232,3 @@ def _copied(model):
 
 def suggest_input_at_name(node):
     return node + ":0"
-
-
-def suggest_input_at(op):
-    """--input-at value for a live tf.Operation that blocked: its outputs."""
-    return ",".join(t.name for t in op.outputs[:3]) or op.name + ":0"
-
-
-def blocking_ops(graph, fetches, fed):
-    """Ops of a live tf.Graph in the fetches' ancestry (not behind a fed tensor) that wait for data."""
-    seen, stack, found = set(), [], []
-    for name in fetches:
-        try:
-            stack.append(graph.as_graph_element(name).op if ":" in name else graph.get_operation_by_name(name))
-        except (KeyError, ValueError):
-            continue
-    while stack:
-        op = stack.pop()
-        if op.name in seen:
-            continue
-        seen.add(op.name)
-        if op.type in opsets.BLOCKING_OPS:
-            found.append(op)
-        for tensor in op.inputs:
-            if tensor.name not in fed:
-                stack.append(tensor.op)
-        stack.extend(op.control_inputs)
-    order = dict((op.name, i) for i, op in enumerate(graph.get_operations()))
-    return sorted(found, key=lambda op: order.get(op.name, 0))

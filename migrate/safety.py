@@ -20,14 +20,9 @@ from migrate import opsets
 from migrate.errors import BadInput
 from migrate.graph import needed_nodes, node_name
 from migrate.graph.ops import called_functions
+from migrate.opsets import (CALL_OPS, CHECKPOINT_READ_OPS, FILE_TABLE_INITIALIZERS, INIT_COLLECTIONS,
+                            INIT_SIGNATURE, TABLE_INIT_NODE)
 
-FILE_TABLE_INITIALIZERS = opsets.FILE_TABLE_INITIALIZERS
-CHECKPOINT_READ_OPS = frozenset(["RestoreV2", "Restore", "RestoreSlice"])
-TABLE_INIT_NODE = "migrate_init_tables"  # session.TABLE_INIT_NODE (not imported: session imports TF pieces)
-# Collections / signatures whose ops the loaders run: tf.train.Saver + _init_tables (session.py) and
-# tf.saved_model.loader.load (main_op, legacy_init_op, TF2's init signature).
-INIT_COLLECTIONS = ("table_initializer", "saved_model_main_op", "legacy_init_op", "main_op")
-INIT_SIGNATURE = "__saved_model_init_op"
 
 
 def _loader_roots(model):
@@ -41,15 +36,12 @@ def _loader_roots(model):
                 roots.extend(node_name(name) for name in meta.collection_def[key].node_list.value)
         if INIT_SIGNATURE in meta.signature_def:
             roots.extend(node_name(info.name) for info in meta.signature_def[INIT_SIGNATURE].outputs.values())
-    if meta is not None and meta.HasField("saver_def") and meta.saver_def.restore_op_name:
-        roots.append(node_name(meta.saver_def.restore_op_name))
-        fed.add(node_name(meta.saver_def.filename_tensor_name))
-    elif model.checkpoint:  # session._run_graph_restore: the graph's own restore_all, fed the prefix
-        restore = [n.name for n in graph_def.node if n.name.endswith("restore_all") and n.op == "NoOp"]
-        readers = [n for n in graph_def.node if n.op in CHECKPOINT_READ_OPS and n.input]
-        roots.extend(restore[:1])
-        if readers:
-            fed.add(node_name(readers[0].input[0]))
+    saver = meta is not None and meta.HasField("saver_def") and meta.saver_def.restore_op_name
+    if saver or model.checkpoint:  # the saver_def's restore op, else the graph's own restore_all, fed the prefix
+        restore, filename = opsets.restore_root(graph_def, meta), opsets.restore_filename(graph_def, meta)
+        roots.extend([restore] if restore is not None else [])
+        if filename is not None:
+            fed.add(filename)
     roots.extend(n.name for n in graph_def.node if n.op in FILE_TABLE_INITIALIZERS or n.name == TABLE_INIT_NODE)
     return roots, fed
 
@@ -59,7 +51,6 @@ def _loader_roots(model):
 ASSET, CHECKPOINT = "asset", "checkpoint"
 _FILE_INPUT = dict([(op, (1, ASSET)) for op in FILE_TABLE_INITIALIZERS] +
                    [(op, (0, CHECKPOINT)) for op in CHECKPOINT_READ_OPS])
-_CALL_OPS = frozenset(["PartitionedCall", "StatefulPartitionedCall"])
 
 
 def _bound(name, inside, args):
@@ -69,7 +60,7 @@ def _bound(name, inside, args):
         if base in args:
             return args[base]
         node = inside.get(base)
-        if node is None or node.op not in ("Identity", "Snapshot") or not node.input:
+        if node is None or node.op not in opsets.IDENTITY_OPS or not node.input:
             return None
         name = node.input[0]
     return None
@@ -78,7 +69,7 @@ def _bound(name, inside, args):
 def _call_bindings(node, function, bound_input):
     """{arg name: ASSET / CHECKPOINT} for the function a call node calls: each data input of a
     PartitionedCall / StatefulPartitionedCall (or a Defun-style op) bound to the arg at its position."""
-    if node.op not in _CALL_OPS and node.op != function.signature.name:
+    if node.op not in CALL_OPS and node.op != function.signature.name:
         return {}
     data = [name for name in node.input if not name.startswith("^")]
     bindings = {}

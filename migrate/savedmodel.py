@@ -11,13 +11,16 @@ Two formats:
 """
 import os
 
-from migrate import freeze as freeze_mod
 from migrate import io
+from migrate.graph import files as graph_files
 from migrate import model as m
+from migrate import opsets
 from migrate import tfcompat
 from migrate.errors import BadInput
+from migrate.freezing import outputs as freeze_outputs
 from migrate.graph.names import node_name, tensor_name
-from migrate.session import TABLE_INIT_NODE, Restored
+from migrate.opsets import TABLE_INIT_NODE
+from migrate.session import Restored
 
 PREDICT = "tensorflow/serving/predict"
 FORMATS = ("tf1", "tf2")
@@ -32,10 +35,10 @@ def export_signatures(model, outputs=None, signature_name="serving_default"):
     if model.signatures and not outputs:
         return dict((name, sig) for name, sig in model.signatures.items() if sig.outputs)
     if outputs:  # from the user (--outputs): names and output indices checked, one line when wrong
-        outputs, _ = freeze_mod.resolve_outputs(model, outputs)
+        outputs, _ = freeze_outputs.resolve_outputs(model, outputs)
     outputs = [tensor_name(o) for o in (outputs or model.outputs)]
     if not outputs:
-        outputs, _ = freeze_mod.resolve_outputs(model)
+        outputs, _ = freeze_outputs.resolve_outputs(model)
     from migrate import verify
     # The model's own inputs (given, or recorded in a graph migrate wrote) when they go with these outputs;
     # else the placeholders the outputs need.
@@ -70,7 +73,7 @@ def _key(tensor):
 def write_tf1(model, directory, signatures, graph_file=None):
     """SavedModelBuilder from the restored session: variables, signatures, assets, table init.
 
-    A frozen graph's weights (Consts above stream.FED_CONST_BYTES) become variables saved in variables/, read
+    A frozen graph's weights (Consts above graph_files.FED_CONST_BYTES) become variables saved in variables/, read
     where the Const was (graph_file: the binary file they are read from, see write_tf2): as constants they
     would be imported into the session and serialized again into saved_model.pb."""
     v1 = tfcompat.v1()
@@ -89,7 +92,7 @@ def write_tf1(model, directory, signatures, graph_file=None):
                                  for k, t in sig.outputs.items()),
                     method_name=sig.method or PREDICT)
             init = _table_init_op(restored)
-            for key in ("saved_model_main_op", "legacy_init_op", "saved_model_train_op"):
+            for key in opsets.SAVED_MODEL_INIT_COLLECTIONS + (opsets.SAVED_MODEL_TRAIN_COLLECTION,):
                 graph.clear_collection(key)  # the source's own; the builder writes ours
             builder = v1.saved_model.builder.SavedModelBuilder(directory)
             kwargs = tfcompat.saved_model_builder_kwargs(init, _asset_tensors(restored), _saver(graph))
@@ -97,7 +100,7 @@ def write_tf1(model, directory, signatures, graph_file=None):
                 builder.add_meta_graph_and_variables(restored.session, [v1.saved_model.tag_constants.SERVING],
                                                      signature_def_map=defs, clear_devices=True, **kwargs)
             except ValueError as exc:
-                if "same name" not in str(exc) or "saver" in kwargs:
+                if not tfcompat.is_duplicate_saver_error(exc) or "saver" in kwargs:
                     raise
                 raise SaverUnsupported(str(exc))
             builder.save()
@@ -122,16 +125,15 @@ class _FrozenAsVariables(Restored):
     def __init__(self, model, graph_file=None):
         # (Restored.__init__ is not called: it would import the graph with its constants)
         from migrate import session as session_mod
-        from migrate import stream
         v1 = tfcompat.v1()
         self.model = model
         self.graph = v1.Graph()
-        self.session = v1.Session(graph=self.graph, config=session_mod._session_config())
+        self.session = v1.Session(graph=self.graph, config=session_mod.session_config())
         try:
             if graph_file:
-                graph_def, weights = stream.read_back(graph_file)
+                graph_def, weights = graph_files.read_back(graph_file)
             else:
-                graph_def, weights = stream.split_weights(model.graph_def)
+                graph_def, weights = graph_files.split_weights(model.graph_def)
             graph_def, weights = io.plant_in("export", graph_def, weights)  # test-only (io.planted)
             session_mod.check_ops_known(graph_def, model.path)
             mapped = {}
@@ -144,7 +146,7 @@ class _FrozenAsVariables(Restored):
                     self.session.run(variable.initializer, {fed: value})
                     mapped[name] = variable.value()
                     del value
-                session_mod._importing(model.path, v1.import_graph_def, graph_def, input_map=mapped, name="")
+                session_mod.importing(model.path, v1.import_graph_def, graph_def, input_map=mapped, name="")
                 if any(node.name == TABLE_INIT_NODE for node in graph_def.node):
                     self.session.run(self.graph.get_operation_by_name(TABLE_INIT_NODE))
         except BaseException:
@@ -195,23 +197,22 @@ def _asset_tensors(restored):
 def write_tf2(frozen, directory, signatures, graph_file=None):
     """TF2 SavedModel: each signature a tf.function over a function pruned from the frozen graph.
 
-    The weights (Consts above stream.FED_CONST_BYTES) become tf.Variables the module tracks, saved in
+    The weights (Consts above graph_files.FED_CONST_BYTES) become tf.Variables the module tracks, saved in
     variables/ like any TF2 SavedModel's, read by the functions where the Const was: embedded in the function
     graphs they were copied by every stage of tracing, pruning and saving (benchmarks/README.md has what that
     cost) and again on every load. graph_file: the binary frozen GraphDef file `frozen` comes from; its weights are
-    read from the file straight into arrays (stream.read_back) and frozen.graph_def is not used.
+    read from the file straight into arrays (graph_files.read_back) and frozen.graph_def is not used.
 
     Tables (the frozen graph's HashTableV2 nodes, or calls returning a table made in a function, initialized
     by `migrate_init_tables`) become tracked tf.lookup.StaticHashTable objects, initialized once at load;
     their handles are fed into the pruned graph where the table's handle was."""
     import gc
-    from migrate import stream
     tf = tfcompat.tf()
     v1 = tfcompat.v1()
     if graph_file:
-        graph_def, weights = stream.read_back(graph_file)
+        graph_def, weights = graph_files.read_back(graph_file)
     else:
-        graph_def, weights = stream.split_weights(frozen.graph_def)
+        graph_def, weights = graph_files.split_weights(frozen.graph_def)
     graph_def, weights = io.plant_in("export", graph_def, weights)  # test-only (io.planted)
     module = tf.Module()
     variables = {}

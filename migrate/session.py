@@ -4,13 +4,14 @@ TF's default graph is never touched; every Restored closes its session on exit.
 """
 import os
 
-from migrate import artifacts
+from migrate import artifacts, opsets
+from migrate.artifacts.checkpoints import reader_prefix
 from migrate import model as m
 from migrate import tfcompat
 from migrate.errors import BadInput, first_line
-from migrate.graph.names import node_name, tensor_name
+from migrate.graph.names import tensor_name
 
-TABLE_INIT_NODE = "migrate_init_tables"  # frozen graphs: run this node once before inference
+from migrate.opsets import TABLE_INIT_NODE
 
 # Every session run ends within this many seconds (--timeout; MIGRATE_RUN_TIMEOUT; 0 = never): a graph that
 # waits on a queue or iterator nothing fills would otherwise block forever.
@@ -68,7 +69,7 @@ def check_attrs_known(graph_def, where):
                            where, "use the TensorFlow the graph was written with, or a newer one")
 
 
-def _importing(where, call, *args, **kwargs):
+def importing(where, call, *args, **kwargs):
     """Run a TF import (import_graph_def / import_meta_graph); its errors become one BadInput line."""
     try:
         return call(*args, **kwargs)
@@ -86,7 +87,7 @@ class Restored(object):
         v1 = tfcompat.v1()
         self.model = model
         self.graph = v1.Graph()
-        self.session = v1.Session(graph=self.graph, config=_session_config())
+        self.session = v1.Session(graph=self.graph, config=session_config())
         try:
             with self.graph.as_default():
                 _LOADERS[model.kind](self)
@@ -193,15 +194,42 @@ def _abandon(session, worker):
         ABANDONED_RUNS.append(worker)
 
 
+def suggest_input_at(op):
+    """--input-at value for a live tf.Operation that blocked: its outputs."""
+    return ",".join(t.name for t in op.outputs[:3]) or op.name + ":0"
+
+
+def blocking_ops(graph, fetches, fed):
+    """Ops of a live tf.Graph in the fetches' ancestry (not behind a fed tensor) that wait for data."""
+    seen, stack, found = set(), [], []
+    for name in fetches:
+        try:
+            stack.append(graph.as_graph_element(name).op if ":" in name else graph.get_operation_by_name(name))
+        except (KeyError, ValueError):
+            continue
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type in opsets.BLOCKING_OPS:
+            found.append(op)
+        for tensor in op.inputs:
+            if tensor.name not in fed:
+                stack.append(tensor.op)
+        stack.extend(op.control_inputs)
+    order = dict((op.name, i) for i, op in enumerate(graph.get_operations()))
+    return sorted(found, key=lambda op: order.get(op.name, 0))
+
+
 def timed_out(graph, fetches, feed_dict, where):
     """BadInput for a run that passed the deadline, naming the op it most likely waited on."""
-    from migrate import pipeline
     names = [getattr(f, "name", str(f)) for f in (fetches if isinstance(fetches, (list, tuple)) else [fetches])]
     fed = set(getattr(t, "name", str(t)) for t in (feed_dict or {}))
-    blocking = pipeline.blocking_ops(graph, names, fed)
+    blocking = blocking_ops(graph, names, fed)
     what = "{} ({})".format(blocking[0].name, blocking[0].type) if blocking else "an op of the graph"
     fix = ("it reads an input pipeline nothing fills: pass --input-at {} to feed there instead".format(
-        pipeline.suggest_input_at(blocking[0])) if blocking and blocking[0].type in pipeline.BOUNDARY_OPS
+        suggest_input_at(blocking[0])) if blocking and blocking[0].type in opsets.PIPELINE_BOUNDARY_OPS
         else "if it waits for data, pass --input-at TENSOR where the data enters; raise --timeout for slow models")
     return BadInput("a session run did not finish within {:g} s: it waits on {}".format(run_timeout(), what),
                     where, fix)
@@ -211,7 +239,7 @@ def timed_out(graph, fetches, feed_dict, where):
 # before anything runs (a 7-node graph can ask for a 1 G-element Fill). Bound: twice the largest weight the
 # graph holds (Const, variable, or a weight fed as a placeholder) plus RUN_MARGIN_BYTES.
 RUN_MARGIN_BYTES = 256 << 20
-WEIGHT_OPS = frozenset(["Const", "VariableV2", "Variable", "VarHandleOp", "Placeholder", "PlaceholderV2"])
+WEIGHT_OPS = opsets.WEIGHT_OPS
 
 
 def _static_bytes(tensor):
@@ -228,9 +256,7 @@ def _static_bytes(tensor):
 
 def _variable_bytes(op):
     try:
-        from tensorflow.core.framework import tensor_shape_pb2  # noqa: F401
-        shape = op.get_attr("shape")
-        dims = [d.size for d in shape.dim] if hasattr(shape, "dim") else list(shape)
+        dims = tfcompat.attr_shape_dims(op.get_attr("shape"))
         count = 1
         for dim in dims:
             count *= max(int(dim), 1)
@@ -244,7 +270,7 @@ def run_bound(graph):
     largest = 0
     for op in graph.get_operations():
         if op.type in WEIGHT_OPS:
-            sizes = [_variable_bytes(op)] if op.type in ("VariableV2", "Variable", "VarHandleOp") else \
+            sizes = [_variable_bytes(op)] if op.type in opsets.FREEZABLE_VARIABLE_OPS else \
                 [_static_bytes(t) for t in op.outputs]
             largest = max([largest] + [size for size in sizes if size])
     return 2 * largest + RUN_MARGIN_BYTES, largest
@@ -279,20 +305,14 @@ def too_big(tensor, op, size, bound, where, runs="verification runs",
                                                       RUN_MARGIN_BYTES >> 20), where, fix)
 
 
-def _session_config():
-    """CPU only, Grappler off: Grappler would rewrite the graphs we compare (a comparison wants them run as
-    written), and on large graphs its first-run rewrite costs more than the run (1.07 GB MLP: 96 s -> 24 s)."""
-    v1 = tfcompat.v1()
-    config = v1.ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
-    rewrites = config.graph_options.rewrite_options
-    if "disable_meta_optimizer" in type(rewrites).DESCRIPTOR.fields_by_name:  # TF >= 1.8
-        rewrites.disable_meta_optimizer = True
-    return tfcompat.set_run_timeout(config, run_timeout())
+def session_config():
+    """The ConfigProto of every session migrate opens (tfcompat.session_config) with --timeout's deadline."""
+    return tfcompat.session_config(run_timeout())
 
 
 def _import_graph(restored, graph_def):
     check_ops_known(graph_def, restored.model.path)
-    _importing(restored.model.path, tfcompat.v1().import_graph_def, graph_def, name="")
+    importing(restored.model.path, tfcompat.v1().import_graph_def, graph_def, name="")
 
 
 def _load_frozen(restored):
@@ -362,11 +382,11 @@ def _load_checkpoint(restored):
     check_ops_known(meta.graph_def, model.path)
     artifacts.check_checkpoint_matches(model)
     v1 = tfcompat.v1()
-    saver = _importing(model.path, v1.train.import_meta_graph, meta, clear_devices=True)
+    saver = importing(model.path, v1.train.import_meta_graph, meta, clear_devices=True)
     if saver is None:  # no saver_def and no variables collection: restore with the graph's own restore op
         _run_graph_restore(restored)
     else:
-        saver.restore(restored.session, _reader_prefix(model.checkpoint))
+        saver.restore(restored.session, reader_prefix(model.checkpoint))
     _init_tables(restored)
 
 
@@ -384,25 +404,16 @@ def _load_graph_with_checkpoint(restored):
 def _run_graph_restore(restored):
     """Run the `save/restore_all` op a Saver wrote into the graph, feeding the checkpoint prefix."""
     graph_def = restored.model.graph_def
-    restore = [n for n in graph_def.node if n.name.endswith("restore_all") and n.op == "NoOp"]
-    if not restore:
+    restore = opsets.restore_root(graph_def)
+    if restore is None:
         raise BadInput("graph has variables but no restore op (save/restore_all)", restored.model.path,
                        "pass a .meta graph or a SavedModel instead")
     by_name = dict((n.name, n) for n in graph_def.node)
-    readers = [n for n in graph_def.node if n.op in ("RestoreV2", "Restore", "RestoreSlice")]
-    filename = node_name(readers[0].input[0]) if readers else None
+    filename = opsets.restore_filename(graph_def)
     feeds = {}
-    if filename and by_name[filename].op in ("Const", "Placeholder", "PlaceholderWithDefault"):
-        feeds[restored.graph.get_tensor_by_name(filename + ":0")] = _reader_prefix(restored.model.checkpoint)
-    restored.session.run(restored.graph.get_operation_by_name(restore[0].name), feeds)
-
-
-def _reader_prefix(prefix):
-    import glob
-    shards = glob.glob(prefix + "-?????-of-?????")
-    if shards and not os.path.exists(prefix) and not os.path.exists(prefix + ".index"):
-        return prefix + "-?????-of-" + shards[0][-5:]
-    return prefix
+    if filename and filename in by_name and by_name[filename].op in opsets.FEEDABLE_FILENAME_OPS:
+        feeds[restored.graph.get_tensor_by_name(filename + ":0")] = reader_prefix(restored.model.checkpoint)
+    restored.session.run(restored.graph.get_operation_by_name(restore), feeds)
 
 
 def _init_tables(restored):

@@ -247,6 +247,80 @@ def rnn_cells():
         return None
 
 
+def session_config(run_timeout_seconds):
+    """CPU only, Grappler off: Grappler would rewrite the graphs we compare (a comparison wants them run as
+    written), and on large graphs its first-run rewrite costs more than the run (1.07 GB MLP: 96 s -> 24 s).
+    RewriterConfig.disable_meta_optimizer exists from TF 1.8 (TF 1.7 runs without it)."""
+    config = v1().ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
+    rewrites = config.graph_options.rewrite_options
+    if "disable_meta_optimizer" in type(rewrites).DESCRIPTOR.fields_by_name:  # TF >= 1.8
+        rewrites.disable_meta_optimizer = True
+    return set_run_timeout(config, run_timeout_seconds)
+
+
+def checkpoint_dtypes(reader):
+    """{key: tf.DType} of a checkpoint reader; {} when this TF's reader cannot tell (no
+    get_variable_to_dtype_map)."""
+    return reader.get_variable_to_dtype_map() if hasattr(reader, "get_variable_to_dtype_map") else {}
+
+
+def asset_file_defs(meta_graph):
+    """A MetaGraphDef's asset_file_def list; [] from a TF whose MetaGraphDef proto lacks the field."""
+    return list(getattr(meta_graph, "asset_file_def", []))
+
+
+def attr_shape_dims(shape):
+    """Dims of a shape attr as Operation.get_attr returns it: a TensorShapeProto (dim[].size) or a list."""
+    return [d.size for d in shape.dim] if hasattr(shape, "dim") else list(shape)
+
+
+def error_message(exc):
+    """An exception's message: TF's OpError.message (without the op trace str() may append), else str()."""
+    text = getattr(exc, "message", None) or str(exc)
+    return text if isinstance(text, str) else str(text)
+
+
+# What TF says when a checkpoint's data cannot be read back: a truncated .data shard ('Read less bytes than
+# requested'), a flipped bit ('Checksum does not match'), wrapped as DataLossError / OutOfRangeError.
+_DAMAGED_CHECKPOINT = re.compile(r"Checksum|less bytes|DATA_LOSS|OUT_OF_RANGE|corrupt")
+
+
+def is_damaged_checkpoint_error(exc):
+    """Did reading a checkpoint tensor fail because its data is damaged (whatever this TF raises)?"""
+    return isinstance(exc, tf().errors.OpError) or "less bytes" in str(exc) or "Checksum" in str(exc)
+
+
+def damaged_checkpoint_line(exc):
+    """The line of TF's message that says what is damaged (TF 2.x puts 'Graph execution error:' first and
+    what went wrong further down), without the 'ErrorName: ' prefix."""
+    lines = [text.strip() for text in error_message(exc).splitlines() if text.strip()]
+    telling = [text for text in lines if _DAMAGED_CHECKPOINT.search(text)]
+    return re.sub(r"^\w+: ", "", (telling or lines or [type(exc).__name__])[0])
+
+
+def write_error_reason(exc):
+    """'No space left on device' out of TF's 'ResourceExhaustedError: {{function_node ...}} /tmp/x; No space
+    left on device [Op:SaveV2]'."""
+    text = error_message(exc).strip().splitlines()[0]
+    reason = text.rsplit("; ", 1)[-1]
+    return re.sub(r"\s*\[Op:\w+\]$", "", reason).strip() or type(exc).__name__
+
+
+def is_duplicate_saver_error(exc):
+    """SavedModelBuilder of TF 1.7 (no `saver` keyword) builds its own Saver, which raises ValueError
+    '... same name ...' when the graph holds two variables saved under one name."""
+    return isinstance(exc, ValueError) and "same name" in str(exc)
+
+
+def export_lookup_table(handle, key_dtype, value_dtype):
+    """(keys, values) tensors exporting a live lookup table: LookupTableExportV2 for resource handles,
+    LookupTableExport for ref handles (TF 1.x tables). Raises UnimplementedError when run on TF < 1.8."""
+    from tensorflow.python.ops import gen_lookup_ops
+    export = (gen_lookup_ops.lookup_table_export_v2 if handle.dtype == tf().resource
+              else gen_lookup_ops.lookup_table_export)
+    return export(handle, key_dtype, value_dtype)
+
+
 LookupApi = namedtuple("LookupApi", ["HashTable", "TextFileInitializer", "TextFileIndex"])
 
 
@@ -286,10 +360,6 @@ def trt_generation(tf_version=None, prefer=None):
     if prefer == "v2" or tf_version >= (2, 0, 0):
         return TRT_CONVERTER_V2
     return TRT_CONVERTER_V1
-
-
-def min_version_for(generation):
-    return {TRT_CONTRIB: (1, 7, 0), TRT_CONVERTER_V1: (1, 14, 0), TRT_CONVERTER_V2: (1, 14, 0)}.get(generation)
 
 
 def trt_module_name(generation):
@@ -432,6 +502,16 @@ _TRT_FEATURE_SINCE = {
 _TRT_API_SINCE = {"v1": (1, 14, 0), "v2": (1, 14, 0)}  # --api v1 / v2: trt_convert's converter classes
 
 
+# TrtGraphConverter's keyword for the nodes kept out of engines: nodes_blacklist in 1.x, nodes_denylist in 2.x.
+TRT_EXCLUDE_NODES_KEYWORDS = ("nodes_denylist", "nodes_blacklist")
+
+
+def trt_api(module, name):
+    """The TF-TRT entry point `name` (a function or converter class) of an imported TF-TRT module, or None
+    when this TF's module lacks it (or no module imported)."""
+    return getattr(module, name, None) if module is not None else None
+
+
 def trt_feature_since(call, keyword):
     """Earliest TF version (tuple) whose `call` has `keyword`; (0, 0, 0) when every TF-TRT has it."""
     return _TRT_FEATURE_SINCE.get((call, keyword), (0, 0, 0))
@@ -520,10 +600,7 @@ def saved_model_builder_kwargs(init_op, asset_tensors, saver=None):
     import inspect as _inspect
     from tensorflow.core.framework import attr_value_pb2
     builder = v1().saved_model.builder.SavedModelBuilder
-    try:
-        params = _inspect.signature(builder.add_meta_graph_and_variables).parameters
-    except AttributeError:  # Python 2 era inspect; not reached on 3.6+
-        params = _inspect.getargspec(builder.add_meta_graph_and_variables).args
+    params = _inspect.signature(builder.add_meta_graph_and_variables).parameters
     kwargs = {}
     if init_op is not None:
         kwargs["main_op" if "main_op" in params else "legacy_init_op"] = init_op

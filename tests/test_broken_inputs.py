@@ -37,6 +37,7 @@ import pytest
 
 import migrate
 from migrate import tfcompat
+from tests.processes import default_signals
 
 CODE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(migrate.__file__)))
 
@@ -1210,13 +1211,13 @@ if stage == "work":
         return check_frozen
     # freeze verifies through runners.check_frozen, streamed or in memory
     runners.check_frozen = announcing(runners.check_frozen)
-elif stage == "write":  # freeze writes through a stream.Target whichever path froze
-    import migrate.stream as stream
-    original_commit = stream.Target.commit
+elif stage == "write":  # freeze writes through a stream_target.Target whichever path froze
+    import migrate.freezing.streaming.target as stream_target
+    original_commit = stream_target.Target.commit
     def commit(self, frozen=None):
         announce()
         return original_commit(self, frozen)
-    stream.Target.commit = commit
+    stream_target.Target.commit = commit
 runpy.run_module("migrate", run_name="__main__", alter_sys=True)
 """.replace("STAGE", repr(STAGE))
 
@@ -1227,13 +1228,6 @@ def _env():
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # what a user has: migrate itself must keep TF quiet
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def _default_signals():
-    """A shell's background job (`cmd &`) starts with SIGINT ignored and passes that on: give the child the
-    disposition a user's terminal gives it, or SIGINT would be tested as "ignored" instead of as Ctrl-C."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 Job = collections.namedtuple("Job", ["process", "source", "output", "out_dir"])
@@ -1252,7 +1246,7 @@ def processes(base, tmp_path_factory):
         else:
             command = [sys.executable, "-m", "migrate"] + argv
         jobs[name] = Job(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
-                                          cwd=root, universal_newlines=True, preexec_fn=_default_signals),
+                                          cwd=root, universal_newlines=True, preexec_fn=default_signals),
                          source, output, out_dir)
 
     for stage in ("work", "write"):

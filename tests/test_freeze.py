@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from migrate import api, artifacts, freeze, verify
+from migrate import api, artifacts, freezing, verify
 from migrate.errors import BadInput
 from tests.conftest import ATTRS_LACKING, assert_compared, expected_unknown_ops
 
@@ -99,9 +99,9 @@ def test_cnn_bn_drops_training_branch(zoo_model, tmp_path):
     unknown = _unknown_ops(zoo_model)
     if unknown:  # the library refuses as the CLI does (test_zoo_model_freezes_and_matches_goldens)
         with pytest.raises(BadInput, match="ops not registered in TF .*" + unknown[0]):
-            freeze.freeze(model, outputs=["probabilities"])
+            freezing.freeze(model, outputs=["probabilities"])
         return
-    frozen, record = freeze.freeze(model, outputs=["probabilities"])
+    frozen, record = freezing.freeze(model, outputs=["probabilities"])
     assert record.switches == {"is_training": False}
     ops = set(n.op for n in frozen.graph_def.node)
     assert not ops & {"AssignSub", "Assign", "RefSwitch", "VariableV2", "PlaceholderWithDefault"}
@@ -162,7 +162,7 @@ def test_v1_checkpoint_2016(artifact, tmp_path):
     path = artifact("nxt_v1_ckpt")
     model = artifacts.load(path)
     # The only sink is the L1 loss Sum(|label - Relu_1|): the prediction is where the label joins.
-    frozen, record = freeze.freeze(model)
+    frozen, record = freezing.freeze(model)
     assert record.outputs == ["Relu_1:0"] and record.how_outputs.startswith("inferred")
     assert record.variables == 4  # two weights, two biases; the Adam slots are not needed
     x = np.random.RandomState(0).rand(32, 4).astype(np.float32)
@@ -215,10 +215,10 @@ def _write_checkpoint_without(prefix, new_prefix, drop_suffix):
 @pytest.mark.zoo("mlp")
 def test_allow_and_deny_lists(zoo_model, tmp_path):
     model = artifacts.load(zoo_model.path)
-    frozen, record = freeze.freeze(model, outputs=["probabilities"], deny=["hidden/kernel"])
+    frozen, record = freezing.freeze(model, outputs=["probabilities"], deny=["hidden/kernel"])
     kept = sorted(n.name for n in frozen.graph_def.node if n.op == "VariableV2")
     assert kept == ["hidden/kernel"]
-    frozen, record = freeze.freeze(model, outputs=["probabilities"], allow=["logits_dense/kernel"])
+    frozen, record = freezing.freeze(model, outputs=["probabilities"], allow=["logits_dense/kernel"])
     kept = sorted(n.name for n in frozen.graph_def.node if n.op == "VariableV2")
     assert kept == ["hidden/bias", "hidden/kernel", "logits_dense/bias"]
     out = os.path.join(str(tmp_path), "partly.pb")
@@ -231,8 +231,8 @@ def test_isolated_graphs_and_default_graph_untouched(zoo_model, artifact, tmp_pa
     from migrate import tfcompat
     v1 = tfcompat.v1()
     default_before = len(v1.get_default_graph().get_operations())
-    first, _ = freeze.freeze(artifacts.load(zoo_model.path), outputs=["probabilities"])
-    second, _ = freeze.freeze(artifacts.load(artifact("tf2onnx_regression_3formats/checkpoint")), outputs=["pred"])
+    first, _ = freezing.freeze(artifacts.load(zoo_model.path), outputs=["probabilities"])
+    second, _ = freezing.freeze(artifacts.load(artifact("tf2onnx_regression_3formats/checkpoint")), outputs=["pred"])
     assert len(v1.get_default_graph().get_operations()) == default_before
     first_names = set(n.name for n in first.graph_def.node)
     second_names = set(n.name for n in second.graph_def.node)

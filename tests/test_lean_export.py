@@ -1,6 +1,6 @@
 """What keeps export and convert within a few times the model's size (numbers: README "Performance").
 
-- Large binary protobuf files are parsed a run of whole fields at a time (artifacts._parse_in_chunks): the same
+- Large binary protobuf files are parsed a run of whole fields at a time (artifacts/parsing.py): the same
   message as one parse, the same one-line refusal for a truncated file.
 - A tf2 export keeps the weights as variables in variables/ (not as constants inside every function graph),
   and from a checkpoint it freezes through a temp file that never stays in the output.
@@ -37,8 +37,8 @@ def test_chunked_parse_gives_the_message_one_parse_gives(chunk, tmp_path, monkey
     """Chunks smaller than one field, than some fields, and larger than the file."""
     graph_def = _graph_def()
     path = _write(str(tmp_path / "g.pb"), graph_def)
-    monkeypatch.setattr(artifacts, "CHUNKED_PARSE_BYTES", 0)
-    monkeypatch.setattr(artifacts, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(artifacts.parsing, "CHUNKED_PARSE_BYTES", 0)
+    monkeypatch.setattr(artifacts.parsing, "CHUNK_BYTES", chunk)
     parsed = artifacts.read_graph_def(path)
     assert parsed == graph_def and len(parsed.node) == len(graph_def.node) > 5
 
@@ -48,8 +48,8 @@ def test_chunked_parse_refuses_a_truncated_file_in_one_line(tmp_path, monkeypatc
     data = _graph_def().SerializeToString()
     with open(path, "wb") as handle:
         handle.write(data[:len(data) - 1000])
-    monkeypatch.setattr(artifacts, "CHUNKED_PARSE_BYTES", 0)
-    monkeypatch.setattr(artifacts, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(artifacts.parsing, "CHUNKED_PARSE_BYTES", 0)
+    monkeypatch.setattr(artifacts.parsing, "CHUNK_BYTES", 4096)
     with pytest.raises(BadInput) as caught:
         artifacts.read_graph_def(path)
     assert caught.value.where == path and "corrupt or truncated" in caught.value.what

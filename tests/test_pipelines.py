@@ -11,6 +11,7 @@ import pytest
 
 from migrate import artifacts, savedmodel, tfcompat, verify
 from migrate.verification import runners
+from tests.processes import default_signals
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -218,7 +219,8 @@ def test_signals_stop_a_blocked_run_and_leave_no_temp_file(tmp_path, signum, cod
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     process = subprocess.Popen([sys.executable, "-m", "migrate", "optimize", source, "-o",
                                 os.path.join(out_dir, "o.pb"), "--no-trt", "--outputs", "y", "--timeout", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                               preexec_fn=default_signals)
     deadline = time.time() + 120
     while time.time() < deadline and not any(name.endswith(".tmp") for name in os.listdir(out_dir)):
         time.sleep(0.2)  # the temp file exists once the graph is written and verification runs

@@ -1,12 +1,15 @@
-"""Streaming freeze (migrate/stream.py): the graph it writes tensor by tensor means what the session path
-(freeze.freeze) computes, node for node and value for value; what it cannot handle it refuses, and the
-freeze.freeze hook then falls back with a note."""
+"""Streaming freeze (migrate/freezing/streaming/): the graph it writes tensor by tensor means what the session
+path (freezing/session_path.py) computes, node for node and value for value; what it cannot handle it refuses,
+and freezing.freeze then falls back with a note."""
 import os
 
 import numpy as np
 import pytest
 
-from migrate import artifacts, freeze, stream, tfcompat, verify
+from migrate import artifacts, freezing, tfcompat, verify
+from migrate.freezing import streaming
+from migrate.freezing.streaming import target as stream_target
+from migrate.graph import files as graph_files
 from migrate.verification import runners
 from migrate.errors import BadInput
 from migrate.graph import edit
@@ -54,7 +57,7 @@ def _unknown_ops(zoo_model):
 
 
 def _stream(model, path, **kwargs):
-    return stream.freeze_to_file(model, path, **kwargs)
+    return streaming.freeze_to_file(model, path, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------ zoo models
@@ -71,16 +74,16 @@ def test_zoo_model_streams_like_the_session_path(zoo_model, tmp_path):
         return
     refused = [reason for feature, reason in REFUSED.items() if feature in zoo_model.entry["features"]]
     if refused:
-        with pytest.raises(stream.Unsupported) as why:
+        with pytest.raises(streaming.Unsupported) as why:
             _stream(model, out, outputs=zoo_model.outputs)
         assert refused[0] in str(why.value)
         assert not os.path.exists(out)
         return
     streamed, record = _stream(model, out, outputs=zoo_model.outputs)
-    in_memory, session_record = freeze.freeze(model, outputs=zoo_model.outputs)
+    in_memory, session_record = freezing.freeze(model, outputs=zoo_model.outputs)
     assert record.outputs == session_record.outputs and record.variables == session_record.variables
     assert record.rewritten == session_record.rewritten and record.switches == session_record.switches
-    assert isinstance(streamed, stream.StreamedModel) and streamed.file_path == out
+    assert isinstance(streamed, stream_target.StreamedModel) and streamed.file_path == out
     assert_same_graph(streamed.graph_def, in_memory.graph_def)
     golden = zoo_model.golden()
     feeds = dict((name, golden[name]) for name in zoo_model.inputs)
@@ -97,9 +100,9 @@ def test_hook_falls_back_to_the_session_path_with_a_note(zoo_model, tmp_path):
     assert _unknown_ops(zoo_model) == []  # partitioned has no op newer than TF 1.7 (see conftest.NEWER_OPS)
     os.mkdir(os.path.join(str(tmp_path), "out"))
     target_path = os.path.join(str(tmp_path), "out", "frozen.pb")
-    with stream.Target(target_path) as target:
-        frozen, record = freeze.freeze(model, outputs=zoo_model.outputs, stream_to=target)
-        assert not isinstance(frozen, stream.StreamedModel)
+    with stream_target.Target(target_path) as target:
+        frozen, record = freezing.freeze(model, outputs=zoo_model.outputs, stream_to=target)
+        assert not isinstance(frozen, stream_target.StreamedModel)
         assert any("streaming does not apply" in note and "slice" in note for note in record.notes)
         target.commit(frozen)
     golden = zoo_model.golden()
@@ -115,9 +118,9 @@ def test_hook_streams_through_freeze_and_target_commits(zoo_model, tmp_path):
     model = artifacts.load(zoo_model.path)
     os.mkdir(os.path.join(str(tmp_path), "out"))
     out = os.path.join(str(tmp_path), "out", "frozen.pb")
-    with stream.Target(out) as target:
-        frozen, record = freeze.freeze(model, outputs=zoo_model.outputs, stream_to=target)
-        assert isinstance(frozen, stream.StreamedModel) and frozen.file_path == target.path
+    with stream_target.Target(out) as target:
+        frozen, record = freezing.freeze(model, outputs=zoo_model.outputs, stream_to=target)
+        assert isinstance(frozen, stream_target.StreamedModel) and frozen.file_path == target.path
         assert any(note.startswith("streamed:") for note in record.notes)
         assert not os.path.exists(out)
         target.commit(frozen)
@@ -131,12 +134,12 @@ def test_hook_streams_through_freeze_and_target_commits(zoo_model, tmp_path):
 def test_target_removes_its_temp_file_unless_committed(tmp_path):
     out = os.path.join(str(tmp_path), "frozen.pb")
     with pytest.raises(RuntimeError):
-        with stream.Target(out) as target:
+        with stream_target.Target(out) as target:
             with open(target.path, "wb") as handle:
                 handle.write(b"partial")
             raise RuntimeError("verification blew up")
     assert os.listdir(str(tmp_path)) == []
-    with stream.Target(out):
+    with stream_target.Target(out):
         pass  # not committed (verification failed): nothing written
     assert os.listdir(str(tmp_path)) == []
 
@@ -195,7 +198,7 @@ def test_synthetic_model_streams_like_the_session_path(tmp_path, big):
     model = artifacts.load(prefix)
     out = os.path.join(str(tmp_path), "frozen.pb")
     streamed, record = _stream(model, out, outputs=outputs)
-    in_memory, session_record = freeze.freeze(model, outputs=outputs)
+    in_memory, session_record = freezing.freeze(model, outputs=outputs)
     assert_same_graph(streamed.graph_def, in_memory.graph_def)
     assert record.switches == session_record.switches == {"is_training": False}
     assert record.rewritten == session_record.rewritten and "AssignAdd->Add" in record.rewritten
@@ -204,7 +207,7 @@ def test_synthetic_model_streams_like_the_session_path(tmp_path, big):
     np.testing.assert_array_equal(actual["y:0"], expected["y:0"])
     rows = runners.check_frozen(model, streamed, outputs, feeds)
     assert_compared(rows, outputs)
-    structure, weights = stream.read_back(out)
+    structure, weights = graph_files.read_back(out)
     if big:  # the 2 MiB weight is fed from an aligned array read straight from the file
         assert "huge:0" in weights and weights["huge:0"].ctypes.data % 64 == 0
         reader = artifacts.open_checkpoint(prefix)
@@ -220,7 +223,7 @@ def test_text_output_streams_too(tmp_path):
     out = os.path.join(str(tmp_path), "frozen.pbtxt")
     streamed, _ = _stream(model, out, outputs=outputs)
     assert open(out).read().startswith("node {")
-    in_memory, _ = freeze.freeze(model, outputs=outputs)
+    in_memory, _ = freezing.freeze(model, outputs=outputs)
     assert_same_graph(artifacts.load(out).graph_def, in_memory.graph_def)
     rows = runners.check_frozen(model, streamed, outputs, feeds)  # text: the plain verification
     assert_compared(rows, outputs)
@@ -240,10 +243,10 @@ def test_refusals_leave_the_session_path(tmp_path):
             prefix = saver.save(session, os.path.join(str(tmp_path), "model.ckpt"))
     model = artifacts.load(prefix)
     out = os.path.join(str(tmp_path), "frozen.pb")
-    with pytest.raises(stream.Unsupported) as why:
+    with pytest.raises(streaming.Unsupported) as why:
         _stream(model, out, outputs=["y"])
     assert "'unsaved' is not restored" in str(why.value) and not os.path.exists(out)
-    with pytest.raises(stream.Unsupported) as why:
+    with pytest.raises(streaming.Unsupported) as why:
         _stream(model, out, outputs=["y"], deny=["saved"])
     assert "--allow/--deny" in str(why.value)
     with pytest.raises(BadInput):  # the user's mistakes are the same errors on both paths
@@ -267,12 +270,12 @@ def test_files_written_node_by_node_and_verified_file_against_file(tmp_path):
     by_io = os.path.join(str(tmp_path), "io.pb")
     by_stream = os.path.join(str(tmp_path), "stream.pb")
     io.write_graph(optimized, by_io)
-    stream.write_graph_def(optimized, by_stream)
+    graph_files.write_graph_def(optimized, by_stream)
     assert open(by_io, "rb").read() == open(by_stream, "rb").read()
     rows = runners.check_files(source, by_stream, outputs, feeds)
     assert_compared(rows, outputs)
     expected = verify.check_pair(model, model.derive(graph_def=optimized), outputs, feeds)
     assert [row.ok for row in rows] == [row.ok for row in expected]
-    assert stream.is_binary_graph_file(by_stream) and not stream.is_binary_graph_file(by_stream + "txt")
+    assert graph_files.is_binary_graph_file(by_stream) and not graph_files.is_binary_graph_file(by_stream + "txt")
     in_place, _ = passes.run_pipeline(model.graph_def, list(passes.DEFAULT_PASSES), context, in_place=True)
     assert in_place is model.graph_def and len(model.graph_def.node) == len(optimized.node)

@@ -163,7 +163,7 @@ def test_only_keywords_this_version_has_are_passed(tiny):
         tfcompat.TRT_CONVERTER_V1: ("TrtGraphConverter", getattr(module, "TrtGraphConverter", None)),
         tfcompat.TRT_CONVERTER_V2: ("TrtGraphConverterV2", getattr(module, "TrtGraphConverterV2", None)),
     }[outcome.generation]
-    accepted = tftrt._parameters(target.__init__ if call != "create_inference_graph" else target)
+    accepted = tftrt.options.parameters(target.__init__ if call != "create_inference_graph" else target)
     passed = set(outcome.kwargs_used[call])
     assert passed <= accepted
     assert outcome.kwargs_used[call]["maximum_cached_engines"] == 2

@@ -11,7 +11,7 @@ from collections import namedtuple
 from migrate import tfcompat
 from migrate.errors import BadInput
 from migrate.graph import names
-from migrate.graph.view import _producer, needed_nodes
+from migrate.graph.view import needed_nodes, producer_of
 
 
 def node_map(graph_def):
@@ -138,7 +138,7 @@ def splice_out(graph_def, splices, readers=None):
     """
     resolver = _Resolver(splices)
     rewritten = 0
-    producer = _producer
+    producer = producer_of
     if isinstance(readers, dict):
         candidates = list(readers.values())
     else:

@@ -2,18 +2,6 @@
 from migrate import opsets, tfcompat
 from migrate.graph.view import as_digraph, loop_back_edges, topological_sort
 
-V1_CONTROL_FLOW = opsets.V1_CONTROL_FLOW
-SWITCH_OPS = frozenset(["Switch", "RefSwitch"])
-# Ops that only exist inside (or at the border of) a v1 while loop.
-WHILE_LOOP_OPS = frozenset(["Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration",
-                            "LoopCond"])
-# Ops whose meaning lives in graph_def.library functions: we do not look inside them.
-FUNCTION_CALL_OPS = frozenset(["PartitionedCall", "StatefulPartitionedCall", "If", "StatelessIf", "While",
-                               "StatelessWhile", "Case", "StatelessCase", "SymbolicGradient", "RemoteCall"])
-PLACEHOLDER_OPS = frozenset(["Placeholder", "PlaceholderV2", "PlaceholderWithDefault"])
-# Ops that produce ref tensors: an Identity after them turns a ref into a value.
-REF_PRODUCING_OPS = frozenset(["Variable", "VariableV2", "TemporaryVariable", "RefSwitch", "RefEnter",
-                               "RefMerge", "RefIdentity", "RefNextIteration", "RefExit"])
 
 _stateful = {}
 
@@ -37,7 +25,7 @@ def pure_nodes(graph):
     pure = set()
     for name in topological_sort(graph, back):  # BadInput on a cycle that is not a while loop
         op = graph.nodes[name]["op"]
-        if op in WHILE_LOOP_OPS or is_stateful(op):
+        if op in opsets.WHILE_LOOP_OPS or is_stateful(op):
             continue
         if all(producer in pure for producer in graph.predecessors(name) if (producer, name) not in back):
             pure.add(name)

@@ -17,12 +17,11 @@ from collections import deque
 
 from migrate.errors import BadInput
 from migrate.graph import names
+from migrate.opsets import MERGE_OPS, NEXT_ITERATION_OPS
 
 DATA = "data"
 CONTROL = "control"
 
-NEXT_ITERATION_OPS = frozenset(["NextIteration", "RefNextIteration"])
-MERGE_OPS = frozenset(["Merge", "RefMerge"])
 
 # Edge attribute dicts are shared by all edges of a kind: treat them as read-only.
 _DATA_EDGE = {"kind": DATA}
@@ -129,7 +128,7 @@ class DiGraph(object):
         return graph
 
 
-def _producer(input_name):
+def producer_of(input_name):
     """names.node_name, inlined for the sweeps below: '^y' -> 'y', 'y:1' -> 'y'."""
     if input_name[:1] == "^":
         input_name = input_name[1:]
@@ -171,7 +170,7 @@ def to_digraph(graph_def):
                 producer, attrs = input_name[1:], control_edge
                 controls += 1
             else:
-                producer = _producer(input_name) if ":" in input_name else input_name
+                producer = producer_of(input_name) if ":" in input_name else input_name
                 attrs = data_edge
             # One edge per pair: a data edge already implies the ordering a control edge would add.
             if producer not in succ or mine.get(producer) is data_edge:
@@ -198,7 +197,7 @@ class Sweep(object):
                     producer = input_name[1:]
                     controls += 1
                 elif ":" in input_name:
-                    producer = _producer(input_name)
+                    producer = producer_of(input_name)
                 else:
                     producer = input_name
                 read[producer] = read.get(producer, 0) + 1
@@ -226,7 +225,7 @@ def dangling_inputs(graph_def):
     found = []
     for node in graph_def.node:
         for input_name in node.input:
-            if (input_name if ":" not in input_name and input_name[:1] != "^" else _producer(input_name)) \
+            if (input_name if ":" not in input_name and input_name[:1] != "^" else producer_of(input_name)) \
                     not in known:
                 found.append((node.name, input_name))
     return found
@@ -241,7 +240,7 @@ def is_topologically_sorted(graph_def):
         ops[node.name] = node.op
     for index, node in enumerate(graph_def.node):
         for input_name in node.input:
-            producer = input_name if ":" not in input_name and input_name[:1] != "^" else _producer(input_name)
+            producer = input_name if ":" not in input_name and input_name[:1] != "^" else producer_of(input_name)
             if position.get(producer, -1) >= index and not (
                     node.op in MERGE_OPS and ops[producer] in NEXT_ITERATION_OPS):
                 return False
@@ -357,7 +356,7 @@ def needed_nodes(graph, outputs):
     found, todo = set(roots), list(roots)
     while todo:
         for input_name in known[todo.pop()].input:
-            producer = input_name if ":" not in input_name and input_name[:1] != "^" else _producer(input_name)
+            producer = input_name if ":" not in input_name and input_name[:1] != "^" else producer_of(input_name)
             if producer not in found and producer in known:
                 found.add(producer)
                 todo.append(producer)

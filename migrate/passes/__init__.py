@@ -46,7 +46,7 @@ def parse_pass_list(spec):
 def run_pipeline(graph_def, pass_names, context, checked=False, in_place=False):
     """Run the passes in order on a copy of graph_def: (new graph_def, [PassRecord]).
 
-    checked=True: graph_def passed artifacts.check_graph_structure already (artifacts.load does it) and was
+    checked=True: graph_def passed graph.validate.check_graph_structure already (artifacts.load does it) and was
     not changed since: the structural check (seconds on a million nodes) is not repeated.
     in_place=True: edit graph_def itself, no copy (a copy of a 1 GB graph is 1 GB more); the caller no longer
     needs the original (e.g. it verifies against the source file)."""
@@ -72,7 +72,7 @@ def run_pipeline(graph_def, pass_names, context, checked=False, in_place=False):
 
 
 def _check_graph(graph_def, context, checked=False):
-    from migrate.artifacts import check_graph_structure
+    from migrate.graph.validate import check_graph_structure
     if not checked:
         check_graph_structure(graph_def, None)  # arity, output indices, attrs, duplicate names, dangling, cycles
     existing = set(node.name for node in graph_def.node)

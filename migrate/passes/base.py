@@ -3,7 +3,8 @@ import time
 from collections import Counter
 
 from migrate.graph import Sweep, drop_unreachable, names, needed_nodes, remove_nodes, sinks
-from migrate.graph.view import NEXT_ITERATION_OPS, _producer
+from migrate.graph.view import producer_of
+from migrate.opsets import NEXT_ITERATION_OPS
 
 DEFAULT_OPTIONS = {
     "max_batch": None,          # batch size set_static_shapes gives an unknown dim 0
@@ -155,7 +156,7 @@ def _drop_unread(graph_def, roots):
     for node in graph_def.node:
         nodes[node.name] = node
         for input_name in node.input:
-            producer = input_name if ":" not in input_name and input_name[:1] != "^" else _producer(input_name)
+            producer = input_name if ":" not in input_name and input_name[:1] != "^" else producer_of(input_name)
             readers[producer] = readers.get(producer, 0) + 1
     doomed = set()
     todo = [name for name in nodes if name not in readers and name not in roots]
@@ -165,7 +166,7 @@ def _drop_unread(graph_def, roots):
             continue
         doomed.add(name)
         for input_name in nodes[name].input:
-            producer = _producer(input_name)
+            producer = producer_of(input_name)
             if producer in readers:
                 readers[producer] -= 1
                 if readers[producer] == 0 and producer in nodes and producer not in roots:

@@ -18,14 +18,12 @@ import numpy as np
 from migrate import tfcompat
 from migrate.graph import add_const, const_value, make_const, names, node_map, to_digraph, unique_name
 from migrate.graph.ops import attr
+from migrate.opsets import BATCH_NORM_OPS, BIAS_OPS, LINEAR_OPS, ORDERED_BIAS_OPS
 from migrate.passes import base
 
 NAME = "fold_batch_norms"
 SUMMARY = "fold inference batch norms (fused or decomposed x*c1+c2) into Conv2D/Depthwise/MatMul weights + BiasAdd"
 
-LINEAR_OPS = frozenset(["Conv2D", "DepthwiseConv2dNative", "MatMul"])
-BATCH_NORM_OPS = frozenset(["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"])
-BIAS_OPS = frozenset(["BiasAdd", "Add", "AddV2", "Sub"])
 FLOAT_TYPES = frozenset(["float16", "bfloat16", "float32", "float64"])
 
 
@@ -141,7 +139,7 @@ def _step(node, tail, layout, nodes, read_indices):
         return _batch_norm_step(node, tail, layout, nodes, read_indices)
     data = [name for name in node.input if not names.is_control(name)]
     if node.op == "Mul" or node.op in BIAS_OPS:
-        if node.op in ("Sub", "BiasAdd") and names.node_name(data[0]) != tail:
+        if node.op in ORDERED_BIAS_OPS and names.node_name(data[0]) != tail:
             return "{} '{}' does not take '{}' as first input".format(node.op, node.name, tail)
         other = [name for name in data if names.node_name(name) != tail]
         if len(other) != 1 or nodes[names.node_name(other[0])].op != "Const":

@@ -24,15 +24,15 @@ import numpy as np
 from migrate import opsets, tfcompat
 from migrate.graph import (add_const, make_const, names, needed_nodes, node_map, remove_nodes, to_digraph,
                            unique_name)
-from migrate.graph.ops import FUNCTION_CALL_OPS, PLACEHOLDER_OPS, V1_CONTROL_FLOW, attr, is_stateful
-from migrate.graph.view import MERGE_OPS, NEXT_ITERATION_OPS, loop_back_edges, parse_input, topological_sort
+from migrate.graph.ops import attr, is_stateful
+from migrate.graph.view import loop_back_edges, parse_input, topological_sort
+from migrate.opsets import (FUNCTION_CALL_OPS, MERGE_OPS, NEXT_ITERATION_OPS, PLACEHOLDER_OPS, SHAPE_OPS,
+                            SHAPED_PLACEHOLDER_OPS as PLACEHOLDERS, V1_CONTROL_FLOW)
 from migrate.passes import base, numpy_eval
 
 NAME = "fold_constants"
 SUMMARY = "evaluate subgraphs fed by constants only (one session run) and replace them by Const nodes"
 
-SHAPE_OPS = frozenset(["Shape", "Size", "Rank"])
-PLACEHOLDERS = frozenset(["Placeholder", "PlaceholderV2"])  # PlaceholderWithDefault may be fed any shape
 # Unsafe ops (ReadFile, ...) never run at optimize time: folding would bake a file's contents into the model.
 NEVER_FOLDED_OPS = V1_CONTROL_FLOW | FUNCTION_CALL_OPS | PLACEHOLDER_OPS | frozenset(["NoOp"]) | opsets.UNSAFE_OPS
 SMALL_BYTES = 1 << 20   # results up to this size are always worth folding

@@ -19,13 +19,12 @@ TF's remove_training_nodes instead keeps every Identity that has or is a control
 from collections import OrderedDict
 
 from migrate.graph import Sweep, forwarding_splice, names, splice_out
-from migrate.graph.ops import REF_PRODUCING_OPS, SWITCH_OPS, V1_CONTROL_FLOW
+from migrate.opsets import FORWARDING_OPS, REF_PRODUCING_OPS, SWITCH_OPS, V1_CONTROL_FLOW
 from migrate.passes import base
 
 NAME = "remove_identity"
 SUMMARY = "splice out Identity/IdentityN/StopGradient/Snapshot/PreventGradient/NoOp, keeping control deps"
 
-FORWARDING_OPS = frozenset(["Identity", "IdentityN", "StopGradient", "Snapshot", "PreventGradient", "NoOp"])
 
 KEEP_PROTECTED = "requested input/output"
 KEEP_SINK = "nothing reads it (a target such as 'init'; prune_unused decides)"

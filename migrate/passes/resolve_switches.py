@@ -8,13 +8,11 @@ predicate (theirs is a LoopCond), so loops are untouched. A Merge whose value_in
 left alone, and so is its Switch.
 """
 from migrate.graph import edit, names
+from migrate.opsets import MERGE_OPS, SWITCH_OPS
 from migrate.passes import base
 
 NAME = "resolve_switches"
 SUMMARY = "tf.cond on a constant predicate -> the taken branch only (dead branch removed)"
-
-SWITCH_OPS = frozenset(["Switch", "RefSwitch"])
-MERGE_OPS = frozenset(["Merge", "RefMerge"])
 
 
 def run(graph_def, context, in_place=False):

@@ -13,12 +13,11 @@ from migrate import tfcompat
 from migrate.errors import BadInput
 from migrate.graph import names
 from migrate.graph.ops import attr
+from migrate.opsets import SHAPED_PLACEHOLDER_OPS as PLACEHOLDERS
 from migrate.passes import base
 
 NAME = "set_static_shapes"
 SUMMARY = "fix every Placeholder shape: unknown batch = max_batch, other dims from input_shapes"
-
-PLACEHOLDERS = frozenset(["Placeholder", "PlaceholderV2"])
 
 
 def run(graph_def, context, in_place=False):

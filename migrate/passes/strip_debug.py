@@ -12,14 +12,11 @@ Asserts inside functions of graph_def.library (TF2 If-based guards) are not look
 """
 from migrate.graph import Splice, Sweep, names, reachable, splice_out, to_digraph
 from migrate.graph.ops import pure_nodes
+from migrate.opsets import DEBUG_OPS, FORWARDING_DEBUG_OPS
 from migrate.passes import base
 
 NAME = "strip_debug"
 SUMMARY = "remove Assert, CheckNumerics, Print/PrintV2 and the guards and control edges that served them"
-
-FORWARDING_DEBUG_OPS = frozenset(["CheckNumerics", "CheckNumericsV2", "Print"])  # output 0 = input 0
-SINK_DEBUG_OPS = frozenset(["Assert", "PrintV2"])                                  # no outputs
-DEBUG_OPS = FORWARDING_DEBUG_OPS | SINK_DEBUG_OPS
 
 
 def run(graph_def, context, in_place=False):

@@ -31,7 +31,7 @@ def endpoint(model, outputs=None, signature=None, partner=None):
     their tensors). A graph side: --outputs as tensor names (or the partner's signature keys, mapped to the
     partner's tensors), else the outputs recorded in the graph, else the partner's outputs where this graph has
     those tensors (keyed by the partner's names, so they pair), else inferred."""
-    from migrate import freeze as freeze_mod
+    from migrate.freezing import outputs as freeze_outputs
     sig_name = signature or ("serving_default" if "serving_default" in model.signatures else
                              (sorted(model.signatures)[0] if len(model.signatures) == 1 else None))
     if sig_name:
@@ -54,15 +54,15 @@ def endpoint(model, outputs=None, signature=None, partner=None):
             elif len(by_alias) == 1:
                 named[name] = tensor_name(by_alias[0])  # a key export derived from a node name ('a/b' -> 'a_b')
             else:
-                tensor = freeze_mod.resolve_outputs(model, [name])[0][0]
+                tensor = freeze_outputs.resolve_outputs(model, [name])[0][0]
                 named[tensor] = tensor
     elif model.outputs and model.kind == "frozen_graph":
-        named = dict((t, t) for t in freeze_mod.resolve_outputs(model)[0])
+        named = dict((t, t) for t in freeze_outputs.resolve_outputs(model)[0])
     else:
         named = dict((key, tensor_name(tensor)) for key, tensor in partner_outputs.items()
                      if node_name(tensor) in known)
         if not named or len(named) < len(partner_outputs):
-            named = dict((t, t) for t in freeze_mod.resolve_outputs(model)[0])
+            named = dict((t, t) for t in freeze_outputs.resolve_outputs(model)[0])
     specs = input_specs(model.graph_def, sorted(named.values()))
     return Endpoint(model, dict((t, t) for t in specs), named, specs)
 

@@ -10,7 +10,9 @@ feeds.Results whose `alternate` is the run on it (what compare uses to tell outp
 
 A new kind (ONNX: onnxruntime) is a class with `run(feeds)` and `where` (what its errors name); check() runs a
 reference and a candidate and compares. Errors a run raises are the runner's (BadInput naming `where`)."""
-from migrate import stream, tfcompat
+from migrate import tfcompat
+from migrate.freezing.streaming import target as stream_target
+from migrate.graph import files as graph_files
 from migrate.errors import BadInput
 from migrate.graph.names import tensor_name
 from migrate.verification import compare as comparison
@@ -83,12 +85,12 @@ def check_models(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
 
 
 def check_frozen(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
-    """check_models, lean for a streamed candidate (stream.StreamedModel in a binary file): the file is read
+    """check_models, lean for a streamed candidate (stream_target.StreamedModel in a binary file): the file is read
     back node by node and run with each large Const (a weight) imported as a Placeholder fed the value parsed
     from that Const (GraphFileRunner). Same nodes, same values, same computation, but the weights are in memory
     once (TF's import_graph_def would hold the GraphDef, its serialized copy, TF's own parse and the graph's
     NodeDefs at the same time). Other candidates: check_models."""
-    if not isinstance(candidate, stream.StreamedModel) or candidate.text or candidate.file_path is None:
+    if not isinstance(candidate, stream_target.StreamedModel) or candidate.text or candidate.file_path is None:
         return check_models(reference, candidate, outputs, feeds, rtol, atol)
     # The candidate first: its weights are numpy arrays, freed when it is done. The reference's variables
     # stay in the process after its session is deleted (TF 2.21 keeps them), so it goes last.
@@ -99,18 +101,18 @@ def check_frozen(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
 def run_file(path, outputs, feeds, where=None):
     """{output: array} from a binary frozen GraphDef file, its large Consts fed from aligned arrays read
     from the file (read_back): the weights are in memory once, TF's import never copies them. The session
-    runs the graph as written (session._session_config: Grappler off)."""
+    runs the graph as written (session.session_config: Grappler off)."""
     from migrate import session as session_mod
-    structure, weights = stream.read_back(path)
+    structure, weights = graph_files.read_back(path)
     where = where or path
     session_mod.check_ops_known(structure, where)
     v1 = tfcompat.v1()
     graph = v1.Graph()
     with graph.as_default():
-        session_mod._importing(where, v1.import_graph_def, structure, name="")
+        session_mod.importing(where, v1.import_graph_def, structure, name="")
     del structure
     session_mod.check_run_memory(graph, where)
-    with v1.Session(graph=graph, config=session_mod._session_config()) as sess:
+    with v1.Session(graph=graph, config=session_mod.session_config()) as sess:
         present = set(op.name for op in graph.get_operations())
         if session_mod.TABLE_INIT_NODE in present:
             session_mod.run_checked(sess, graph.get_operation_by_name(session_mod.TABLE_INIT_NODE), None, where)
@@ -163,7 +165,7 @@ def run_signature(directory, sig, feeds):
     v1 = tfcompat.v1()
     graph = v1.Graph()
     from migrate import session as session_mod
-    with v1.Session(graph=graph, config=session_mod._session_config()) as session:
+    with v1.Session(graph=graph, config=session_mod.session_config()) as session:
         meta = v1.saved_model.loader.load(session, [v1.saved_model.tag_constants.SERVING], directory)
         saved = meta.signature_def[sig.name]
         feed_dict = dict((saved.inputs[by_tensor[t]].name, v) for t, v in feeds.items() if t in by_tensor)

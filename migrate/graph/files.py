@@ -1,0 +1,167 @@
+"""GraphDef files read and written a node at a time: a binary graph written without ever holding its serialized
+form, and read back with its large Consts (weights) as fed Placeholders, their values in aligned arrays; the
+import check every graph written unverified gets (check_importable)."""
+import os
+
+from migrate import artifacts, tfcompat
+from migrate.errors import BadInput, first_line
+from migrate.graph import edit, wire
+from migrate.graph.names import tensor_name
+
+
+FED_CONST_BYTES = 1 << 20  # Consts above this are fed when a streamed file is read back for verification
+
+
+def is_binary_graph_file(path):
+    """True for a GraphDef file runners.run_file can read (binary; text files are parsed whole)."""
+    return bool(path) and os.path.isfile(path) and not path.endswith(artifacts.TEXT_SUFFIXES) and \
+        not artifacts.looks_like_text(open(path, "rb").read(256))
+
+
+def write_graph_def(graph_def, path, text=None):
+    """io.write_graph for a GraphDef in memory, binary files written node by node: the serialized graph
+    never exists as one bytes object (1 GB more for a 1 GB graph). Attrs equal to their op's default are
+    dropped first, as io.write_graph does. text (default: by the path's suffix): io.write_graph's way."""
+    if text if text is not None else path.endswith(artifacts.TEXT_SUFFIXES):
+        from google.protobuf import text_format
+        edit.strip_default_attrs(graph_def)
+        with open(path, "w") as handle:
+            handle.write(text_format.MessageToString(graph_def))
+        return
+    edit.strip_default_attrs(graph_def)
+    tail = type(graph_def)()
+    tail.versions.CopyFrom(graph_def.versions)
+    tail.library.CopyFrom(graph_def.library)
+    with open(path, "wb") as handle:
+        for node in graph_def.node:
+            wire.write_node(handle, node.SerializeToString(deterministic=True))
+        handle.write(tail.SerializeToString(deterministic=True))
+
+
+def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
+    """(GraphDef with every Const above fed_bytes turned into a Placeholder, {tensor: value of that Const})
+    from a binary GraphDef file, read one field at a time. A large Const's tensor_content is read from the
+    file straight into a 64-byte aligned array (TF feeds such arrays without copying them)."""
+    from tensorflow.core.framework import graph_pb2, node_def_pb2
+    graph_def = graph_pb2.GraphDef()
+    rest = bytearray()
+    weights = {}
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        while handle.tell() < size:
+            key, head = _read_varint(handle, path)
+            number, wire_type = key >> 3, key & 7
+            if wire_type == wire.VARINT:
+                _, value_bytes = _read_varint(handle, path)
+                rest += head + value_bytes
+                continue
+            if wire_type != wire.LENGTH_DELIMITED:
+                raise BadInput("unexpected wire type {} in a GraphDef".format(wire_type), path, "freeze again")
+            length, length_bytes = _read_varint(handle, path)
+            start = handle.tell()
+            if start + length > size:
+                raise BadInput("frozen graph file is truncated", path, "freeze again")
+            weight = _read_weight(handle, start, length, values) if number == 1 and length > fed_bytes else None
+            if weight is not None:
+                name, dtype, value = weight
+                node = graph_def.node.add()
+                node.name, node.op = name, "Placeholder"
+                node.attr["dtype"].type = dtype
+                node.attr["shape"].shape.CopyFrom(tfcompat.v1().TensorShape(value.shape).as_proto())
+                weights[tensor_name(name)] = value
+                continue
+            handle.seek(start)
+            payload = handle.read(length)
+            if number == 1:
+                graph_def.node.extend([node_def_pb2.NodeDef.FromString(payload)])
+            else:
+                rest += head + length_bytes + payload
+    graph_def.MergeFromString(bytes(rest))
+    return graph_def, weights
+
+
+def split_weights(graph_def, fed_bytes=FED_CONST_BYTES, values=True):
+    """read_back for a GraphDef in memory: (a new GraphDef with every Const whose tensor_content is above
+    fed_bytes turned into a Placeholder, {tensor: value of that Const}). The input is not changed; small nodes
+    are copied into the new GraphDef, each large value is decoded once (values=False: not at all, {})."""
+    from tensorflow.core.framework import graph_pb2
+    structure = graph_pb2.GraphDef()
+    weights = {}
+    for node in graph_def.node:
+        if node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > fed_bytes:
+            value = edit.const_value(node) if values else None
+            placeholder = structure.node.add()
+            placeholder.name, placeholder.op = node.name, "Placeholder"
+            placeholder.attr["dtype"].type = node.attr["dtype"].type
+            placeholder.attr["shape"].shape.CopyFrom(node.attr["value"].tensor.tensor_shape)
+            if values:
+                weights[tensor_name(node.name)] = value
+        else:
+            structure.node.add().CopyFrom(node)
+    structure.library.CopyFrom(graph_def.library)
+    structure.versions.CopyFrom(graph_def.versions)
+    return structure, weights
+
+
+def _read_weight(handle, start, length, values=True, head_size=1 << 16):
+    """(name, dtype enum, array) for the Const NodeDef of `length` bytes at `start`, its tensor_content read
+    into an aligned array (values=False: a zero-stride stand-in of that shape, nothing read); None (file
+    position undefined) when the node is not laid out that way."""
+    import numpy as np
+    handle.seek(start)
+    head = handle.read(min(length, head_size))
+    layout = wire.const_layout(head)
+    if layout is None:
+        return None
+    name, dtype, dims, offset, count = layout
+    np_dtype = np.dtype(tfcompat.v1().as_dtype(dtype).as_numpy_dtype)
+    elements = 1
+    for dim in dims:
+        elements *= dim
+    if offset + count > length or np_dtype.kind in "OSUV" or elements * np_dtype.itemsize != count:
+        return None
+    if not values:
+        handle.seek(start + length)
+        return name, dtype, np.lib.stride_tricks.as_strided(np.zeros(1, np_dtype), shape=dims,
+                                                            strides=[0] * len(dims))
+    raw = np.empty(count + 64, np.uint8)
+    shift = (-raw.ctypes.data) % 64
+    buffer = raw[shift:shift + count]
+    have = min(len(head) - offset, count)
+    buffer[:have] = np.frombuffer(head, np.uint8, have, offset)
+    if count > have:
+        handle.seek(start + offset + have)
+        if handle.readinto(memoryview(buffer)[have:]) != count - have:
+            return None
+    handle.seek(start + length)
+    return name, dtype, buffer.view(np_dtype).reshape(dims)
+
+
+def _read_varint(handle, path):
+    try:
+        return wire.read_varint(handle)
+    except wire.WireError:
+        raise BadInput("frozen graph file is truncated", path, "freeze again")
+
+
+def check_importable(where, graph_def=None, path=None):
+    """The cheap check every graph written unverified gets: TF's import_graph_def into a fresh Graph, no
+    session run. Large Consts are imported as Placeholders of their dtype/shape (a file is read without its
+    weights, a GraphDef in memory is not copied with them). BadInput naming the node TF refused."""
+    if path is not None:
+        if path.endswith(artifacts.TEXT_SUFFIXES):
+            structure = split_weights(artifacts.read_graph_def(path), values=False)[0]
+        else:
+            structure, _ = read_back(path, values=False)
+    else:
+        structure, _ = split_weights(graph_def, values=False)
+    v1 = tfcompat.v1()
+    try:
+        with v1.Graph().as_default():
+            v1.import_graph_def(structure, name="")
+    except Exception as exc:
+        if not isinstance(exc, (tfcompat.tf().errors.OpError, ValueError, KeyError, TypeError)):
+            raise
+        raise BadInput("the graph to write does not import into TF {}: {}".format(
+            tfcompat.version_string(), first_line(exc)), where,
+            "nothing was written; run without --no-verify to see more, or report it")
