@@ -287,7 +287,7 @@ def _suggest(decision, op, generation, opts):
         if op in opsets.V1_CONTROL_FLOW:
             return "v1 control flow: resolve the cond (freeze with a constant predicate; resolve_switches pass)"
         hint = tables.REPLACEMENTS.get(op)
-        later = classify._later_generation(op, generation)
+        later = classify.later_generation(op, generation)
         parts = [hint] if hint else []
         if later:
             parts.append("{} converts {}: plan with --tf-trt {}".format(later, op, later.split()[-1]))

@@ -48,7 +48,7 @@ class Context(object):
         name = tensor.lstrip("^").split(":")[0] if ":" in tensor else tensor.lstrip("^")
         node = self.nodes.get(name)
         seen = 0
-        while node is not None and node.op in ("Identity", "Snapshot") and node.input and seen < 64:
+        while node is not None and node.op in tables.FORWARDING_OPS and node.input and seen < 64:
             node = self.nodes.get(_name(node.input[0]))
             seen += 1
         return node
@@ -155,7 +155,7 @@ def _axes_not_batch(index):
         normal = [a + rank if (a < 0 and rank is not None) else a for a in axes]
         if 0 in normal:
             return "axis 0 is the batch dim: implicit-batch TensorRT cannot {} it".format(
-                "reduce over" if node.op not in ("ConcatV2", "ExpandDims") else "touch")
+                "reduce over" if node.op not in tables.AXIS_OPS else "touch")
         return None
     return check
 
@@ -277,7 +277,7 @@ def decide(node, generation, ctx, options, outputs, frames):
     implicit = ctx.implicit_batch
     entry = generation["ops"].get(op)
     if entry is None:  # (2.x logs its shape rules first; no shape makes an op without converter convert)
-        later = _later_generation(op, generation)
+        later = later_generation(op, generation)
         return Decision(False, "no_converter", "no {} converter in TF-TRT {}{}".format(
             op, generation["name"], "; {} has one".format(later) if later else ""))
     if generation["name"] == tables.CONVERTER_V2["name"] and implicit:
@@ -304,7 +304,7 @@ def decide(node, generation, ctx, options, outputs, frames):
     return OK
 
 
-def _later_generation(op, generation):
+def later_generation(op, generation):
     names = list(tables.GENERATIONS)
     for name in names[names.index(generation["name"]) + 1:]:
         if op in tables.GENERATIONS[name]["ops"]:
@@ -341,7 +341,7 @@ def _v2_implicit_batch(node, ctx):
         return None
     if node.op in BROADCAST_BATCH_OPS:
         relevant = inputs
-    elif node.op in ("Conv2DBackpropInput", "Conv3DBackpropInputV2") and len(inputs) > 2:
+    elif node.op in tables.BACKPROP_INPUT_OPS and len(inputs) > 2:
         relevant = inputs[2:3]
     else:
         relevant = inputs[:1]

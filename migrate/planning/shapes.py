@@ -119,7 +119,7 @@ def _inputs(node):
 def _infer_node(node, known):
     op, attr, inputs = node.op, node.attr, _inputs(node)
     ins = [known.of(i) for i in inputs]
-    if op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault"):
+    if op in tables.PLACEHOLDER_OPS:
         if "shape" in attr:
             return [_from_proto(attr["shape"].shape)]
         return [ins[0] if ins else None]
@@ -135,11 +135,11 @@ def _infer_node(node, known):
         if op.startswith("FusedBatchNorm"):
             channels = [shape[_channel_axis(attr, len(shape))]] if shape else [-1]
             return [shape] + [channels] * 5
-        if op in ("Switch", "RefSwitch"):
+        if op in tables.SWITCH_OPS:
             return [shape, shape]
-        if op in ("Merge", "RefMerge"):
+        if op in tables.MERGE_OPS:
             return [shape, []]
-        if op in ("Identity", "Snapshot") and inputs:
+        if op in tables.FORWARDING_OPS and inputs:
             value = known.value(inputs[0])
             if value is not None:
                 known.values[(node.name, 0)] = value
@@ -149,25 +149,25 @@ def _infer_node(node, known):
         if op == "Select":
             return [ins[1]]
         return [_broadcast(ins[start:])]
-    if op in ("Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool"):
+    if op in tables.WINDOW_OPS:
         return [_conv_like(op, attr, ins)]
     if op == "MatMul":
         return [_matmul(attr, ins)]
-    if op in ("BatchMatMul", "BatchMatMulV2"):
+    if op in tables.BATCH_MATMUL_OPS:
         return [_batch_matmul(attr, ins)]
     if op == "Reshape":
         target = known.value(inputs[1])
         if target is None and ins[1] is not None and len(ins[1]) == 1 and ins[1][0] >= 0:
             return [[-1] * ins[1][0]]  # rank known from the shape tensor's length
         return [_reshape(ins[0], target)]
-    if op in ("RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt"):
+    if op in tables.RANDOM_OPS:
         value = known.value(inputs[0])
         return [list(value) if value is not None else None]
     if op in REDUCE_OPS:
         return [_reduce(op, attr, ins[0], known.value(inputs[1]))]
     if op == "ConcatV2":
         return [_concat(ins[:-1], known.value(inputs[-1]))]
-    if op in ("Pad", "PadV2", "MirrorPad"):
+    if op in tables.PAD_OPS:
         return [_pad(ins[0], known.value(inputs[1]))]
     if op == "Squeeze":
         return [_squeeze(ins[0], list(attr["squeeze_dims"].list.i) if "squeeze_dims" in attr else [])]
@@ -211,7 +211,7 @@ def _infer_node(node, known):
         return [_strided_slice(attr, ins[0], [known.value(i) for i in inputs[1:4]])]
     if op == "Slice":
         return [_slice(ins[0], known.value(inputs[1]), known.value(inputs[2]))]
-    if op in ("GatherV2", "Gather"):
+    if op in tables.GATHER_OPS:
         axis = known.value(inputs[2]) if op == "GatherV2" else [0]
         params, indices = ins[0], ins[1]
         if params is None or indices is None or axis is None or (attr["batch_dims"].i if "batch_dims" in attr
@@ -339,7 +339,7 @@ def _conv_like(op, attr, ins):
     strides = _ints(attr, "strides", [1, 1, 1, 1])
     dilations = _ints(attr, "dilations", [1, 1, 1, 1])
     padding = attr["padding"].s if "padding" in attr else b"VALID"
-    if op in ("MaxPool", "AvgPool"):
+    if op in tables.POOL_OPS:
         ksize = _ints(attr, "ksize", [1, 1, 1, 1])
         kh, kw, channels = ksize[h_axis], ksize[w_axis], shape[c_axis]
     else:
@@ -393,7 +393,7 @@ def _reduce(op, attr, shape, axes):
         return None
     rank = len(shape)
     axes = set(a + rank if a < 0 else a for a in axes)
-    if op in ("ArgMax", "ArgMin"):
+    if op in tables.ARG_REDUCE_OPS:
         return [d for i, d in enumerate(shape) if i not in axes]
     keep = attr["keep_dims"].b if "keep_dims" in attr else False
     return [1 if i in axes else d for i, d in enumerate(shape)] if keep else \
@@ -485,13 +485,13 @@ def flops(node, shapes, batch=1):
             return None
         ta = node.attr["transpose_a"].b if "transpose_a" in node.attr else False
         return 2 * elements(out) * (a[0] if ta else a[1])
-    if op in ("BatchMatMul", "BatchMatMulV2"):
+    if op in tables.BATCH_MATMUL_OPS:
         a = shapes.of(inputs[0])
         if not known(a) or not known(out):
             return None
         adj = node.attr["adj_x"].b if "adj_x" in node.attr else False
         return 2 * elements(out) * (a[-2] if adj else a[-1])
-    if op in ("MaxPool", "AvgPool"):
+    if op in tables.POOL_OPS:
         ksize = _ints(node.attr, "ksize", [1, 1, 1, 1])
         return elements(out) * int(np.prod(ksize)) if known(out) else None
     if op in REDUCE_OPS:

@@ -348,3 +348,16 @@ BROADCAST_BATCH_OPS = frozenset(["Add", "AddV2", "Mul", "Sub", "Div", "FloorDiv"
                                  "Maximum", "Pow", "BiasAdd", "SquaredDifference", "BatchMatMul",
                                  "BatchMatMulV2"])
 NON_COMPUTE_OPS = frozenset(["Const", "Placeholder", "PlaceholderV2", "PlaceholderWithDefault", "NoOp"])
+# Smaller families shapes.py and classify.py test ops against.
+FORWARDING_OPS = frozenset(["Identity", "Snapshot"])
+AXIS_OPS = frozenset(["ConcatV2", "ExpandDims"])
+BACKPROP_INPUT_OPS = frozenset(["Conv2DBackpropInput", "Conv3DBackpropInputV2"])
+SWITCH_OPS = frozenset(["Switch", "RefSwitch"])
+MERGE_OPS = frozenset(["Merge", "RefMerge"])
+WINDOW_OPS = frozenset(["Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool"])
+BATCH_MATMUL_OPS = frozenset(["BatchMatMul", "BatchMatMulV2"])
+RANDOM_OPS = frozenset(["RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt"])
+PAD_OPS = frozenset(["Pad", "PadV2", "MirrorPad"])
+GATHER_OPS = frozenset(["GatherV2", "Gather"])
+POOL_OPS = frozenset(["MaxPool", "AvgPool"])
+ARG_REDUCE_OPS = frozenset(["ArgMax", "ArgMin"])
