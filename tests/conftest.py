@@ -236,3 +236,12 @@ def expected_unknown_ops(zoo_model):
                                                 for feature, since, _ in NEWER_ATTRS):
         return [ATTRS_LACKING]
     return []
+
+
+@pytest.fixture(scope="module")
+def lookup_saved_model(tmp_path_factory):
+    """A SavedModel with a vocabulary-file table (assets/vocab.txt), built by the running TF."""
+    from legacy_models import savedmodels
+    root = str(tmp_path_factory.mktemp("lookup"))
+    savedmodels.build_lookup(root, "lookup")
+    return os.path.join(root, savedmodels.EXPORT_SUBDIR)

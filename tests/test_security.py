@@ -180,15 +180,6 @@ def test_print_to_the_console_is_not_refused(tmp_path, run_cli):
 SECRET_WORDS = ["secret-one", "secret-two", "secret-three"]
 
 
-@pytest.fixture(scope="module")
-def lookup_saved_model(tmp_path_factory):
-    """A SavedModel with a vocabulary-file table (assets/vocab.txt), built by the running TF."""
-    from legacy_models import savedmodels
-    root = str(tmp_path_factory.mktemp("lookup"))
-    savedmodels.build_lookup(root, "lookup")
-    return os.path.join(root, savedmodels.EXPORT_SUBDIR)
-
-
 def _words_npz(tmp_path):
     path = str(tmp_path / "words.npz")
     np.savez(path, **{"words:0": np.array([w.encode() for w in SECRET_WORDS + ["cat"]])})

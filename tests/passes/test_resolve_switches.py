@@ -2,30 +2,19 @@
 import numpy as np
 import pytest
 
-from migrate import tfcompat
 from migrate.passes import PassContext, run_pipeline
+from tests.passes.graphs import api, build, run_graph
 
 
 def _cond_graph(flag):
     """x -> cond(flag, train branch with a side update, infer branch) -> y, built as TF1 Switch/Merge."""
-    v1 = tfcompat.v1()
-    graph = v1.Graph()
-    with graph.as_default(), tfcompat.tf1_control_flow():
-        x = v1.placeholder(v1.float32, [None, 4], name="x")
-        pred = v1.constant(flag, name="is_training")
-        w = v1.constant(np.arange(16, dtype=np.float32).reshape(4, 4) / 10.0, name="w")
-        y = v1.cond(pred, lambda: v1.matmul(x, w) * 2.0, lambda: v1.nn.relu(v1.matmul(x, w) - 1.0))
-        v1.identity(y, name="y")
-    return graph.as_graph_def()
-
-
-def _run(graph_def, x):
-    v1 = tfcompat.v1()
-    graph = v1.Graph()
-    with graph.as_default():
-        v1.import_graph_def(graph_def, name="")
-    with v1.Session(graph=graph) as session:
-        return session.run("y:0", {"x:0": x})
+    def body():
+        x = api.placeholder(api.float32, [None, 4], name="x")
+        pred = api.constant(flag, name="is_training")
+        w = api.constant(np.arange(16, dtype=np.float32).reshape(4, 4) / 10.0, name="w")
+        y = api.cond(pred, lambda: api.matmul(x, w) * 2.0, lambda: api.nn.relu(api.matmul(x, w) - 1.0))
+        api.identity(y, name="y")
+    return build(body)
 
 
 @pytest.mark.parametrize("flag", [False, True])
@@ -39,18 +28,17 @@ def test_constant_cond_collapses_to_taken_branch(flag):
     assert "Switch" not in ops_after and "Merge" not in ops_after
     assert ("Relu" in ops_after) is (not flag)  # only the taken branch remains
     x = np.random.RandomState(0).standard_normal((3, 4)).astype(np.float32)
-    np.testing.assert_allclose(_run(optimized, x), _run(graph_def, x), rtol=1e-6)
+    np.testing.assert_allclose(run_graph(optimized, {"x:0": x}, ["y:0"])[0],
+                               run_graph(graph_def, {"x:0": x}, ["y:0"])[0], rtol=1e-6)
     assert records[0].applied
 
 
 def test_placeholder_predicate_is_left_alone():
-    v1 = tfcompat.v1()
-    graph = v1.Graph()
-    with graph.as_default(), tfcompat.tf1_control_flow():
-        x = v1.placeholder(v1.float32, [None, 2], name="x")
-        pred = v1.placeholder(v1.bool, [], name="flag")
-        v1.identity(v1.cond(pred, lambda: x + 1.0, lambda: x - 1.0), name="y")
+    def body():
+        x = api.placeholder(api.float32, [None, 2], name="x")
+        pred = api.placeholder(api.bool, [], name="flag")
+        api.identity(api.cond(pred, lambda: x + 1.0, lambda: x - 1.0), name="y")
     context = PassContext(outputs=["y:0"], inputs=["x:0", "flag:0"])
-    optimized, records = run_pipeline(graph.as_graph_def(), ["resolve_switches"], context)
+    optimized, records = run_pipeline(build(body), ["resolve_switches"], context)
     assert not records[0].applied and "no Switch has a constant predicate" in records[0].reason
     assert "Merge" in [n.op for n in optimized.node]
