@@ -20,11 +20,14 @@ for env in sorted(name for name in os.listdir(root) if not name.startswith("."))
     tf = re.search(r"^tensorflow\s+(\S+)", text, re.M)
     gen = re.search(r"^tf_trt_generation\s+(\S+)", text, re.M)
     reason = re.search(r"^tensorrt_reason\s+(.*)$", text, re.M)
+    onnx = re.search(r"^onnx\s+(.*)$", text, re.M)  # `migrate env`: the onnx extra's versions or why not
     summary = re.findall(r"^=*\s*(\d+ (?:passed|failed|skipped|error).*?)\s*=*$", text, re.M)
     print("{:14} TF {:8} TF-TRT {:13} | {}".format(env, tf.group(1) if tf else "?", gen.group(1) if gen else "?",
                                                    summary[-1] if summary else "(no pytest run: zoo builder)"))
     if reason:
         print("{:14} TensorRT: {}".format("", reason.group(1)))
+    if onnx:
+        print("{:14} onnx extra: {}".format("", onnx.group(1)[:110]))
     for count, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?)", summary[-1] if summary else ""):
         totals["error" if kind.startswith("error") else kind] += int(count)
 if failed_envs:

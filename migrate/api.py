@@ -362,23 +362,8 @@ def _run_tftrt(model, output_tensors, trt, progress):
 
 def _calibration_feeds(path):
     """[{tensor: array}] from an .npz or a folder of .npz files (one batch each), or None."""
-    if not path:
-        return None
-    import glob
-    import numpy as np
-    from migrate.errors import BadInput
-    files = sorted(glob.glob(os.path.join(path, "*.npz"))) if os.path.isdir(path) else [path]
-    if not files:
-        raise BadInput("no .npz files in calibration folder", path, "put one .npz per calibration batch there")
-    feeds = []
-    for name in files:
-        artifacts.require_file_or_dir(name, "calibration .npz")  # a named pipe would block np.load
-        try:
-            with np.load(name, allow_pickle=False) as data:
-                feeds.append(dict((key if ":" in key else key + ":0", data[key]) for key in data.files))
-        except (IOError, OSError, ValueError) as exc:
-            raise BadInput("cannot read calibration batch: {}".format(exc), name, "write it with numpy.savez")
-    return feeds
+    from migrate.calibration import data
+    return data.load_all(path)
 
 
 def _pass_line(record):
@@ -517,6 +502,20 @@ def _move_contents(source_dir, target_dir):
 
 @_taking_options
 @_memory_named
+def onnx(source, output, **kwargs):
+    """SRC -> optimized frozen graph -> tf2onnx -> onnxruntime checked against the source -> model.onnx
+    (migrate/onnx/export.py; needs the onnx extra)."""
+    from migrate.onnx import export as onnx_export
+    return onnx_export.export_onnx(source, output, verbs=_onnx_verbs(), **kwargs)
+
+
+def _onnx_verbs():
+    from migrate.onnx import export as onnx_export
+    return onnx_export.Verbs(optimize=optimize, verify_artifacts=verify_artifacts)
+
+
+@_taking_options
+@_memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
                      atol=1e-5, allow_unsafe=False, set_values=None, input_at=None):
     """Run two artifacts of any kinds on the same inputs: ([Comparison], notes). Train/infer switches and
@@ -527,7 +526,8 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
     switches = {}
     asked = rewrites.parse_set_values(set_values)
     for end in ends:  # a --set node may exist on one side only (optimize made it a constant, then pruned it)
-        safety.check(end.model, list(end.outputs.values()), allow_unsafe)
+        if end.model.kind != "onnx":  # an ONNX side holds no TF ops (and its graph_def is empty)
+            safety.check(end.model, list(end.outputs.values()), allow_unsafe)
         names = set(n.name for n in end.model.graph_def.node)
         switches.update(rewrites.switch_values(end.model.graph_def, dict(
             (k, v) for k, v in asked.items() if k in names)))
@@ -545,6 +545,9 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
 
 def _endpoint(path, outputs, signature, input_at, progress, partner=None):
     from migrate.errors import BadInput
+    from migrate.onnx import model as onnx_model
+    if onnx_model.claims_onnx(path):  # by content: an ONNX ModelProto runs with onnxruntime
+        return onnx_model.endpoint(onnx_model.load(path), outputs, partner)
     model = artifacts.load(path, signature=None)
     if not model.signatures and not outputs:  # outputs inferred on the graph with its input pipeline cut
         try:
@@ -562,9 +565,15 @@ def _endpoint(path, outputs, signature, input_at, progress, partner=None):
 @_memory_named
 def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=None, passes=None, static=False,
             max_batch=None, input_shapes=None, trt=None, fmt=None, inputs_npz=None, batch=1, seed=0, rtol=1e-4,
-            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, set_values=None, input_at=None):
-    """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json)."""
+            atol=1e-5, force=False, allow_unsafe=False, progress=_quiet, set_values=None, input_at=None,
+            onnx_opset=None):
+    """freeze -> optimize -> export -> verify into out_dir (frozen.pb, optimized.pb, saved_model/, report.json);
+    onnx_opset: also model.onnx (migrate/onnx), checked with onnxruntime against the source."""
     import time
+    if onnx_opset is not None:
+        from migrate.onnx import export as onnx_export
+        tfcompat.require_onnx(source)
+        onnx_export.check_opset(onnx_opset)
     io.check_output_path(out_dir, [source, checkpoint, inputs_npz, (trt or {}).get("calib_data")], force,
                          directory=True)
     started = time.time()
@@ -580,7 +589,8 @@ def convert(source, out_dir, outputs=None, tag=None, signature=None, checkpoint=
         try:
             return _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag,
                                   checkpoint, passes, static, max_batch, input_shapes, trt, fmt, inputs_npz, batch,
-                                  seed, rtol, atol, allow_unsafe, progress, started, set_values, input_at)
+                                  seed, rtol, atol, allow_unsafe, progress, started, set_values, input_at,
+                                  onnx_opset)
         except MigrateError as exc:
             raise _outside_temp(exc, temp, source, out_dir)
 
@@ -598,7 +608,7 @@ def _outside_temp(exc, temp, source, out_dir):
 
 def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep_inputs, tag, checkpoint, passes,
                    static, max_batch, input_shapes, trt, fmt, inputs_npz, batch, seed, rtol, atol, allow_unsafe,
-                   progress, started, set_values=None, input_at=None):
+                   progress, started, set_values=None, input_at=None, onnx_opset=None):
     import time
     from migrate import model as m
     from migrate import report
@@ -651,6 +661,23 @@ def _convert_steps(source, source_model, out_dir, temp, sigs, keep_outputs, keep
         progress("  signature {}:".format(name))
         progress(verify.format_rows(rows))
     steps["verify"] = dict((name, report.comparisons_dict(rows)) for name, rows in final.items())
+    if onnx_opset is not None:
+        from migrate.onnx import export as onnx_export
+        progress("[+] onnx: tf2onnx on optimized.pb, onnxruntime checked against the source")
+        # verify takes no --checkpoint, and compares one signature: then the ONNX model is checked against
+        # frozen.pb, which step 1 checked against the source
+        direct = not checkpoint and len(sigs) <= 1
+        reference = source if direct else frozen_path
+        done = onnx_export.onnx_from_optimized(
+            reference, optimized_path, result["outputs"], os.path.join(temp, "model.onnx"), onnx_opset, out_dir,
+            records=result["records"], progress=_indent(progress), inputs_npz=inputs_npz,
+            signature=sorted(sigs)[0] if direct and sigs else None,
+            batch=max_batch if static and max_batch else batch, seed=seed, rtol=rtol, atol=atol,
+            allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at, verbs=_onnx_verbs())
+        steps["onnx"] = {"file": "model.onnx", "opset": done["opset"], "inputs": done["inputs"],
+                         "outputs": done["outputs"], "onnx_nodes": done["onnx_nodes"],
+                         "against": "source" if direct else "frozen.pb",
+                         "verification": report.comparisons_dict(done["comparisons"])}
     summary = report.convert_summary(source, out_dir, source_model, steps, result, time.time() - started)
     report.write_json(summary, os.path.join(temp, "report.json"))
     verify.require_signatures_ok(final, "exported SavedModel differs from the source in ", out_dir, source)
@@ -676,3 +703,35 @@ def _final_check(source_model, saved_path, sigs, outputs, inputs_npz, batch, see
             source_model.derive(inputs=sorted(verify.input_specs(source_model.graph_def, outputs))), outputs)
     return _check_signatures(source_model, exported_sigs, saved_path, saved_path, inputs_npz, batch, seed, rtol,
                              atol, switches)
+
+
+@_memory_named
+def calibrate(source, out_dir, calib_data, method="entropy", percentile=None, batches=None, eval_data=None,
+              trt_version=None, outputs=None, tag=None, signature=None, checkpoint=None, force=False,
+              allow_unsafe=False, sensitivity=True, progress=_quiet, set_values=None, input_at=None):
+    """INT8 ranges per tensor from calibration batches, the TensorRT cache, and simulated INT8 error, into
+    out_dir (calibration.cache, dynamic_ranges.json, report.json); see migrate/calibration/run.py.
+    Returns options.CalibrateResult (report, out_dir, recommended)."""
+    from migrate import model as m
+    from migrate.calibration import cache, histogram, run
+    percentile = histogram.DEFAULT_PERCENTILE if percentile is None else percentile
+    trt_version = trt_version or cache.DEFAULT_TRT_VERSION
+    run.check_options(method, percentile, trt_version)
+    io.check_output_path(out_dir, [source, checkpoint, calib_data, eval_data], force, directory=True)
+    run.data.batch_files(calib_data)  # a missing or empty folder is refused before the model loads
+    if eval_data:
+        run.data.batch_files(eval_data)
+    model, output_tensors, _ = _frozen_source(source, outputs, tag, signature, checkpoint, progress,
+                                              allow_unsafe, input_at, set_values)
+    if model.kind == m.FROZEN_GRAPH and set_values:
+        model, _ = _with_switches(model, set_values, progress)
+    safety.check(model, output_tensors, allow_unsafe)
+    from migrate.session import check_attrs_known, check_ops_known
+    check_ops_known(model.graph_def, model.path)
+    if model.kind == m.FROZEN_GRAPH:
+        check_attrs_known(model.graph_def, model.path)
+    with io.atomic_dir(out_dir, replace=force, source=source) as temp:
+        report = run.calibrate(model, output_tensors, temp, calib_data, method, percentile, batches, eval_data,
+                               trt_version, sensitivity, progress, source)
+    from migrate.options import CalibrateResult
+    return CalibrateResult(report, out_dir, report["recommended"]["method"])

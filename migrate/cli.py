@@ -6,6 +6,7 @@ import traceback
 import click
 
 from migrate import __version__
+from migrate.calibration.cache import DEFAULT_TRT_VERSION
 from migrate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, MigrateError, first_line
 
 
@@ -35,7 +36,7 @@ def env(as_json):
         return
     for key in ("python", "tensorflow", "tensorflow_file", "tf1_api", "tf_trt_generation", "tf_trt_module",
                 "tf_trt_module_file", "tf_trt_import_error", "tensorrt_built_in", "tensorrt_linked_version",
-                "tensorrt_library", "tensorrt_usable", "tensorrt_reason", "gpus", "estimator"):
+                "tensorrt_library", "tensorrt_usable", "tensorrt_reason", "gpus", "estimator", "onnx"):
         click.echo("{:24} {}".format(key, info[key]))
 
 
@@ -68,12 +69,25 @@ def _verification_options(function):
                      help="Relative tolerance (>= 0)."),
         click.option("--atol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
                      help="Absolute tolerance (>= 0)."),
+    ] + _running(), lambda allow_unsafe, **given: {"checks": records.VerifyOptions(**given),
+                                                   "allow_unsafe": allow_unsafe}, function)
+
+
+def _running():
+    """--allow-unsafe-ops (allow_unsafe) and --timeout (set at parse time): every verb that runs a model."""
+    return [
         click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
                      help="Run graphs whose ops read/write files, use the network or run Python."),
         click.option("--timeout", "run_timeout", type=click.FloatRange(min=0), default=None, callback=_set_timeout,
                      expose_value=False, help="Seconds any one model run may take (default 300; 0 = no limit)."),
-    ], lambda allow_unsafe, **given: {"checks": records.VerifyOptions(**given), "allow_unsafe": allow_unsafe},
-        function)
+    ]
+
+
+def _run_options(function):
+    """_running()'s flags alone, for a verb without verification options (calibrate)."""
+    for option in reversed(_running()):
+        function = option(function)
+    return function
 
 
 def _set_timeout(ctx, param, value):
@@ -390,11 +404,13 @@ def verify_command(a, b, outputs, signature, set_values, input_at, checks, allow
 @_trt_options
 @click.option("--format", "fmt", type=click.Choice(["tf2", "tf1"]), default=None, help="SavedModel format.")
 @_report_option
+@click.option("--onnx", "with_onnx", is_flag=True, help="Also OUT_DIR/model.onnx (tf2onnx; onnxruntime-checked).")
+@click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX opset for --onnx (default 13).")
 @click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
 @_model_options
 @_verification_options
-def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, shapes, trt, fmt, report_path, force,
-            set_values, input_at, checks, allow_unsafe):
+def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, shapes, trt, fmt, report_path, with_onnx,
+            opset, force, set_values, input_at, checks, allow_unsafe):
     """freeze -> optimize -> export -> verify in one go; writes OUT_DIR with report.json.
 
     Example: migrate convert model_dir out/ --static --max-batch 1
@@ -404,10 +420,92 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, shapes
                           checkpoint=checkpoint, passes=passes, fmt=fmt, trt=None,
                           options=(shapes, checks) + ((trt,) if trt else ()), force=force,
                           allow_unsafe=allow_unsafe, set_values=list(set_values), input_at=_split(input_at),
-                          progress=click.echo)
+                          progress=click.echo, onnx_opset=(opset or _default_opset()) if with_onnx else None)
     if report_path:  # the report.json written into OUT_DIR, also here
         report.write_json(summary.report, report_path)
     click.echo(report.convert_text(summary.report))
+
+
+def _default_opset():
+    from migrate import tfcompat
+    return tfcompat.ONNX_DEFAULT_OPSET
+
+
+@cli.command(name="onnx")
+@click.argument("source")
+@click.option("-o", "--output", "output", required=True, help="ONNX model path to write (model.onnx).")
+@click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX opset (default 13).")
+@click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
+@_source_options("SavedModel signature whose outputs to convert.")
+@click.option("--passes", default=None, help="Comma-separated pass names run before tf2onnx (default: all).")
+@_shape_options
+@click.option("--calib-cache", default=None,
+              help="TensorRT calibration cache (migrate calibrate): also write calibration.cache beside the "
+                   "output, keyed by the ONNX tensor names.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@_model_options
+@_verification_options
+def onnx_command(source, output, opset, outputs, checkpoint, tag, signature, passes, shapes, calib_cache, force,
+                 set_values, input_at, checks, allow_unsafe):
+    """Verified ONNX export (tf2onnx, checked with onnxruntime against the source): the road to TensorRT.
+
+    Example: migrate onnx model_dir -o model.onnx --static --max-batch 8
+    """
+    from migrate import api
+    result = api.onnx(source, output, opset=opset, outputs=_split(outputs), checkpoint=checkpoint, tag=tag,
+                      signature=signature, passes=passes, calib_cache=calib_cache, options=(shapes, checks),
+                      force=force, allow_unsafe=allow_unsafe, set_values=list(set_values),
+                      input_at=_split(input_at), progress=click.echo)
+    calibration = result["calibration"]
+    if calibration:
+        click.echo("wrote {} ({} tensor scales{}{})".format(
+            calibration["path"], calibration["kept"], "; {} renamed".format(calibration["renamed"])
+            if calibration["renamed"] else "", "; {} with no ONNX tensor left out: {}".format(
+                len(calibration["lost"]), ", ".join(calibration["lost"][:5])) if calibration["lost"] else ""))
+    click.echo("wrote {} (opset {}; {} TF nodes -> {} ONNX nodes)".format(output, result["opset"], result["nodes"],
+                                                                        result["onnx_nodes"]))
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--calib-data", required=True, help="Calibration batches: an .npz or a folder of .npz files (one "
+              "batch each, keyed by input name).")
+@click.option("-o", "--output", "out_dir", required=True, help="Directory to write (calibration.cache, "
+              "dynamic_ranges.json, report.json).")
+@click.option("--method", type=click.Choice(["entropy", "minmax", "percentile", "all"]), default="entropy",
+              show_default=True, help="Range per tensor; `all` computes each, simulates each, recommends one.")
+@click.option("--percentile", type=click.FloatRange(min=0, max=100), default=99.99, show_default=True,
+              help="For --method percentile: the share of |x| kept inside the range.")
+@click.option("--batches", type=POSITIVE, default=None, help="Use only the first N calibration batches.")
+@click.option("--eval-data", default=None, help="Batches for the simulated-INT8 error (default: --calib-data).")
+@click.option("--trt-version", default=DEFAULT_TRT_VERSION, show_default=True,
+              help="TensorRT version the cache header names (use the TensorRT that will read it).")
+@click.option("--no-sensitivity", is_flag=True, help="Skip quantizing each tensor alone (one run per tensor).")
+@click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
+@_source_options("SavedModel signature whose outputs to use.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@_run_options
+@_model_options
+def calibrate(source, calib_data, out_dir, method, percentile, batches, eval_data, trt_version, no_sensitivity,
+              outputs, checkpoint, tag, signature, force, allow_unsafe, set_values, input_at):
+    """INT8 ranges on CPU: a TensorRT calibration cache and what INT8 would cost, before any GPU.
+
+    Example: migrate calibrate frozen.pb --calib-data calib/ -o int8/ --method all
+    """
+    from migrate import api
+    report = api.calibrate(source, out_dir, calib_data, method=method, percentile=percentile, batches=batches,
+                           eval_data=eval_data, trt_version=trt_version, outputs=_split(outputs), tag=tag,
+                           signature=signature, checkpoint=checkpoint, force=force, allow_unsafe=allow_unsafe,
+                           sensitivity=not no_sensitivity, set_values=list(set_values),
+                           input_at=_split(input_at), progress=click.echo).report
+    for method_name, per_output in sorted(report["simulated_int8"].items()):
+        for output, row in sorted(per_output.items()):
+            top1 = row["top1_agreement"]
+            click.echo("  {} {}: max_abs_err={:.3g} max_rel_err={:.3g} relative_mean_err={:.3g}{}".format(
+                method_name, output, row["max_abs_err"], row["max_rel_err"], row["relative_mean_err"],
+                "" if top1 is None else " top1_agreement={:.2%}".format(top1)))
+    click.echo("wrote {} ({} tensors; recommended {}; {} warning(s))".format(
+        out_dir, report["tensors"], report["recommended"]["method"], len(report["warnings"])))
 
 
 @cli.command()

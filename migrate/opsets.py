@@ -251,3 +251,27 @@ def categorize(op_histogram):
         "variables": sorted(ops & VARIABLE_OPS),
         "input_pipeline": sorted(ops & INPUT_PIPELINE_OPS),
     }
+
+# The ONNX road (migrate/onnx): private attrs (`_` + name, no kernel reads them) the ONNX-prep step keeps for
+# tf2onnx; every other private attr goes, since tf2onnx copies attrs into ONNX attributes and onnx.helper cannot
+# encode some (a scalar TensorShapeProto or an empty NameAttrList: "TypeError: '' is not an accepted attribute
+# value").
+ONNX_KEPT_PRIVATE_ATTRS = frozenset(["_output_shapes"])
+
+# INT8 calibration (`migrate calibrate`): the ops whose output 0 TensorRT quantizes, as it places INT8 ranges on
+# the outputs of compute layers (convolutions, matrix products, bias/element-wise adds, activations, pooling,
+# concatenation, batch norm). Float graph inputs (Placeholders) are calibrated too. README "Op categories".
+QUANTIZABLE_OPS = frozenset([
+    "Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv2DBackpropInput",
+    "MatMul", "BatchMatMul", "BatchMatMulV2",
+    "BiasAdd", "Add", "AddV2", "Sub", "Mul", "AddN",
+    "Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Softplus", "Softsign",
+    "MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D", "MaxPoolV2", "Mean",
+    "ConcatV2", "Concat",
+    "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+])
+CALIBRATED_INPUT_OPS = frozenset(["Placeholder", "PlaceholderV2"])
+# Where v1 control flow starts (a cond's Switch, a while frame's Enter) and ends: the nodes between are run
+# conditionally or once per iteration, and calibration leaves them out.
+CONTROL_FLOW_ENTRY_OPS = frozenset(["Switch", "RefSwitch", "Enter", "RefEnter"])
+CONTROL_FLOW_EXIT_OPS = frozenset(["Merge", "RefMerge", "Exit", "RefExit"])

@@ -87,6 +87,9 @@ VerifyResult = _result("VerifyResult", ["rows", "notes"],
 ConvertResult = _result("ConvertResult", ["report", "out_dir", "verification"],
                         "api.convert: the report (the dict written as OUT_DIR/report.json and by --report), "
                         "OUT_DIR, {signature: [Comparison]} of the final check.")
+CalibrateResult = _result("CalibrateResult", ["report", "out_dir", "recommended"],
+                          "api.calibrate: the report (the dict written as OUT_DIR/report.json), OUT_DIR, the "
+                          "method it recommends.")
 DemoResult = _result("DemoResult", ["summary", "golden_comparisons", "out_dir", "golden_tf"],
                      "api.demo: convert's report, the SavedModel vs TF's goldens, where, the TF that built them.")
 

@@ -75,8 +75,10 @@ def convert_text(summary):
     return "\n".join([
         "in:  {} ({}, written by TF {})".format(summary["source"]["path"], summary["source"]["kind"],
                                                 summary["source"]["written_by_tf"] or "unknown"),
-        "out: {}/{{frozen.pb, optimized.pb, saved_model/ ({}), report.json}}".format(
-            summary["output"]["dir"], summary["output"]["format"]),
+        "out: {}/{{frozen.pb, optimized.pb, saved_model/ ({}), {}report.json}}".format(
+            summary["output"]["dir"], summary["output"]["format"],
+            "model.onnx (opset {}), ".format(summary["steps"]["onnx"]["opset"]) if "onnx" in summary["steps"]
+            else ""),
         "nodes: {} -> frozen {} -> optimized {}".format(nodes["source"], nodes["frozen"], nodes["optimized"]),
         "TF-TRT: " + trt_line,
         "max error vs source: " + "; ".join(worst),

@@ -588,6 +588,7 @@ def describe():
         "tensorrt_reason": status.reason,
         "gpus": gpus(),
         "estimator": has_estimator(),
+        "onnx": onnx_status().versions if onnx_status().available else "unavailable: " + onnx_status().reason,
     }
 
 
@@ -612,3 +613,74 @@ def saved_model_builder_kwargs(init_op, asset_tensors, saver=None):
     if saver is not None and "saver" in params:
         kwargs["saver"] = saver
     return kwargs
+
+
+# ---------------------------------------------------------------------------------------------- ONNX road
+# The optional `onnx` extra (setup.cfg): tf2onnx converts, onnx reads/checks, onnxruntime runs. tox.ini installs
+# it in the py311 envs (TF 2.12-2.21: tf2onnx 1.17, onnxruntime 1.32). Python 3.7 gets older wheels (tf2onnx
+# 1.16.1, onnx 1.14.1, onnxruntime 1.14.1: measured to convert and run under TF 1.15), not in the tox matrix.
+ONNX_MODULES = ("tf2onnx", "onnx", "onnxruntime")
+ONNX_EXTRA_HINT = "pip install 'migrate[onnx]' (tf2onnx, onnx, onnxruntime)"
+ONNX_DEFAULT_OPSET = 13      # TensorRT 8.x parses opsets 7-17; 13 also covers onnxruntime >= 1.6
+ONNX_MAX_OPSET = 18          # tf2onnx 1.17's newest
+
+OnnxStatus = namedtuple("OnnxStatus", ["available", "versions", "reason"])
+_onnx_status = []
+
+
+def onnx_status():
+    """OnnxStatus(available, {module: version}, reason when not): the onnx extra as this install has it.
+    Importing never aborts: an ImportError (or onnx's own AttributeError on an old ml_dtypes) is the reason."""
+    if _onnx_status:
+        return _onnx_status[0]
+    versions, problems = {}, []
+    for name in ONNX_MODULES:
+        try:
+            with _quiet_import():
+                module = importlib.import_module(name)
+            versions[name] = getattr(module, "__version__", "?")
+        except Exception as exc:  # ImportError, or AttributeError from a too-old ml_dtypes
+            problems.append("{} does not import ({}: {})".format(name, type(exc).__name__,
+                                                                str(exc).splitlines()[0] if str(exc) else ""))
+    status = OnnxStatus(not problems, versions, "; ".join(problems) or None)
+    _onnx_status.append(status)
+    return status
+
+
+def quiet_native_stderr():
+    """A context in which C++ log lines on stderr (TF's Grappler run inside tf2onnx) are silenced, unless
+    MIGRATE_DEBUG=1: migrate prints one line per error."""
+    return _quiet_import()
+
+
+def require_onnx(where=None):
+    """The (tf2onnx, onnx, onnxruntime) modules, or BadInput saying what is missing and how to get it."""
+    status = onnx_status()
+    if not status.available:
+        from migrate.errors import BadInput
+        raise BadInput("the ONNX road is not available here: " + status.reason, where, ONNX_EXTRA_HINT)
+    if not is_tf2() and version() < (1, 13, 0):
+        from migrate.errors import BadInput
+        raise BadInput("tf2onnx needs TensorFlow >= 1.13 (this is {})".format(version_string()), where,
+                       "run `migrate onnx` under a newer TF: migrate's frozen graphs import there")
+    return tuple(importlib.import_module(name) for name in ONNX_MODULES)
+
+
+def onnx_np_dtype(elem_type):
+    """The numpy dtype of an ONNX TensorProto element type: onnx.helper.tensor_dtype_to_np_dtype from onnx 1.13
+    on, onnx.mapping's table before (onnx 1.14.1 is what Python 3.7 gets; the table is gone in onnx 1.20)."""
+    onnx = importlib.import_module("onnx")
+    if hasattr(onnx.helper, "tensor_dtype_to_np_dtype"):
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type)
+    return onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[elem_type]
+
+
+def fake_quant_op():
+    """The op simulating INT8 in a graph (calibration): FakeQuantWithMinMaxVars with narrow_range (255 levels,
+    symmetric, as TensorRT's INT8); registered with that attr in every TF of the matrix (1.7-2.21)."""
+    definition = op_def("FakeQuantWithMinMaxVars")
+    if definition is None or "narrow_range" not in set(a.name for a in definition.attr):
+        from migrate.errors import BadInput
+        raise BadInput("TF {} has no FakeQuantWithMinMaxVars with narrow_range: INT8 cannot be simulated".format(
+            version_string()), None, "use TF >= 1.7")
+    return "FakeQuantWithMinMaxVars"

@@ -12,15 +12,16 @@ from migrate.verification.feeds import (
     input_aliases, input_specs, load_npz, load_npz_named, plain, present_feeds, tensor_specs, with_origin,
     with_tensors)
 from migrate.verification.runners import (
-    GraphFileRunner, SessionRunner, SignatureRunner, check, check_frozen, check_models, run_batches, run_model,
-    run_file, run_signature)
+    GraphFileRunner, OnnxRunner, SessionRunner, SignatureRunner, check, check_frozen, check_models, run_batches,
+    run_model, run_file, run_signature, runner_for)
 
 __all__ = ["Comparison", "UNCHECKED_HINT", "all_ok", "compare", "failed_outputs", "format_rows", "require_checked",
            "require_ok", "require_signatures_ok", "status", "Endpoint", "aliases", "endpoint", "match_names",
            "run_endpoint", "verify_pair", "Feeds", "Results", "cut_placeholder", "example_inputs", "feeds_for",
            "feeds_for_signature", "feeds_from", "generate_feeds", "input_aliases", "input_specs", "load_npz",
            "load_npz_named", "plain", "present_feeds", "tensor_specs", "with_origin", "with_tensors",
-           "GraphFileRunner", "SessionRunner", "SignatureRunner", "check", "check_frozen", "check_models",
+           "GraphFileRunner", "OnnxRunner", "SessionRunner", "runner_for", "SignatureRunner", "check",
+           "check_frozen", "check_models",
            "run_batches", "run_model", "run_file", "run_signature", "check_pair"]
 
 check_pair = check_models  # the name callers know: two models, each in its own session

@@ -752,6 +752,11 @@ def _file_print(case_dir):
     return edit
 
 
+def _make_not_onnx(base, d):
+    """A frozen graph's bytes under a .onnx name: ONNX is told by content, and this is not ONNX."""
+    return _write(os.path.join(d, "model.onnx"), _read(base["frozen_pb"]))
+
+
 def _make_print_frozen(base, d):
     return _make_frozen_edit(_file_print(d))(base, d)
 
@@ -798,6 +803,7 @@ CASES = [
     Case("checkpoint_data_is_a_fifo", ALL, "named pipe (FIFO)", _make_fifo_checkpoint_data,
          where=lambda d, s, o: glob.glob(os.path.join(s, "*.data-*"))[0]),
     Case("truncated_meta", ALL, "not a valid MetaGraphDef", _make_truncated_meta),
+    Case("graph_named_onnx", ("verify",), "named .onnx but not an ONNX model", _make_not_onnx, real=("verify",)),
     Case("corrupt_index", ALL, "cannot read checkpoint", _make_corrupt_index, real=("verify",)),
     Case("truncated_saved_model", ALL, "not a valid SavedModel", _make_corrupt_saved_model),
     Case("session_bundle_bad_varint", ALL, "serving_signatures collection is corrupt (bad varint",

@@ -6,7 +6,7 @@ from migrate.graph.names import node_name, tensor_name
 from migrate.verification import compare as comparison
 from migrate.verification.feeds import (Results, example_inputs, feeds_from, input_specs, load_npz_named,
                                         tensor_specs, with_origin)
-from migrate.verification.runners import run_model
+from migrate.verification.runners import runner_for
 
 
 class Endpoint(object):
@@ -119,7 +119,7 @@ def run_endpoint(end, feeds_by_name, extra_feeds=None):
         return tensors
     alternate = getattr(feeds_by_name, "alternate", None)
     feeds = with_origin(feeds_by_name, by_tensor(feeds_by_name), by_tensor(alternate) if alternate else None)
-    results = run_model(end.model, sorted(set(end.outputs.values())), feeds)
+    results = runner_for(end.model, sorted(set(end.outputs.values()))).run(feeds)
     named = Results((name, results[tensor]) for name, tensor in end.outputs.items())
     named.origin = results.origin
     if results.alternate is not None:

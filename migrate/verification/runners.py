@@ -7,8 +7,9 @@ feeds.Results whose `alternate` is the run on it (what compare uses to tell outp
   GraphFileRunner(path, outputs, where)  a binary frozen GraphDef file, its large Consts fed from arrays read
                                          from the file (the weights are in memory once)
   SignatureRunner(directory, sig)        one signature of a written SavedModel, loaded the way users load it
+  OnnxRunner(model, outputs)             an ONNX model (migrate/onnx) run by onnxruntime on the CPU
 
-A new kind (ONNX: onnxruntime) is a class with `run(feeds)` and `where` (what its errors name); check() runs a
+A new kind is a class with `run(feeds)` and `where` (what its errors name); check() runs a
 reference and a candidate and compares. Errors a run raises are the runner's (BadInput naming `where`)."""
 from migrate import tfcompat
 from migrate.freezing.streaming import target as stream_target
@@ -48,6 +49,22 @@ class SignatureRunner(object):
 
     def run(self, feeds):
         return run_signature(self.directory, self.sig, feeds)
+
+
+class OnnxRunner(object):
+    """An ONNX model (migrate/onnx/model.py OnnxModel) run by onnxruntime on the CPU; feeds by ONNX input name
+    (tf2onnx keeps TF tensor names: 'x:0'), feeds it has no input for ignored."""
+
+    def __init__(self, model, outputs):
+        self.model, self.outputs, self.where = model, list(outputs), model.path
+
+    def run(self, feeds):
+        return run_batches(lambda batch: self.model.run(self.outputs, batch), feeds)
+
+
+def runner_for(model, outputs):
+    """The runner for a loaded model: OnnxRunner for an ONNX model, else SessionRunner."""
+    return OnnxRunner(model, outputs) if model.kind == "onnx" else SessionRunner(model, outputs)
 
 
 def check(reference, candidate, feeds, rtol=1e-5, atol=1e-5, candidate_first=False):
