@@ -236,8 +236,11 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
         from migrate.session import too_big
         raise too_big(*(context.oversized[0] + (source,)), runs="TF-TRT's constant folding",
                       fix="pass --no-trt")
+    trt_plan = None
     if trt is not None:
         trt_outcome, optimized = _run_tftrt(optimized, output_tensors, trt, progress)
+        if not trt_outcome.converted:
+            trt_plan = _plan_beside_trt(optimized.graph_def, output_tensors, trt, progress)
     from migrate import outputs as output_discovery
     output_discovery.record(optimized.graph_def, inputs, output_tensors)
     nodes_after = len(optimized.graph_def.node)
@@ -268,7 +271,64 @@ def optimize(source, output, passes=None, static=False, max_batch=None, input_sh
             target.commit(optimized if files_verify else None)
     return results.OptimizeResult(model=optimized, records=records, trt=trt_outcome, comparisons=comparisons,
                                   outputs=output_tensors, how_outputs=how, nodes_before=nodes_before,
-                                  nodes=nodes_after, passes=names)
+                                  nodes=nodes_after, passes=names, trt_plan=trt_plan)
+
+
+@_taking_options
+def plan(source, tf_trt=None, trt=None, static=False, max_batch=None, input_shapes=None, deny_ops=(), passes=None,
+         outputs=None, tag=None, signature=None, checkpoint=None, allow_unsafe=False, input_at=None,
+         set_values=None, progress=_quiet):
+    """What TF-TRT would do with SOURCE (planning.plan), on the graph optimize would hand it: frozen first when
+    needed, switches set, then the passes (default: optimize's; passes='none': the graph as it is). trt: the
+    {option: value} of a TrtOptions (options=), of which precision, minimum_segment_size and dynamic matter.
+    Returns PlanResult(plan, graph_def, outputs)."""
+    from migrate import model as m
+    from migrate import passes as passes_mod
+    from migrate import planning
+    from migrate.passes import set_static_shapes
+    generation = planning.generation_for(tf_trt)  # a bad --tf-trt fails before any loading
+    trt = dict(trt or {})
+    model, output_tensors, how = _frozen_source(source, outputs, tag, signature, checkpoint, progress,
+                                                allow_unsafe, input_at, set_values)
+    progress("outputs ({}): {}".format(how, ", ".join(output_tensors)))
+    model, _ = _with_switches(model, set_values, progress)
+    names = [] if passes == "none" else (passes_mod.parse_pass_list(passes) if passes else
+                                         list(passes_mod.DEFAULT_PASSES))
+    if static and set_static_shapes.NAME not in names:
+        names.insert(0, set_static_shapes.NAME)
+    if static and max_batch is None:
+        max_batch = 1
+    if any(name != set_static_shapes.NAME for name in names):
+        safety.check(model, output_tensors, allow_unsafe)  # fold_constants runs constant subgraphs
+    inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") | set(model.inputs))
+    context = passes_mod.PassContext(outputs=output_tensors, inputs=inputs, options={
+        "static": static, "max_batch": max_batch, "input_shapes": input_shapes or {}})
+    graph_def, records = passes_mod.run_pipeline(model.graph_def, names, context,
+                                                 checked=model.kind == m.FROZEN_GRAPH)
+    for record in records:
+        progress(_pass_line(record))
+    result = planning.plan(graph_def, output_tensors, {
+        "tf_trt": generation["name"], "precision": trt.get("precision"),
+        "minimum_segment_size": trt.get("minimum_segment_size"), "dynamic": trt.get("dynamic"),
+        "deny_ops": deny_ops, "max_batch": max_batch})
+    result["source"] = source
+    result["passes"] = names
+    return results.PlanResult(plan=result, graph_def=graph_def, outputs=output_tensors)
+
+
+def _plan_beside_trt(graph_def, output_tensors, trt, progress):
+    """optimize without TensorRT engines: what TF-TRT would have built (planning.summary_line), or why no
+    plan could be made (a plan never fails the optimize it explains)."""
+    from migrate import planning
+    try:
+        result = planning.plan(graph_def, output_tensors, {
+            "precision": trt.get("precision"), "minimum_segment_size": trt.get("minimum_segment_size"),
+            "dynamic": trt.get("dynamic"), "max_batch": trt.get("max_batch")})
+    except MigrateError as exc:
+        progress("TF-TRT plan: not made ({})".format(exc.line()))
+        return None
+    progress(planning.summary_line(result))
+    return result
 
 
 def _run_written(target, model, outputs, feeds):

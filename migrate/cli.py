@@ -406,6 +406,58 @@ def optimize(source, output, outputs, passes, shapes, trt, no_verify, report_pat
     return summary
 
 
+def _plan_trt_options(function):
+    """The TF-TRT flags a plan depends on (optimize's --precision --minimum-segment-size --dynamic; calibration
+    data, workspace and engine-cache sizes change no segment): one `trt` keyword (options.TrtOptions)."""
+    from migrate import options as records
+    return _grouped([
+        click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True),
+        click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True),
+        click.option("--dynamic", is_flag=True, help="1.x: engines built at run time (is_dynamic_op); 2.x: "
+                                                     "dynamic-shape (explicit batch) mode."),
+    ], lambda **given: {"trt": records.TrtOptions(**given)}, function)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--tf-trt", "tf_trt", default=None,
+              help="TF-TRT version to plan for: a TF version (1.7, 1.13, 1.15, 2.15) or a generation name "
+                   "(default: the installed TF's).")
+@_plan_trt_options
+@_shape_options
+@click.option("--deny-ops", "deny_ops", multiple=True, help="Ops TF-TRT must not convert, comma-separated.")
+@click.option("--passes", default=None,
+              help="Passes run first, as optimize does (default: optimize's; 'none': plan the graph as it is).")
+@click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
+@_source_options("SavedModel signature whose outputs to plan for.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (every node, segment, blocker).")
+@click.option("--dot", "dot_path", default=None, help="Also write a graphviz DOT view, segments coloured.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --dot file.")
+@click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
+              help="Run graphs whose ops read/write files, use the network or run Python.")
+@_model_options
+def plan(source, tf_trt, trt, shapes, deny_ops, passes, outputs, checkpoint, tag, signature, as_json, dot_path,
+         force, allow_unsafe, set_values, input_at):
+    """What TF-TRT would build: convertible nodes, engine segments, coverage, blockers. No GPU needed.
+
+    Example: migrate plan frozen.pb --tf-trt 1.15 --static --max-batch 8
+    """
+    from migrate import api as api_mod
+    from migrate import io, planning
+    if dot_path:  # refused before any work, as every output
+        io.check_output_path(dot_path, [source, checkpoint], force, directory=False)
+    result = api_mod.plan(
+        source, tf_trt=tf_trt, options=(shapes, trt), deny_ops=_split(deny_ops), passes=passes,
+        outputs=_split(outputs), tag=tag, signature=signature, checkpoint=checkpoint, allow_unsafe=allow_unsafe,
+        input_at=_split(input_at), set_values=list(set_values), progress=(lambda line: None) if as_json else
+        click.echo)
+    if dot_path:
+        with io.atomic_file(dot_path, replace=force) as temp:
+            with open(temp, "w") as handle:
+                handle.write(planning.to_dot(result.plan, result.graph_def) + "\n")
+    click.echo(json.dumps(result.plan, indent=2) if as_json else planning.to_text(result.plan))
+
+
 @cli.command()
 @click.argument("source")
 @click.option("-o", "--output", "output", required=True, help="SavedModel directory to write.")

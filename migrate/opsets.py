@@ -1,4 +1,7 @@
-"""Op categories every stage consults. Keep the lists here, in one place; README "Op categories" mirrors them."""
+"""Op categories every stage consults. Keep the lists here, in one place; README "Op categories" mirrors them.
+
+TF-TRT's converter tables (which ops each TF-TRT generation converts, dtypes, attribute checks) are op knowledge
+too; they are data read from TF's sources and live in migrate/planning/tables.py (`migrate plan`)."""
 import re
 
 # v1 control flow (while frames and cond switches): passes and freezing must keep frames intact.

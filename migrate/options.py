@@ -72,10 +72,14 @@ FreezeResult = _result("FreezeResult", ["model", "record", "comparisons", "nodes
                        "api.freeze: the frozen Model, freeze's record, [Comparison] (None: not verified), node "
                        "count and output tensors of the written graph.")
 OptimizeResult = _result("OptimizeResult", ["model", "records", "trt", "comparisons", "outputs", "how_outputs",
-                                            "nodes_before", "nodes", "passes"],
+                                            "nodes_before", "nodes", "passes", "trt_plan"],
                          "api.optimize: the optimized Model (None once written, in convert), the passes' records, "
                          "the TF-TRT outcome (None: not requested), [Comparison], outputs and how they were "
-                         "chosen, node counts, pass names.")
+                         "chosen, node counts, pass names, and where TF-TRT built no engine the plan of what it "
+                         "would build with TensorRT (planning.plan's dict; None otherwise).")
+PlanResult = _result("PlanResult", ["plan", "graph_def", "outputs"],
+                     "api.plan: the plan (planning.plan's JSON-ready dict), the GraphDef it was made of (after "
+                     "the passes), the output tensors.")
 ExportResult = _result("ExportResult", ["comparisons", "signatures", "format", "written"],
                        "api.export: {signature: [Comparison]}, signature names, tf1/tf2, written.")
 VerifyResult = _result("VerifyResult", ["rows", "notes"],

@@ -26,8 +26,16 @@ def optimize_report(source, output, result):
         "nodes_after": result.nodes,
         "passes": [record.to_dict() for record in result.records],
         "tf_trt": dict(trt._asdict()) if trt is not None else None,
+        "tf_trt_plan": _plan_summary(result.trt_plan),
         "verification": comparisons_dict(result.comparisons),
     }
+
+
+def _plan_summary(plan):
+    """The plan beside a TF-TRT outcome without engines: engines, coverage, blockers (no per-node table)."""
+    if plan is None:
+        return None
+    return dict((key, plan[key]) for key in ("tf_trt", "engines", "coverage", "blockers", "mode", "precision"))
 
 
 def write_json(data, path):
@@ -47,6 +55,7 @@ def convert_summary(source, out_dir, source_model, steps, optimize_result, secon
         "nodes": {"source": len(source_model.graph_def.node), "frozen": steps["freeze"].get("nodes"),
                   "optimized": optimize_result.nodes},
         "tf_trt": dict(trt._asdict()) if trt is not None else "not requested (--no-trt)",
+        "tf_trt_plan": _plan_summary(optimize_result.trt_plan),
         "steps": steps,
         "seconds": round(seconds, 2),
     }

@@ -293,7 +293,7 @@ class Case(object):
         return self.expect
 
 
-ALL = ("inspect", "freeze", "optimize", "export", "convert", "verify")   # every verb that reads the model
+ALL = ("inspect", "freeze", "optimize", "export", "convert", "verify", "plan")  # every verb that reads the model
 RUNS = ("freeze", "optimize", "export", "convert", "verify")              # every verb that runs it
 WRITES = ("freeze", "optimize", "export", "convert")                      # every verb that writes
 FILE_OUT = ("freeze", "optimize")                                         # ... a file
@@ -341,6 +341,8 @@ def _argv(command, case, source, output, case_dir, base):
         return ["verify", source, source] + extra
     if command == "convert":
         return ["convert", source, output] + extra + ["--no-trt"]
+    if command == "plan":  # writes nothing
+        return ["plan", source] + extra
     return [command, source] + extra + ["-o", output]
 
 

@@ -163,6 +163,9 @@ def test_convert_end_to_end(zoo_model, tmp_path, run_cli):
     status = tfcompat.trt_status()  # what `migrate env` reports decides what TF-TRT must have done here
     assert report["tf_trt"]["generation"] == status.generation
     assert (report["tf_trt"]["engines"] > 0) == status.usable, (report["tf_trt"], status.reason)
+    if not status.usable:  # no engine: the report says what TF-TRT would have built (migrate plan)
+        assert report["tf_trt_plan"]["tf_trt"] and report["tf_trt_plan"]["engines"] >= 0
+        assert (zoo_model.name == "rnn") == ("while_loop" in [b["kind"] for b in report["tf_trt_plan"]["blockers"]])
     for step in ("freeze", "optimize"):
         assert report["steps"][step]["verification"], step
     assert report["steps"]["verify"] and all(report["steps"]["verify"].values())
