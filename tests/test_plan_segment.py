@@ -12,6 +12,7 @@ from tests.conftest import hypothesis_settings, require_module
 nx = require_module("networkx")
 hypothesis = require_module("hypothesis")
 st = hypothesis.strategies
+SETTINGS = hypothesis_settings()  # the suite's one profile (tests/test_suite_rules.py)
 
 
 def run(graph, candidates, input_candidates=None, output_candidates=None, minimum=2, **kwargs):
@@ -148,7 +149,7 @@ def dags(draw):
     return graph, candidates
 
 
-@hypothesis.settings(hypothesis_settings())
+@SETTINGS
 @hypothesis.given(dags())
 def test_segments_never_create_a_cycle(case):
     graph, candidates = case
@@ -178,7 +179,7 @@ def test_segments_never_create_a_cycle(case):
     assert nx.is_directed_acyclic_graph(quotient)
 
 
-@hypothesis.settings(hypothesis_settings())
+@SETTINGS
 @hypothesis.given(dags())
 def test_rank_pruning_changes_no_answer(case):
     """The pruned cycle search (ranks of the contracted graph) against TF's unpruned reverse DFS."""
