@@ -48,8 +48,10 @@ def input_specs(graph_def, outputs, names=None):
         wanted = node.name in names if names is not None else (node.op == "Placeholder" and node.name in needed)
         if wanted:
             dtype = tfcompat.tf().as_dtype(node.attr["dtype"].type).name
-            shape = node.attr["shape"].shape
-            dims = None if shape.unknown_rank else [d.size for d in shape.dim]
+            # No shape attr (graphs written with default attrs stripped, or by TF before 1.0) means unknown
+            # rank, the op's default; reading the missing map key would also add an empty (scalar) shape.
+            shape = node.attr["shape"].shape if "shape" in node.attr else None
+            dims = None if shape is None or shape.unknown_rank else [d.size for d in shape.dim]
             specs[tensor_name(node.name)] = (dtype, dims)
     return specs
 
@@ -120,7 +122,8 @@ def generate_feeds(specs, batch=1, seed=0, examples=None):
             continue
         if dims is None:
             raise BadInput("input {} has unknown rank; cannot generate values".format(name), None,
-                           "pass --inputs-npz with a value for it")
+                           "give its shape: --static --input-shape {}:d1,d2,... (empty = a scalar), or "
+                           "pass --inputs-npz with a value for it".format(node_name(name)))
         shape = [batch if d is None or d < 0 else d for d in dims]
         feeds[name] = _random(rng, dtype, shape, name)
     return feeds
