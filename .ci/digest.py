@@ -32,4 +32,4 @@ for env in sorted(name for name in os.listdir(root) if not name.startswith("."))
         totals["error" if kind.startswith("error") else kind] += int(count)
 if failed_envs:
     print("envs that never ran their commands: " + ", ".join(failed_envs))
-print("{passed} passed, {failed} failed, {skipped} skipped".format(**totals))
+print("{passed} passed, {failed} failed, {error} errors, {skipped} skipped".format(**totals))
