@@ -399,10 +399,15 @@ def planted_stall(source):
     """The test-only hang or crash (HANG_ENV, CRASH_ENV) when `source` is named there; nothing otherwise."""
     import time
     name = os.path.basename(os.path.normpath(source))
-    if name in os.environ.get(CRASH_ENV, "").split(","):
+    if _listed_in(CRASH_ENV, name):
         os.kill(os.getpid(), signal.SIGKILL)
-    if name in os.environ.get(HANG_ENV, "").split(","):
+    if _listed_in(HANG_ENV, name):
         time.sleep(3600)
+
+
+def _listed_in(variable, name):
+    """True when the test-only environment variable lists `name` (comma-separated)."""
+    return name in os.environ.get(variable, "").split(",")
 
 
 def planted(stage):
@@ -410,7 +415,7 @@ def planted(stage):
     writer then moves every value of the largest float weight it writes (plant_value), so the file on disk
     differs from what the source computes: the verification that follows must fail (exit 1, nothing written).
     The tests set it to prove each verification runs what was written; it has no other use."""
-    return stage in os.environ.get(PLANT_ENV, "").split(",")
+    return _listed_in(PLANT_ENV, stage)
 
 
 def plant_value(value):
