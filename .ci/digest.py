@@ -4,7 +4,32 @@ import os
 import re
 import sys
 
-root = sys.argv[1]
+SETUP_FAILURES = "--setup-failures" in sys.argv  # .ci/run asks: which envs never reached their commands?
+root = [arg for arg in sys.argv[1:] if not arg.startswith("--")][0]
+
+
+def setup_failures():
+    """Envs tox made but whose commands never ran (an install step failed), each with its last step's log."""
+    found = []
+    for env in sorted(name for name in os.listdir(root) if not name.startswith(".")):
+        if glob.glob(os.path.join(root, env, "log", "*commands*.log")):
+            continue
+        steps = sorted(glob.glob(os.path.join(root, env, "log", "*.log")),
+                       key=lambda path: int(os.path.basename(path).split("-", 1)[0]))
+        if steps:
+            found.append((env, steps[-1]))
+    return found
+
+
+if SETUP_FAILURES:
+    # One env per line for the shell, then each failed step's last lines on stderr: the reason a download or
+    # a pin failed is otherwise lost with the CI machine's .tox directory.
+    for env, log in setup_failures():
+        print(env)
+        tail = open(log, errors="replace").read().splitlines()[-15:]
+        sys.stderr.write("--- {}: last lines of {}\n{}\n".format(env, log, "\n".join(tail)))
+    sys.exit(0)
+
 totals = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
 failed_envs = []
 for env in sorted(name for name in os.listdir(root) if not name.startswith(".")):
