@@ -132,18 +132,32 @@ def run_file(path, outputs, feeds, where=None):
         session_mod.importing(where, tfcompat.import_for_run, graph, structure)  # C API from TF 1.13
         del structure
         session_mod.check_run_memory(graph, where)
-    with v1.Session(graph=graph, config=session_mod.session_config()) as sess:
-        present = set(op.name for op in graph.get_operations())
-        if session_mod.TABLE_INIT_NODE in present:
-            session_mod.run_checked(sess, graph.get_operation_by_name(session_mod.TABLE_INIT_NODE), None, where)
-        fetches = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
+    try:
+        with v1.Session(graph=graph, config=session_mod.session_config()) as sess:
+            if _has_op(graph, session_mod.TABLE_INIT_NODE):
+                session_mod.run_checked(sess, graph.get_operation_by_name(session_mod.TABLE_INIT_NODE), None,
+                                        where)
+            fetches = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
 
-        def run(batch):
-            fed = dict((graph.get_tensor_by_name(name), value) for name, value in
-                       present_feeds(graph, batch).items())
-            fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
-            return dict(zip(outputs, session_mod.run_checked(sess, fetches, fed, where)))
-        return run_batches(run, feeds)
+            def run(batch):
+                fed = dict((graph.get_tensor_by_name(name), value) for name, value in
+                           present_feeds(graph, batch).items())
+                fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
+                return dict(zip(outputs, session_mod.run_checked(sess, fetches, fed, where)))
+            return run_batches(run, feeds)
+    finally:
+        # A tf.Graph and its Operations hold each other: only the cyclic collector frees them, and with them
+        # TF's graph (~3 KB per node). Collected here, before the next graph (check_files' reference) is built.
+        graph = sess = fetches = run = None
+        gc.collect()
+
+
+def _has_op(graph, name):
+    try:
+        graph.get_operation_by_name(name)
+        return True
+    except KeyError:
+        return False
 
 
 @contextlib.contextmanager
