@@ -51,8 +51,9 @@ def _imported(path):
 
 
 def _same_both_ways(path, outputs, feeds, monkeypatch):
-    """run_file of `path` on the C path (where this TF has it) and on import_graph_def: identical graphs and
-    bitwise identical outputs. Returns the outputs."""
+    """run_file of `path` on the C path (where this TF has it) and on import_graph_def: identical graphs (ops,
+    dtypes, static shapes) and the same outputs (exact, or within 1e-5 relative for floats: under load, a
+    DS-CNN's oneDNN convolutions in TF 2.21 differed by ~1e-7 between two runs). Returns the outputs."""
     taken, graph, functions = _imported(path)
     assert taken == (tfcompat.IMPORT_PYTHON if functions else _expected_path(tfcompat.version()))
     fast = runners.run_file(path, outputs, feeds)
@@ -65,9 +66,10 @@ def _same_both_ways(path, outputs, feeds, monkeypatch):
     assert sorted(fast) == sorted(plain) == sorted(outputs)
     for name in outputs:
         assert fast[name].dtype == plain[name].dtype and fast[name].shape == plain[name].shape, name
-        assert np.array_equal(fast[name], plain[name]) or (
-            fast[name].dtype.kind == "f" and np.array_equal(np.isnan(fast[name]), np.isnan(plain[name])) and
-            np.array_equal(np.nan_to_num(fast[name]), np.nan_to_num(plain[name]))), name
+        if fast[name].dtype.kind in "fc":  # oneDNN's convolutions (TF 2.x) may differ in the last bits from run
+            np.testing.assert_allclose(fast[name], plain[name], rtol=1e-5, atol=1e-6, err_msg=name)  # to run
+        else:
+            np.testing.assert_array_equal(fast[name], plain[name], err_msg=name)
     return fast
 
 
