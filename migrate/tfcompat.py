@@ -248,8 +248,8 @@ def rnn_cells():
 
 
 def session_config(run_timeout_seconds):
-    """CPU only, Grappler and the classic optimizer's L1 off: Grappler would rewrite the graphs we compare (a comparison wants them run as
-    written), and on large graphs its first-run rewrite costs more than the run (1.07 GB MLP: 96 s -> 24 s).
+    """CPU only, Grappler and the classic optimizer's L1 off: Grappler would rewrite the graphs we compare (a
+    comparison wants them run as written), and on large graphs its first-run rewrite costs more than the run (1.07 GB MLP: 96 s -> 24 s).
     RewriterConfig.disable_meta_optimizer exists from TF 1.8 (TF 1.7 runs without it)."""
     config = v1().ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
     # The classic graph optimizer's L1 (common subexpression elimination, constant folding) off as well: the
