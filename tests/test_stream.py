@@ -279,3 +279,45 @@ def test_files_written_node_by_node_and_verified_file_against_file(tmp_path):
     assert graph_files.is_binary_graph_file(by_stream) and not graph_files.is_binary_graph_file(by_stream + "txt")
     in_place, _ = passes.run_pipeline(model.graph_def, list(passes.DEFAULT_PASSES), context, in_place=True)
     assert in_place is model.graph_def and len(model.graph_def.node) == len(optimized.node)
+
+
+def test_large_consts_written_around_their_content_byte_identical(tmp_path, monkeypatch):
+    """write_graph_def writes a large Const as its head + the value attr around the content read once
+    (graph_files.write_node), byte for byte what io.write_graph writes; Consts laid out otherwise (a value
+    with another field beside tensor_content) are serialized whole. TF reads the values back unchanged."""
+    from tensorflow.core.framework import graph_pb2
+    from migrate import io
+    from migrate.graph import wire
+    v1 = tfcompat.v1()
+    rng = np.random.RandomState(3)
+    big = rng.standard_normal([700, 400]).astype(np.float32)  # 1.07 MiB: above FED_CONST_BYTES
+    graph = v1.Graph()
+    with graph.as_default():
+        x = v1.placeholder(v1.float32, [None, 700], name="x")
+        w = v1.constant(big, name="w")
+        with v1.device("/cpu:0"), v1.control_dependencies([w.op]):
+            w2 = v1.constant(big[::-1].copy(), name="w2")
+        v1.identity(v1.matmul(x, w) + v1.matmul(x, w2), name="y")
+    graph_def = graph.as_graph_def(add_shapes=True)  # _output_shapes beside value: "value" still sorts last
+    odd = graph_def.node.add()
+    odd.CopyFrom([n for n in graph_def.node if n.name == "w"][0])
+    odd.name = "odd"
+    odd.attr["value"].tensor.float_val.append(1.0)  # not laid out as head + content: serialized whole
+    written = []
+    real = wire.write_const_node
+    monkeypatch.setattr(wire, "write_const_node", lambda handle, head, *rest: written.append(head) or real(
+        handle, head, *rest))
+    by_io, by_nodes = str(tmp_path / "io.pb"), str(tmp_path / "nodes.pb")
+    io.write_graph(graph_def, by_io)
+    graph_files.write_graph_def(graph_def, by_nodes)
+    assert open(by_io, "rb").read() == open(by_nodes, "rb").read()
+    assert len(written) == 2  # w and w2 took the head + content path, odd did not
+    back = graph_pb2.GraphDef()
+    back.ParseFromString(open(by_nodes, "rb").read())
+    values = dict((n.name, edit.const_value(n)) for n in back.node if n.op == "Const")
+    np.testing.assert_array_equal(values["w"], big)
+    np.testing.assert_array_equal(values["w2"], big[::-1])
+    feeds = {"x:0": rng.standard_normal([2, 700]).astype(np.float32)}
+    result = runners.run_file(by_nodes, ["y:0"], feeds)
+    np.testing.assert_allclose(result["y:0"], feeds["x:0"].dot(big) + feeds["x:0"].dot(big[::-1]), rtol=1e-4,
+                               atol=1e-3)

@@ -30,12 +30,77 @@ def write_graph_def(graph_def, path, text=None):
         return
     edit.strip_default_attrs(graph_def)
     tail = type(graph_def)()
-    tail.versions.CopyFrom(graph_def.versions)
-    tail.library.CopyFrom(graph_def.library)
+    for field in ("versions", "library"):  # only when set: CopyFrom of an unset one writes an empty field
+        if graph_def.HasField(field):
+            getattr(tail, field).CopyFrom(getattr(graph_def, field))
     with open(path, "wb") as handle:
         for node in graph_def.node:
-            wire.write_node(handle, node.SerializeToString(deterministic=True))
+            write_node(handle, node)
         handle.write(tail.SerializeToString(deterministic=True))
+
+
+def write_node(handle, node, large=FED_CONST_BYTES):
+    """One NodeDef as a GraphDef.node field, the bytes SerializeToString(deterministic=True) gives. A Const
+    whose tensor_content is above `large` bytes is written as its NodeDef without the value attr, then that attr
+    around the content read out of the protobuf once (wire.write_const_node): serializing the whole node holds
+    the content twice more at once (protobuf's encoding buffer and the bytes copied from it; 128 MB for one
+    64 MB weight, the peak of optimizing the 1.07 GB MLP). Nodes laid out otherwise are serialized whole."""
+    layout = _const_parts(node, large)
+    if layout is None:
+        return wire.write_node(handle, node.SerializeToString(deterministic=True))
+    head, tensor_head, content = layout
+    return wire.write_const_node(handle, head, tensor_head, content, len(content))
+
+
+# TensorProto fields a Const written by write_node may hold besides tensor_content (they precede it: 1, 2, 3).
+_TENSOR_HEAD_FIELDS = ("dtype", "tensor_shape", "version_number", "tensor_content")
+
+
+def _const_parts(node, large):
+    """(NodeDef bytes without the value attr, TensorProto bytes without tensor_content, tensor_content) for a
+    Const whose deterministic serialization is exactly head + value attr (the value attr sorts last, no NodeDef
+    field after attr (5) is set, the tensor holds nothing but dtype/shape/version before its content); else
+    None. Nothing large is copied to decide."""
+    if node.op != "Const" or "value" not in node.attr or max(node.attr.keys()) != "value":
+        return None
+    value = node.attr["value"]
+    if value.WhichOneof("value") != "tensor":
+        return None
+    tensor = value.tensor
+    if not _only_fields(node, lambda field: field.number <= 5) or \
+            not _only_fields(tensor, lambda field: field.name in _TENSOR_HEAD_FIELDS):
+        return None
+    content = tensor.tensor_content
+    if len(content) <= large:
+        return None
+    head = type(node)()
+    head.name, head.op, head.device = node.name, node.op, node.device
+    head.input.extend(node.input)
+    for key in node.attr:
+        if key != "value":
+            head.attr[key].CopyFrom(node.attr[key])
+    tensor_head = type(tensor)()
+    tensor_head.dtype, tensor_head.version_number = tensor.dtype, tensor.version_number
+    if tensor.HasField("tensor_shape"):
+        tensor_head.tensor_shape.CopyFrom(tensor.tensor_shape)
+    return head.SerializeToString(deterministic=True), tensor_head.SerializeToString(deterministic=True), content
+
+
+def _only_fields(message, allowed):
+    """True when every field of `message` that `allowed(field descriptor)` refuses is unset (nothing read)."""
+    for field in message.DESCRIPTOR.fields:
+        if allowed(field):
+            continue
+        repeated = getattr(field, "is_repeated", None)  # protobuf 7 has no `label`; 3.x/4.x no is_repeated
+        if repeated if repeated is not None else field.label == field.LABEL_REPEATED:
+            if len(getattr(message, field.name)):
+                return False
+        elif field.message_type is not None:
+            if message.HasField(field.name):
+                return False
+        elif getattr(message, field.name) != field.default_value:
+            return False
+    return True
 
 
 def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
