@@ -321,3 +321,44 @@ def test_large_consts_written_around_their_content_byte_identical(tmp_path, monk
     result = runners.run_file(by_nodes, ["y:0"], feeds)
     np.testing.assert_allclose(result["y:0"], feeds["x:0"].dot(big) + feeds["x:0"].dot(big[::-1]), rtol=1e-4,
                                atol=1e-3)
+
+
+def test_read_back_reuses_only_arrays_holding_every_byte(tmp_path):
+    """read_back(reuse=) hands a file the other file's array for a Const only when every byte of its
+    tensor_content is that array's (a weight tampered in its last byte, or in its first, is read from its own
+    file); what it did not reuse is let go; check_files still tells the two files apart."""
+    from migrate import io
+    v1 = tfcompat.v1()
+    rng = np.random.RandomState(5)
+    weights = [rng.standard_normal([600, 600]).astype(np.float32) for _ in range(4)]  # 1.37 MiB each
+    paths = []
+    for name, tamper in (("source", None), ("candidate", None), ("tampered_last", -1), ("tampered_first", 0)):
+        graph = v1.Graph()
+        with graph.as_default():
+            y = v1.placeholder(v1.float32, [None, 600], name="x")
+            for i, w in enumerate(weights):
+                if tamper is not None and i == 2:
+                    w = w.copy()
+                    w.reshape(-1).view(np.uint8)[tamper] ^= 1  # one bit of one byte
+                y = v1.matmul(y, v1.constant(w, name="w{}".format(i)))
+            v1.identity(y, name="y")
+        path = str(tmp_path / (name + ".pb"))
+        io.write_graph(graph.as_graph_def(), path)
+        paths.append(path)
+    source, candidate, last, first = paths
+    _, kept = graph_files.read_back(candidate)
+    reuse = dict(kept)
+    _, back = graph_files.read_back(source, reuse=reuse)
+    assert all(back[k] is kept[k] for k in kept) and reuse == {}
+    for tampered in (last, first):
+        reuse = dict(kept)
+        _, back = graph_files.read_back(tampered, reuse=reuse)
+        assert back["w0:0"] is kept["w0:0"] and back["w1:0"] is kept["w1:0"]
+        assert back["w2:0"] is not kept["w2:0"] and not np.array_equal(back["w2:0"], weights[2])
+        assert back["w3:0"] is not kept["w3:0"]  # after the first difference nothing more is reused
+        np.testing.assert_array_equal(back["w3:0"], weights[3])
+        assert reuse == {}
+    feeds = {"x:0": rng.standard_normal([1, 600]).astype(np.float32)}
+    assert all(row.ok for row in runners.check_files(source, candidate, ["y:0"], feeds))
+    rows = runners.check_files(source, last, ["y:0"], feeds, rtol=0, atol=0)
+    assert not all(row.ok for row in rows)

@@ -103,10 +103,17 @@ def _only_fields(message, allowed):
     return True
 
 
-def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
+def read_back(path, fed_bytes=FED_CONST_BYTES, values=True, reuse=None):
     """(GraphDef with every Const above fed_bytes turned into a Placeholder, {tensor: value of that Const})
     from a binary GraphDef file, read one field at a time. A large Const's tensor_content is read from the
-    file straight into a 64-byte aligned array (TF feeds such arrays without copying them)."""
+    file straight into a 64-byte aligned array (TF feeds such arrays without copying them).
+
+    reuse: {tensor: array} read from another file before (the other side of a file-against-file check),
+    emptied as this file is read. A large Const of the same name, dtype and shape whose tensor_content is, byte
+    for byte, that array's bytes gets that array itself: compared through a small buffer, nothing allocated.
+    The value is then exactly what reading it would give (every byte compared), so a run fed it is the run of
+    this file. At the first Const that does not match, every array left in `reuse` is let go before anything
+    is allocated: memory never holds more than this file's weights (plus one compare buffer)."""
     from tensorflow.core.framework import graph_pb2, node_def_pb2
     graph_def = graph_pb2.GraphDef()
     rest = bytearray()
@@ -126,7 +133,8 @@ def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
             start = handle.tell()
             if start + length > size:
                 raise BadInput("frozen graph file is truncated", path, "freeze again")
-            weight = _read_weight(handle, start, length, values) if number == 1 and length > fed_bytes else None
+            weight = _read_weight(handle, start, length, values, reuse) if number == 1 and length > fed_bytes \
+                else None
             if weight is not None:
                 name, dtype, value = weight
                 node = graph_def.node.add()
@@ -142,6 +150,8 @@ def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
             else:
                 rest += head + length_bytes + payload
     graph_def.MergeFromString(bytes(rest))
+    if reuse is not None:
+        reuse.clear()  # arrays this file did not hold
     return graph_def, weights
 
 
@@ -194,10 +204,10 @@ def aligned_buffer(count):
     return raw[shift:shift + count]
 
 
-def _read_weight(handle, start, length, values=True, head_size=1 << 16):
+def _read_weight(handle, start, length, values=True, reuse=None, head_size=1 << 16):
     """(name, dtype enum, array) for the Const NodeDef of `length` bytes at `start`, its tensor_content read
-    into an aligned array (values=False: a zero-stride stand-in of that shape, nothing read); None (file
-    position undefined) when the node is not laid out that way."""
+    into an aligned array (values=False: a zero-stride stand-in of that shape, nothing read; reuse: see
+    read_back); None (file position undefined) when the node is not laid out that way."""
     import numpy as np
     handle.seek(start)
     head = handle.read(min(length, head_size))
@@ -215,8 +225,16 @@ def _read_weight(handle, start, length, values=True, head_size=1 << 16):
         handle.seek(start + length)
         return name, dtype, np.lib.stride_tricks.as_strided(np.zeros(1, np_dtype), shape=dims,
                                                             strides=[0] * len(dims))
-    buffer = aligned_buffer(count)
     have = min(len(head) - offset, count)
+    if reuse:
+        known = reuse.pop(tensor_name(name), None)
+        if known is not None and _same_bytes(known, np_dtype, dims, head, offset, have, handle,
+                                             start + offset + have, count):
+            handle.seek(start + length)
+            return name, dtype, known
+        del known
+        reuse.clear()  # one differs: the rest goes before this file's own arrays are allocated
+    buffer = aligned_buffer(count)
     buffer[:have] = np.frombuffer(head, np.uint8, have, offset)
     if count > have:
         handle.seek(start + offset + have)
@@ -224,6 +242,32 @@ def _read_weight(handle, start, length, values=True, head_size=1 << 16):
             return None
     handle.seek(start + length)
     return name, dtype, buffer.view(np_dtype).reshape(dims)
+
+
+COMPARE_BYTES = 4 << 20
+
+
+def _same_bytes(array, np_dtype, dims, head, offset, have, handle, position, count):
+    """True when `array` (dtype, shape, every byte) is the tensor_content whose first `have` bytes are in
+    `head` at `offset` and the rest in the file at `position`, read COMPARE_BYTES at a time."""
+    import numpy as np
+    if array.dtype != np_dtype or list(array.shape) != list(dims) or array.nbytes != count or \
+            not array.flags.c_contiguous:
+        return False
+    flat = array.reshape(-1).view(np.uint8)
+    if not np.array_equal(flat[:have], np.frombuffer(head, np.uint8, have, offset)):
+        return False
+    chunk = bytearray(min(COMPARE_BYTES, count - have) or 1)
+    view = np.frombuffer(chunk, np.uint8)
+    handle.seek(position)
+    done = have
+    while done < count:
+        size = min(len(chunk), count - done)
+        if handle.readinto(memoryview(chunk)[:size]) != size or \
+                not np.array_equal(flat[done:done + size], view[:size]):
+            return False
+        done += size
+    return True
 
 
 def _read_varint(handle, path):

@@ -115,12 +115,15 @@ def check_frozen(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
                  feeds, rtol, atol, candidate_first=True)
 
 
-def run_file(path, outputs, feeds, where=None):
+def run_file(path, outputs, feeds, where=None, keep=None, reuse=None):
     """{output: array} from a binary frozen GraphDef file, its large Consts fed from aligned arrays read
     from the file (read_back): the weights are in memory once, TF's import never copies them. The session
-    runs the graph as written (session.session_config: Grappler off)."""
+    runs the graph as written (session.session_config: Grappler off). keep: a dict given the {tensor: array}
+    fed; reuse: such a dict from another file, arrays byte-identical to this file's Consts (read_back)."""
     from migrate import session as session_mod
-    structure, weights = graph_files.read_back(path)
+    structure, weights = graph_files.read_back(path, reuse=reuse)
+    if keep is not None:
+        keep.update(weights)
     where = where or path
     session_mod.check_ops_known(structure, where)
     v1 = tfcompat.v1()
@@ -145,19 +148,22 @@ def run_file(path, outputs, feeds, where=None):
 
 def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, output=None):
     """check_models for two binary frozen GraphDef files, each run by run_file, one after the other
-    (the candidate first: its fed weights are freed before the reference is read).
+    (the candidate first). The reference is fed the candidate's arrays for the Consts whose bytes it holds
+    too, every byte compared (graph_files.read_back's reuse): the same values reading them would give, without
+    a second copy of the weights; the others are freed before the reference's own are read.
 
     The candidate is a temp file the user never sees: when it fails to run, the reference runs next and its
     error (naming the input: the feeds or the input graph are at fault) is the one raised; when the reference
     runs where the candidate failed, the result is wrong: VerificationFailed naming `output` (also the name
     other errors give the candidate: its final path, not the temp file)."""
     from migrate.errors import VerificationFailed
+    fed = {}  # the candidate's weights: the reference reuses those its own Consts hold byte for byte
     try:
-        actual = run_file(candidate_path, outputs, plain(feeds), output)
+        actual = run_file(candidate_path, outputs, plain(feeds), output, keep=fed)
         failure = None
     except BadInput as exc:
         actual, failure = None, exc.what
-    expected = run_file(reference_path, outputs, feeds)
+    expected = run_file(reference_path, outputs, feeds, reuse=fed)
     if failure is not None:
         raise VerificationFailed("the optimized graph fails where the input runs: " + failure,
                                  output or candidate_path, "nothing was written; leave out the pass that broke it "
