@@ -362,3 +362,23 @@ def test_read_back_reuses_only_arrays_holding_every_byte(tmp_path):
     assert all(row.ok for row in runners.check_files(source, candidate, ["y:0"], feeds))
     rows = runners.check_files(source, last, ["y:0"], feeds, rtol=0, atol=0)
     assert not all(row.ok for row in rows)
+
+
+def test_verified_freeze_feeds_the_checkpoint_arrays_only_where_the_file_holds_their_bytes(tmp_path, monkeypatch):
+    """A verified streaming freeze keeps the arrays it wrote; the frozen file's run is fed one only where every
+    byte of the Const's tensor_content equals it (else the file's own bytes are read). A weight planted by the
+    writer (MIGRATE_TEST_PLANT=freeze) differs: it is read from the file, and the check fails."""
+    from migrate import api, io
+    prefix, outputs, _ = _synthetic_checkpoint(str(tmp_path), big=True)
+    seen = []
+    real = graph_files._same_bytes
+    monkeypatch.setattr(graph_files, "_same_bytes", lambda array, *rest: seen.append(real(array, *rest)) or seen[-1])
+    result = api.freeze(prefix, str(tmp_path / "frozen.pb"), outputs=outputs)
+    assert seen == [True]  # 'huge', the one weight above FED_CONST_BYTES
+    assert_compared(result.comparisons, outputs)
+    del seen[:]
+    monkeypatch.setenv(io.PLANT_ENV, "freeze")
+    planted = str(tmp_path / "planted.pb")
+    result = api.freeze(prefix, planted, outputs=outputs)
+    assert seen == [False] and not os.path.exists(planted)
+    assert not verify.all_ok(result.comparisons)

@@ -34,11 +34,11 @@ class SessionRunner(object):
 class GraphFileRunner(object):
     """A binary frozen GraphDef file run with its weights fed (run_file); `where` names it in errors."""
 
-    def __init__(self, path, outputs, where=None):
-        self.path, self.outputs, self.where = path, list(outputs), where
+    def __init__(self, path, outputs, where=None, reuse=None):
+        self.path, self.outputs, self.where, self.reuse = path, list(outputs), where, reuse
 
     def run(self, feeds):
-        return run_file(self.path, self.outputs, feeds, self.where)
+        return run_file(self.path, self.outputs, feeds, self.where, reuse=self.reuse)
 
 
 class SignatureRunner(object):
@@ -101,18 +101,19 @@ def check_models(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
     return check(SessionRunner(reference, outputs), SessionRunner(candidate, outputs), feeds, rtol, atol)
 
 
-def check_frozen(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
+def check_frozen(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5, reuse=None):
     """check_models, lean for a streamed candidate (stream_target.StreamedModel in a binary file): the file is read
     back node by node and run with each large Const (a weight) imported as a Placeholder fed the value parsed
     from that Const (GraphFileRunner). Same nodes, same values, same computation, but the weights are in memory
     once (TF's import_graph_def would hold the GraphDef, its serialized copy, TF's own parse and the graph's
-    NodeDefs at the same time). Other candidates: check_models."""
+    NodeDefs at the same time). Other candidates: check_models. reuse: {tensor: array} the freeze wrote,
+    fed where the file holds their bytes exactly (graph_files.read_back)."""
     if not isinstance(candidate, stream_target.StreamedModel) or candidate.text or candidate.file_path is None:
         return check_models(reference, candidate, outputs, feeds, rtol, atol)
     # The candidate first: its weights are numpy arrays, freed when it is done. The reference's variables
     # stay in the process after its session is deleted (TF 2.21 keeps them), so it goes last.
-    return check(SessionRunner(reference, outputs), GraphFileRunner(candidate.file_path, outputs, candidate.path),
-                 feeds, rtol, atol, candidate_first=True)
+    return check(SessionRunner(reference, outputs), GraphFileRunner(candidate.file_path, outputs, candidate.path,
+                                                                    reuse), feeds, rtol, atol, candidate_first=True)
 
 
 def run_file(path, outputs, feeds, where=None, keep=None, reuse=None):
