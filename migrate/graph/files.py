@@ -30,9 +30,10 @@ def write_graph_def(graph_def, path, text=None):
         return
     edit.strip_default_attrs(graph_def)
     tail = type(graph_def)()
-    for field in ("versions", "library"):  # only when set: CopyFrom of an unset one writes an empty field
-        if graph_def.HasField(field):
-            getattr(tail, field).CopyFrom(getattr(graph_def, field))
+    if graph_def.HasField("versions"):  # only when set: CopyFrom of an unset one writes an empty field
+        tail.versions.CopyFrom(graph_def.versions)
+    if graph_def.HasField("library"):
+        tail.library.CopyFrom(graph_def.library)
     with open(path, "wb") as handle:
         for node in graph_def.node:
             write_node(handle, node)
@@ -67,8 +68,8 @@ def _const_parts(node, large):
     if value.WhichOneof("value") != "tensor":
         return None
     tensor = value.tensor
-    if not _only_fields(node, lambda field: field.number <= 5) or \
-            not _only_fields(tensor, lambda field: field.name in _TENSOR_HEAD_FIELDS):
+    if not tfcompat.proto_fields_unset(node, lambda field: field.number <= 5) or \
+            not tfcompat.proto_fields_unset(tensor, lambda field: field.name in _TENSOR_HEAD_FIELDS):
         return None
     content = tensor.tensor_content
     if len(content) <= large:
@@ -84,23 +85,6 @@ def _const_parts(node, large):
     if tensor.HasField("tensor_shape"):
         tensor_head.tensor_shape.CopyFrom(tensor.tensor_shape)
     return head.SerializeToString(deterministic=True), tensor_head.SerializeToString(deterministic=True), content
-
-
-def _only_fields(message, allowed):
-    """True when every field of `message` that `allowed(field descriptor)` refuses is unset (nothing read)."""
-    for field in message.DESCRIPTOR.fields:
-        if allowed(field):
-            continue
-        repeated = getattr(field, "is_repeated", None)  # protobuf 7 has no `label`; 3.x/4.x no is_repeated
-        if repeated if repeated is not None else field.label == field.LABEL_REPEATED:
-            if len(getattr(message, field.name)):
-                return False
-        elif field.message_type is not None:
-            if message.HasField(field.name):
-                return False
-        elif getattr(message, field.name) != field.default_value:
-            return False
-    return True
 
 
 def read_back(path, fed_bytes=FED_CONST_BYTES, values=True, reuse=None):
