@@ -761,3 +761,22 @@ def fake_quant_op():
         raise BadInput("TF {} has no FakeQuantWithMinMaxVars with narrow_range: INT8 cannot be simulated".format(
             version_string()), None, "use TF >= 1.7")
     return "FakeQuantWithMinMaxVars"
+
+
+def proto_fields_unset(message, allowed):
+    """True when every field of the protobuf `message` that `allowed(field descriptor)` refuses is unset, read
+    without copying any value (graph/files.py's Const writer). protobuf 7 descriptors have `is_repeated` and no
+    `label`; 3.x-4.x (every TF up to 2.17) have `label`."""
+    for field in message.DESCRIPTOR.fields:
+        if allowed(field):
+            continue
+        repeated = getattr(field, "is_repeated", None)
+        if repeated if repeated is not None else field.label == field.LABEL_REPEATED:
+            if len(getattr(message, field.name)):
+                return False
+        elif field.message_type is not None:
+            if message.HasField(field.name):
+                return False
+        elif getattr(message, field.name) != field.default_value:
+            return False
+    return True

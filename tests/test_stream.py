@@ -279,3 +279,106 @@ def test_files_written_node_by_node_and_verified_file_against_file(tmp_path):
     assert graph_files.is_binary_graph_file(by_stream) and not graph_files.is_binary_graph_file(by_stream + "txt")
     in_place, _ = passes.run_pipeline(model.graph_def, list(passes.DEFAULT_PASSES), context, in_place=True)
     assert in_place is model.graph_def and len(model.graph_def.node) == len(optimized.node)
+
+
+def test_large_consts_written_around_their_content_byte_identical(tmp_path, monkeypatch):
+    """write_graph_def writes a large Const as its head + the value attr around the content read once
+    (graph_files.write_node), byte for byte what io.write_graph writes; Consts laid out otherwise (a value
+    with another field beside tensor_content) are serialized whole. TF reads the values back unchanged."""
+    from tensorflow.core.framework import graph_pb2
+    from migrate import io
+    from migrate.graph import wire
+    v1 = tfcompat.v1()
+    rng = np.random.RandomState(3)
+    big = rng.standard_normal([700, 400]).astype(np.float32)  # 1.07 MiB: above FED_CONST_BYTES
+    graph = v1.Graph()
+    with graph.as_default():
+        x = v1.placeholder(v1.float32, [None, 700], name="x")
+        w = v1.constant(big, name="w")
+        with v1.device("/cpu:0"), v1.control_dependencies([w.op]):
+            w2 = v1.constant(big[::-1].copy(), name="w2")
+        v1.identity(v1.matmul(x, w) + v1.matmul(x, w2), name="y")
+    graph_def = graph.as_graph_def(add_shapes=True)  # _output_shapes beside value: "value" still sorts last
+    odd = graph_def.node.add()
+    odd.CopyFrom([n for n in graph_def.node if n.name == "w"][0])
+    odd.name = "odd"
+    odd.attr["value"].tensor.float_val.append(1.0)  # not laid out as head + content: serialized whole
+    written = []
+    real = wire.write_const_node
+    monkeypatch.setattr(wire, "write_const_node", lambda handle, head, *rest: written.append(head) or real(
+        handle, head, *rest))
+    by_io, by_nodes = str(tmp_path / "io.pb"), str(tmp_path / "nodes.pb")
+    io.write_graph(graph_def, by_io)
+    graph_files.write_graph_def(graph_def, by_nodes)
+    assert open(by_io, "rb").read() == open(by_nodes, "rb").read()
+    assert len(written) == 2  # w and w2 took the head + content path, odd did not
+    back = graph_pb2.GraphDef()
+    back.ParseFromString(open(by_nodes, "rb").read())
+    values = dict((n.name, edit.const_value(n)) for n in back.node if n.op == "Const")
+    np.testing.assert_array_equal(values["w"], big)
+    np.testing.assert_array_equal(values["w2"], big[::-1])
+    feeds = {"x:0": rng.standard_normal([2, 700]).astype(np.float32)}
+    result = runners.run_file(by_nodes, ["y:0"], feeds)
+    np.testing.assert_allclose(result["y:0"], feeds["x:0"].dot(big) + feeds["x:0"].dot(big[::-1]), rtol=1e-4,
+                               atol=1e-3)
+
+
+def test_read_back_reuses_only_arrays_holding_every_byte(tmp_path):
+    """read_back(reuse=) hands a file the other file's array for a Const only when every byte of its
+    tensor_content is that array's (a weight tampered in its last byte, or in its first, is read from its own
+    file); what it did not reuse is let go; check_files still tells the two files apart."""
+    from migrate import io
+    v1 = tfcompat.v1()
+    rng = np.random.RandomState(5)
+    weights = [rng.standard_normal([600, 600]).astype(np.float32) for _ in range(4)]  # 1.37 MiB each
+    paths = []
+    for name, tamper in (("source", None), ("candidate", None), ("tampered_last", -1), ("tampered_first", 0)):
+        graph = v1.Graph()
+        with graph.as_default():
+            y = v1.placeholder(v1.float32, [None, 600], name="x")
+            for i, w in enumerate(weights):
+                if tamper is not None and i == 2:
+                    w = w.copy()
+                    w.reshape(-1).view(np.uint8)[tamper] ^= 1  # one bit of one byte
+                y = v1.matmul(y, v1.constant(w, name="w{}".format(i)))
+            v1.identity(y, name="y")
+        path = str(tmp_path / (name + ".pb"))
+        io.write_graph(graph.as_graph_def(), path)
+        paths.append(path)
+    source, candidate, last, first = paths
+    _, kept = graph_files.read_back(candidate)
+    reuse = dict(kept)
+    _, back = graph_files.read_back(source, reuse=reuse)
+    assert all(back[k] is kept[k] for k in kept) and reuse == {}
+    for tampered in (last, first):
+        reuse = dict(kept)
+        _, back = graph_files.read_back(tampered, reuse=reuse)
+        assert back["w0:0"] is kept["w0:0"] and back["w1:0"] is kept["w1:0"]
+        assert back["w2:0"] is not kept["w2:0"] and not np.array_equal(back["w2:0"], weights[2])
+        assert back["w3:0"] is not kept["w3:0"]  # after the first difference nothing more is reused
+        np.testing.assert_array_equal(back["w3:0"], weights[3])
+        assert reuse == {}
+    feeds = {"x:0": rng.standard_normal([1, 600]).astype(np.float32)}
+    assert all(row.ok for row in runners.check_files(source, candidate, ["y:0"], feeds))
+    rows = runners.check_files(source, last, ["y:0"], feeds, rtol=0, atol=0)
+    assert not all(row.ok for row in rows)
+
+
+def test_verified_freeze_feeds_the_checkpoint_arrays_only_where_the_file_holds_their_bytes(tmp_path, monkeypatch):
+    """A verified streaming freeze keeps the arrays it wrote; the frozen file's run is fed one only where every
+    byte of the Const's tensor_content equals it (else the file's own bytes are read). A weight planted by the
+    writer (MIGRATE_TEST_PLANT=freeze) differs: it is read from the file, and the check fails."""
+    from migrate import api, io
+    prefix, outputs, _ = _synthetic_checkpoint(str(tmp_path), big=True)
+    seen = []
+    real = graph_files._same_bytes
+    monkeypatch.setattr(graph_files, "_same_bytes", lambda array, *rest: seen.append(real(array, *rest)) or seen[-1])
+    result = api.freeze(prefix, str(tmp_path / "frozen.pb"), outputs=outputs)
+    assert seen == [True]  # 'huge', the one weight above FED_CONST_BYTES
+    assert_compared(result.comparisons, outputs)
+    del seen[:]
+    monkeypatch.setenv(io.PLANT_ENV, "freeze")
+    planted = str(tmp_path / "planted.pb")
+    result = api.freeze(prefix, planted, outputs=outputs)
+    assert seen == [False] and not os.path.exists(planted)
+    assert not verify.all_ok(result.comparisons)

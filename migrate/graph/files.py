@@ -30,18 +30,74 @@ def write_graph_def(graph_def, path, text=None):
         return
     edit.strip_default_attrs(graph_def)
     tail = type(graph_def)()
-    tail.versions.CopyFrom(graph_def.versions)
-    tail.library.CopyFrom(graph_def.library)
+    if graph_def.HasField("versions"):  # only when set: CopyFrom of an unset one writes an empty field
+        tail.versions.CopyFrom(graph_def.versions)
+    if graph_def.HasField("library"):
+        tail.library.CopyFrom(graph_def.library)
     with open(path, "wb") as handle:
         for node in graph_def.node:
-            wire.write_node(handle, node.SerializeToString(deterministic=True))
+            write_node(handle, node)
         handle.write(tail.SerializeToString(deterministic=True))
 
 
-def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
+def write_node(handle, node, large=FED_CONST_BYTES):
+    """One NodeDef as a GraphDef.node field, the bytes SerializeToString(deterministic=True) gives. A Const
+    whose tensor_content is above `large` bytes is written as its NodeDef without the value attr, then that attr
+    around the content read out of the protobuf once (wire.write_const_node): serializing the whole node holds
+    the content twice more at once (protobuf's encoding buffer and the bytes copied from it; 128 MB for one
+    64 MB weight, the peak of optimizing the 1.07 GB MLP). Nodes laid out otherwise are serialized whole."""
+    layout = _const_parts(node, large)
+    if layout is None:
+        return wire.write_node(handle, node.SerializeToString(deterministic=True))
+    head, tensor_head, content = layout
+    return wire.write_const_node(handle, head, tensor_head, content, len(content))
+
+
+# TensorProto fields a Const written by write_node may hold besides tensor_content (they precede it: 1, 2, 3).
+_TENSOR_HEAD_FIELDS = ("dtype", "tensor_shape", "version_number", "tensor_content")
+
+
+def _const_parts(node, large):
+    """(NodeDef bytes without the value attr, TensorProto bytes without tensor_content, tensor_content) for a
+    Const whose deterministic serialization is exactly head + value attr (the value attr sorts last, no NodeDef
+    field after attr (5) is set, the tensor holds nothing but dtype/shape/version before its content); else
+    None. Nothing large is copied to decide."""
+    if node.op != "Const" or "value" not in node.attr or max(node.attr.keys()) != "value":
+        return None
+    value = node.attr["value"]
+    if value.WhichOneof("value") != "tensor":
+        return None
+    tensor = value.tensor
+    if not tfcompat.proto_fields_unset(node, lambda field: field.number <= 5) or \
+            not tfcompat.proto_fields_unset(tensor, lambda field: field.name in _TENSOR_HEAD_FIELDS):
+        return None
+    content = tensor.tensor_content
+    if len(content) <= large:
+        return None
+    head = type(node)()
+    head.name, head.op, head.device = node.name, node.op, node.device
+    head.input.extend(node.input)
+    for key in node.attr:
+        if key != "value":
+            head.attr[key].CopyFrom(node.attr[key])
+    tensor_head = type(tensor)()
+    tensor_head.dtype, tensor_head.version_number = tensor.dtype, tensor.version_number
+    if tensor.HasField("tensor_shape"):
+        tensor_head.tensor_shape.CopyFrom(tensor.tensor_shape)
+    return head.SerializeToString(deterministic=True), tensor_head.SerializeToString(deterministic=True), content
+
+
+def read_back(path, fed_bytes=FED_CONST_BYTES, values=True, reuse=None):
     """(GraphDef with every Const above fed_bytes turned into a Placeholder, {tensor: value of that Const})
     from a binary GraphDef file, read one field at a time. A large Const's tensor_content is read from the
-    file straight into a 64-byte aligned array (TF feeds such arrays without copying them)."""
+    file straight into a 64-byte aligned array (TF feeds such arrays without copying them).
+
+    reuse: {tensor: array} read from another file before (the other side of a file-against-file check),
+    emptied as this file is read. A large Const of the same name, dtype and shape whose tensor_content is, byte
+    for byte, that array's bytes gets that array itself: compared through a small buffer, nothing allocated.
+    The value is then exactly what reading it would give (every byte compared), so a run fed it is the run of
+    this file. At the first Const that does not match, every array left in `reuse` is let go before anything
+    is allocated: memory never holds more than this file's weights (plus one compare buffer)."""
     from tensorflow.core.framework import graph_pb2, node_def_pb2
     graph_def = graph_pb2.GraphDef()
     rest = bytearray()
@@ -61,7 +117,8 @@ def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
             start = handle.tell()
             if start + length > size:
                 raise BadInput("frozen graph file is truncated", path, "freeze again")
-            weight = _read_weight(handle, start, length, values) if number == 1 and length > fed_bytes else None
+            weight = _read_weight(handle, start, length, values, reuse) if number == 1 and length > fed_bytes \
+                else None
             if weight is not None:
                 name, dtype, value = weight
                 node = graph_def.node.add()
@@ -77,6 +134,8 @@ def read_back(path, fed_bytes=FED_CONST_BYTES, values=True):
             else:
                 rest += head + length_bytes + payload
     graph_def.MergeFromString(bytes(rest))
+    if reuse is not None:
+        reuse.clear()  # arrays this file did not hold
     return graph_def, weights
 
 
@@ -103,10 +162,36 @@ def split_weights(graph_def, fed_bytes=FED_CONST_BYTES, values=True):
     return structure, weights
 
 
-def _read_weight(handle, start, length, values=True, head_size=1 << 16):
+MAP_POPULATE = 0x8000  # Linux's mmap flag (Python 3.10+ names it mmap.MAP_POPULATE): fault every page in at once
+
+
+def aligned_buffer(count):
+    """A writable uint8 array of `count` bytes, 64-byte aligned (TF feeds such arrays without copying them).
+
+    On Linux: an anonymous private mapping made with MAP_POPULATE, page aligned, its pages faulted in by one
+    call. numpy's own allocation of a large array asks for transparent huge pages (madvise); on a machine whose
+    memory is mostly page cache the kernel compacts memory to find them, and reading a 1.07 GB frozen graph's
+    weights into such arrays took 1.9 CPU s where this takes 0.4 (benchmarks, README Performance). The mapping
+    is unmapped when the array (its base) is freed. Elsewhere: a numpy array, aligned by hand."""
+    import mmap
+    import sys
+    import numpy as np
+    if sys.platform.startswith("linux"):
+        try:
+            memory = mmap.mmap(-1, count, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_POPULATE,
+                               prot=mmap.PROT_READ | mmap.PROT_WRITE)
+            return np.frombuffer(memory, np.uint8)
+        except (OSError, ValueError, OverflowError):
+            pass  # (a mapping limit reached): numpy's allocation below
+    raw = np.empty(count + 64, np.uint8)
+    shift = (-raw.ctypes.data) % 64
+    return raw[shift:shift + count]
+
+
+def _read_weight(handle, start, length, values=True, reuse=None, head_size=1 << 16):
     """(name, dtype enum, array) for the Const NodeDef of `length` bytes at `start`, its tensor_content read
-    into an aligned array (values=False: a zero-stride stand-in of that shape, nothing read); None (file
-    position undefined) when the node is not laid out that way."""
+    into an aligned array (values=False: a zero-stride stand-in of that shape, nothing read; reuse: see
+    read_back); None (file position undefined) when the node is not laid out that way."""
     import numpy as np
     handle.seek(start)
     head = handle.read(min(length, head_size))
@@ -124,10 +209,16 @@ def _read_weight(handle, start, length, values=True, head_size=1 << 16):
         handle.seek(start + length)
         return name, dtype, np.lib.stride_tricks.as_strided(np.zeros(1, np_dtype), shape=dims,
                                                             strides=[0] * len(dims))
-    raw = np.empty(count + 64, np.uint8)
-    shift = (-raw.ctypes.data) % 64
-    buffer = raw[shift:shift + count]
     have = min(len(head) - offset, count)
+    if reuse:
+        known = reuse.pop(tensor_name(name), None)
+        if known is not None and _same_bytes(known, np_dtype, dims, head, offset, have, handle,
+                                             start + offset + have, count):
+            handle.seek(start + length)
+            return name, dtype, known
+        del known
+        reuse.clear()  # one differs: the rest goes before this file's own arrays are allocated
+    buffer = aligned_buffer(count)
     buffer[:have] = np.frombuffer(head, np.uint8, have, offset)
     if count > have:
         handle.seek(start + offset + have)
@@ -135,6 +226,32 @@ def _read_weight(handle, start, length, values=True, head_size=1 << 16):
             return None
     handle.seek(start + length)
     return name, dtype, buffer.view(np_dtype).reshape(dims)
+
+
+COMPARE_BYTES = 4 << 20
+
+
+def _same_bytes(array, np_dtype, dims, head, offset, have, handle, position, count):
+    """True when `array` (dtype, shape, every byte) is the tensor_content whose first `have` bytes are in
+    `head` at `offset` and the rest in the file at `position`, read COMPARE_BYTES at a time."""
+    import numpy as np
+    if array.dtype != np_dtype or list(array.shape) != list(dims) or array.nbytes != count or \
+            not array.flags.c_contiguous:
+        return False
+    flat = array.reshape(-1).view(np.uint8)
+    if not np.array_equal(flat[:have], np.frombuffer(head, np.uint8, have, offset)):
+        return False
+    chunk = bytearray(min(COMPARE_BYTES, count - have) or 1)
+    view = np.frombuffer(chunk, np.uint8)
+    handle.seek(position)
+    done = have
+    while done < count:
+        size = min(len(chunk), count - done)
+        if handle.readinto(memoryview(chunk)[:size]) != size or \
+                not np.array_equal(flat[done:done + size], view[:size]):
+            return False
+        done += size
+    return True
 
 
 def _read_varint(handle, path):

@@ -27,12 +27,16 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
     model, _ = pipeline.prepare_resolving(model, outputs, signature, input_at, progress)
     safety.check(model, freeze_outputs.resolve_outputs(model, outputs, signature)[0], allow_unsafe)
     with stream_target.Target(output, replace=force) as target:
+        if verify_result and not target.text:
+            target.weights = {}  # the weights streamed, for the check to reuse (runners.check_frozen)
         frozen, record = freezing.freeze(model, outputs=outputs, signature=signature, set_values=set_values,
                                            allow=allow, deny=deny, clear_devices=clear_devices, stream_to=target)
         _freeze_progress(record, progress, printed=model.provenance)
         if io.planted("freeze") and not isinstance(frozen, stream_target.StreamedModel):  # test-only (io.planted)
             frozen = frozen.derive(graph_def=io.planted_graph_def(frozen.graph_def))
         comparisons = None
+        if not verify_result or not isinstance(frozen, stream_target.StreamedModel):
+            target.weights = None
         # A streamed graph never keeps variables (--allow/--deny take the session path): not parsed to look.
         left = [] if isinstance(frozen, stream_target.StreamedModel) else sorted(
             n.name for n in frozen.graph_def.node if n.op in opsets.FREEZABLE_VARIABLE_OPS)
@@ -49,7 +53,8 @@ def freeze(source, output, outputs=None, checkpoint=None, tag=None, signature=No
                                      notes=generated)
             for note in generated:
                 progress("note: " + note)
-            comparisons = runners.check_frozen(model, frozen, record.outputs, feeds, rtol, atol)
+            comparisons = runners.check_frozen(model, frozen, record.outputs, feeds, rtol, atol,
+                                               reuse=target.weights)
             verify.require_checked(comparisons, source, progress)
         if comparisons is None:  # unverified: still a graph TF imports (cheap check, no session run)
             if isinstance(frozen, stream_target.StreamedModel):

@@ -37,11 +37,11 @@ class SessionRunner(object):
 class GraphFileRunner(object):
     """A binary frozen GraphDef file run with its weights fed (run_file); `where` names it in errors."""
 
-    def __init__(self, path, outputs, where=None):
-        self.path, self.outputs, self.where = path, list(outputs), where
+    def __init__(self, path, outputs, where=None, reuse=None):
+        self.path, self.outputs, self.where, self.reuse = path, list(outputs), where, reuse
 
     def run(self, feeds):
-        return run_file(self.path, self.outputs, feeds, self.where)
+        return run_file(self.path, self.outputs, feeds, self.where, reuse=self.reuse)
 
 
 class SignatureRunner(object):
@@ -104,26 +104,30 @@ def check_models(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
     return check(SessionRunner(reference, outputs), SessionRunner(candidate, outputs), feeds, rtol, atol)
 
 
-def check_frozen(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5):
+def check_frozen(reference, candidate, outputs, feeds, rtol=1e-5, atol=1e-5, reuse=None):
     """check_models, lean for a streamed candidate (stream_target.StreamedModel in a binary file): the file is read
     back node by node and run with each large Const (a weight) imported as a Placeholder fed the value parsed
     from that Const (GraphFileRunner). Same nodes, same values, same computation, but the weights are in memory
     once (TF's import_graph_def would hold the GraphDef, its serialized copy, TF's own parse and the graph's
-    NodeDefs at the same time). Other candidates: check_models."""
+    NodeDefs at the same time). Other candidates: check_models. reuse: {tensor: array} the freeze wrote,
+    fed where the file holds their bytes exactly (graph_files.read_back)."""
     if not isinstance(candidate, stream_target.StreamedModel) or candidate.text or candidate.file_path is None:
         return check_models(reference, candidate, outputs, feeds, rtol, atol)
     # The candidate first: its weights are numpy arrays, freed when it is done. The reference's variables
     # stay in the process after its session is deleted (TF 2.21 keeps them), so it goes last.
-    return check(SessionRunner(reference, outputs), GraphFileRunner(candidate.file_path, outputs, candidate.path),
-                 feeds, rtol, atol, candidate_first=True)
+    return check(SessionRunner(reference, outputs), GraphFileRunner(candidate.file_path, outputs, candidate.path,
+                                                                    reuse), feeds, rtol, atol, candidate_first=True)
 
 
-def run_file(path, outputs, feeds, where=None):
+def run_file(path, outputs, feeds, where=None, keep=None, reuse=None):
     """{output: array} from a binary frozen GraphDef file, its large Consts fed from aligned arrays read
     from the file (read_back): the weights are in memory once, TF's import never copies them. The session
-    runs the graph as written (session.session_config: Grappler off)."""
+    runs the graph as written (session.session_config: Grappler off). keep: a dict given the {tensor: array}
+    fed; reuse: such a dict from another file, arrays byte-identical to this file's Consts (read_back)."""
     from migrate import session as session_mod
-    structure, weights = graph_files.read_back(path)
+    structure, weights = graph_files.read_back(path, reuse=reuse)
+    if keep is not None:
+        keep.update(weights)
     where = where or path
     session_mod.check_ops_known(structure, where)
     v1 = tfcompat.v1()
@@ -175,19 +179,22 @@ def _no_cyclic_gc():
 
 def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, output=None):
     """check_models for two binary frozen GraphDef files, each run by run_file, one after the other
-    (the candidate first: its fed weights are freed before the reference is read).
+    (the candidate first). The reference is fed the candidate's arrays for the Consts whose bytes it holds
+    too, every byte compared (graph_files.read_back's reuse): the same values reading them would give, without
+    a second copy of the weights; the others are freed before the reference's own are read.
 
     The candidate is a temp file the user never sees: when it fails to run, the reference runs next and its
     error (naming the input: the feeds or the input graph are at fault) is the one raised; when the reference
     runs where the candidate failed, the result is wrong: VerificationFailed naming `output` (also the name
     other errors give the candidate: its final path, not the temp file)."""
     from migrate.errors import VerificationFailed
+    fed = {}  # the candidate's weights: the reference reuses those its own Consts hold byte for byte
     try:
-        actual = run_file(candidate_path, outputs, plain(feeds), output)
+        actual = run_file(candidate_path, outputs, plain(feeds), output, keep=fed)
         failure = None
     except BadInput as exc:
         actual, failure = None, exc.what
-    expected = run_file(reference_path, outputs, feeds)
+    expected = run_file(reference_path, outputs, feeds, reuse=fed)
     if failure is not None:
         raise VerificationFailed("the optimized graph fails where the input runs: " + failure,
                                  output or candidate_path, "nothing was written; leave out the pass that broke it "

@@ -46,7 +46,7 @@ def freeze_to_file(model, target, outputs=None, signature=None, set_values=None,
     text = target.text if isinstance(target, Target) else path.endswith(artifacts.TEXT_SUFFIXES)
     plan = plan_freeze(model, outputs, signature, set_values, allow, deny, clear_devices)
     check_size(plan, model.path)
-    written = write_frozen(plan, path, text)
+    written = write_frozen(plan, path, text, keep=target.weights if isinstance(target, Target) else None)
     inputs = sorted(tensor_name(n.name) for n in plan.graph_def.node if n.op == "Placeholder")
     notes = list(model.provenance) + ["streamed: {} variable(s), {:.1f} MB, read from the checkpoint one at a "
                                       "time".format(len(plan.weights), written / 1e6)]

@@ -7,11 +7,14 @@ from migrate import artifacts, io, progress, tfcompat
 from migrate import model as m
 from migrate.freezing.streaming.reader import CheckpointTensors
 from migrate.graph import wire
+from migrate.graph.names import tensor_name
 
 
-def write_frozen(plan, path, text=False):
+def write_frozen(plan, path, text=False, keep=None):
     """Write the plan's GraphDef to path, each weight read from the checkpoint when its node comes (the next
-    one read on a thread meanwhile, see _tensors). Returns the bytes written."""
+    one read on a thread meanwhile, see _tensors). Returns the bytes written. keep: a dict given
+    {tensor: array read from the checkpoint} for the weights written as their raw bytes (binary files), for
+    the verification to reuse where the file holds them byte for byte (graph_files.read_back)."""
     reader = artifacts.open_checkpoint(plan.checkpoint)
     tail = type(plan.graph_def)()
     tail.versions.CopyFrom(plan.graph_def.versions)
@@ -30,6 +33,8 @@ def write_frozen(plan, path, text=False):
                 if node.name in plan.weights:
                     dtype = plan.weights[node.name][1]
                     value = tensors.next()
+                    if keep is not None and not text and _raw_bytes_ok(value, dtype):
+                        keep[tensor_name(node.name)] = value  # the checkpoint's array (a planted one differs)
                     if node.name == planted:
                         value = io.plant_value(value)
                     written += (_write_text_weight if text else _write_weight)(handle, node, value, dtype)
@@ -168,6 +173,9 @@ class Target(object):
         self.text = output.endswith(artifacts.TEXT_SUFFIXES)
         self.path = io.temp_file_beside(output)
         self.committed = False
+        # {tensor: array} a streaming freeze read from the checkpoint and wrote, kept when set to {} before it
+        # (a verified freeze to a binary file): the candidate run reuses them where the file holds their bytes
+        self.weights = None
         self._unwind = None
 
     def __enter__(self):
