@@ -122,9 +122,15 @@ def run_endpoint(end, feeds_by_name, extra_feeds=None):
     results = runner_for(end.model, sorted(set(end.outputs.values()))).run(feeds)
     named = Results((name, results[tensor]) for name, tensor in end.outputs.items())
     named.origin = results.origin
+    if results.random is not None:
+        named.random = lambda: _by_name(end.outputs, results.random())
     if results.alternate is not None:
         named.alternate = dict((name, results.alternate[tensor]) for name, tensor in end.outputs.items())
     return named
+
+
+def _by_name(outputs, by_tensor):
+    return dict((name, by_tensor[tensor]) for name, tensor in outputs.items() if tensor in by_tensor)
 
 
 def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, extra_feeds=None):
@@ -144,6 +150,7 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, ex
     reference = Results((a_name, expected[a_name]) for a_name, _ in output_pairs)
     reference.origin = expected.origin
     reference.alternate = expected.alternate
+    reference.random = expected.random
     rows = comparison.compare(reference, dict((a_name, actual[b_name]) for a_name, b_name in output_pairs), rtol,
                               atol)
     notes = ["{} <-> {}".format(x, y) for x, y in output_pairs if x != y] + generated

@@ -16,7 +16,7 @@ from migrate.freezing.streaming import target as stream_target
 from migrate.graph import files as graph_files
 from migrate.errors import BadInput
 from migrate.graph.names import tensor_name
-from migrate.verification import compare as comparison
+from migrate.verification import compare as comparison, randomness
 from migrate.verification.feeds import Results, plain, present_feeds, with_tensors
 
 
@@ -83,7 +83,9 @@ def run_model(model, outputs, feeds):
     """{output: array} from running `model` on `feeds` (only the feeds its graph has)."""
     from migrate.session import Restored
     with Restored(model) as restored:
-        return run_batches(lambda batch: restored.run(list(outputs), present_feeds(restored.graph, batch)), feeds)
+        results = run_batches(lambda batch: restored.run(list(outputs), present_feeds(restored.graph, batch)), feeds)
+    results.random = lambda: randomness.explain(model.graph_def, outputs)
+    return results
 
 
 def run_batches(run, feeds):
@@ -140,7 +142,9 @@ def run_file(path, outputs, feeds, where=None):
                        present_feeds(graph, batch).items())
             fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
             return dict(zip(outputs, session_mod.run_checked(sess, fetches, fed, where)))
-        return run_batches(run, feeds)
+        results = run_batches(run, feeds)
+    results.random = lambda: randomness.explain(graph_files.read_back(path)[0], outputs)
+    return results
 
 
 def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, output=None):
