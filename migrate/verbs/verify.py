@@ -9,9 +9,11 @@ from migrate.verbs.optimize import optimize
 @common.taking_options
 @common.memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
-                     atol=1e-5, allow_unsafe=False, set_values=None, input_at=None):
+                     atol=1e-5, allow_unsafe=False, set_values=None, input_at=None, input_shapes=None):
     """Run two artifacts of any kinds on the same inputs: ([Comparison], notes). Train/infer switches and
-    --set values are fed to both sides (as freeze sets them); an input pipeline is cut as freeze cuts it."""
+    --set values are fed to both sides (as freeze sets them); an input pipeline is cut as freeze cuts it.
+    input_shapes: {tensor: dims} the inputs are generated with where A's graph leaves them unknown (`migrate
+    onnx`: the shapes its conversion used, --static --input-shape)."""
     notes = []
     a = _endpoint(a_path, outputs, signature, input_at, notes.append)
     ends = [a, _endpoint(b_path, outputs, signature, input_at, notes.append, partner=a)]
@@ -27,6 +29,8 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
         rewrites.switch_values(ends[0].model.graph_def, asked)  # the error naming the node and close names
     for end in ends:
         end.drop_inputs(switches)
+        end.specs.update((tensor, (end.specs[tensor][0], dims)) for tensor, dims in (input_shapes or {}).items()
+                         if tensor in end.specs and dims is not None)
     rows, pair_notes = verify.verify_pair(ends[0], ends[1], inputs_npz, batch, seed, rtol, atol,
                                           extra_feeds=dict((k + ":0", v) for k, v in switches.items()))
     if switches:
