@@ -12,11 +12,12 @@ from migrate.verification.runners import runner_for
 class Endpoint(object):
     """A model with named inputs and outputs: signature keys for SavedModels, tensor names otherwise."""
 
-    def __init__(self, model, inputs, outputs, specs):
+    def __init__(self, model, inputs, outputs, specs, signature=None):
         self.model = model
         self.inputs = inputs     # {name: tensor}
         self.outputs = outputs   # {name: tensor}
         self.specs = specs       # {tensor: (dtype, dims)}
+        self.signature = signature  # the SavedModel signature whose keys these are, or None
 
     def drop_inputs(self, nodes):
         """Stop generating values for these nodes (switches fed separately)."""
@@ -40,7 +41,7 @@ def endpoint(model, outputs=None, signature=None, partner=None):
         specs = dict(sig.specs) if sig.specs else tensor_specs(model, sorted(sig.inputs.values()))
         chosen = dict(sig.outputs) if not outputs else dict(
             (key, sig.outputs[key]) for key in (_signature_key(sig, name, model.path) for name in outputs))
-        return Endpoint(model, dict(sig.inputs), chosen, specs)
+        return Endpoint(model, dict(sig.inputs), chosen, specs, sig_name)
     known = set(node.name for node in model.graph_def.node)
     partner_outputs = partner.outputs if partner is not None else {}
     if outputs:
