@@ -7,6 +7,7 @@ calibration run holds one batch in memory at a time. `load_all` keeps every batc
 wants them as a list)."""
 import glob
 import os
+import zipfile
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def read_arrays(name):
     try:
         with np.load(name, allow_pickle=False) as data:
             return dict((key if ":" in key else key + ":0", data[key]) for key in data.files)
-    except (IOError, OSError, ValueError, EOFError) as exc:
+    except (IOError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # garbage, a truncated zip
         raise BadInput("cannot read calibration batch: {}".format(exc), name, "write it with numpy.savez")
 
 
