@@ -59,6 +59,8 @@ def _borrowed(a_path, b_path, outputs, signature, input_at, notes):
     """[A, B] where A takes B's outputs: B a graph migrate wrote (its outputs recorded) or a model with one
     signature (or the --signature one); None when --outputs was given, B names none of its own, or A has not
     got them. notes: A's loading notes and the one saying where the outputs came from are added."""
+    if outputs:  # the user's names: what fails with them is the user's to fix
+        return None
     b_notes, a_notes = [], []
     try:
         b = _endpoint(b_path, None, signature, input_at, b_notes.append)
