@@ -1592,7 +1592,7 @@ def _can_mount_tmpfs():
         return False
 
 
-@pytest.mark.parametrize("command", DIR_OUT)
+@pytest.mark.parametrize("command", ("export", "convert"))  # (calibrate writes a few KiB: under 16 KiB)
 def test_disk_full_on_a_small_filesystem(command, base, tmp_path):
     """A genuinely full disk (ENOSPC from a 16 KiB tmpfs in a private mount namespace: TF's SaveV2 raises
     ResourceExhaustedError 'No space left on device'). Where user namespaces are not allowed this skips:
