@@ -36,7 +36,8 @@ def env(as_json):
         return
     for key in ("python", "tensorflow", "tensorflow_file", "tf1_api", "tf_trt_generation", "tf_trt_module",
                 "tf_trt_module_file", "tf_trt_import_error", "tensorrt_built_in", "tensorrt_linked_version",
-                "tensorrt_library", "tensorrt_usable", "tensorrt_reason", "gpus", "estimator", "onnx"):
+                "tensorrt_library", "tensorrt_usable", "tensorrt_reason", "gpus", "verification_import", "estimator",
+                "onnx"):
         click.echo("{:24} {}".format(key, info[key]))
 
 

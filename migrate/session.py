@@ -43,8 +43,8 @@ def check_ops_known(graph_def, where):
     ops = set(node.op for node in graph_def.node)
     for function in graph_def.library.function:
         ops.update(node.op for node in function.node_def)
-    unknown = tfcompat.unregistered_ops(ops)
-    if unknown:
+    unknown = tfcompat.unregistered_ops(ops - set(f.signature.name for f in graph_def.library.function))
+    if unknown:  # (a node calling a function of the graph's library has the function's name as its op)
         raise BadInput("ops not registered in TF {}: {}".format(tfcompat.version_string(), ", ".join(unknown)),
                        where, "use a TensorFlow build that has them (e.g. the TF the model was written with)")
 
@@ -270,24 +270,30 @@ def run_bound(graph):
     largest = 0
     for op in graph.get_operations():
         if op.type in WEIGHT_OPS:
-            sizes = [_variable_bytes(op)] if op.type in opsets.FREEZABLE_VARIABLE_OPS else \
-                [_static_bytes(t) for t in op.outputs]
-            largest = max([largest] + [size for size in sizes if size])
+            largest = max(largest, _weight_bytes(op))
     return 2 * largest + RUN_MARGIN_BYTES, largest
 
 
+def _weight_bytes(op):
+    sizes = [_variable_bytes(op)] if op.type in opsets.FREEZABLE_VARIABLE_OPS else \
+        [_static_bytes(t) for t in op.outputs]
+    return max([0] + [size for size in sizes if size])
+
+
 def oversized_tensors(graph):
-    """[(tensor, bytes, bound)] of the tensors `graph` would compute over run_bound."""
-    bound, _ = run_bound(graph)
-    found = []
+    """[(tensor, bytes, bound)] of the tensors `graph` would compute over run_bound. One pass over the ops
+    (the bound is never under RUN_MARGIN_BYTES, so only tensors above it are kept until the bound is known)."""
+    largest, above_margin = 0, []
     for op in graph.get_operations():
         if op.type in WEIGHT_OPS:
+            largest = max(largest, _weight_bytes(op))
             continue
         for tensor in op.outputs:
             size = _static_bytes(tensor)
-            if size is not None and size > bound:
-                found.append((tensor, size, bound))
-    return found
+            if size is not None and size > RUN_MARGIN_BYTES:
+                above_margin.append((tensor, size))
+    bound = 2 * largest + RUN_MARGIN_BYTES
+    return [(tensor, size, bound) for tensor, size in above_margin if size > bound]
 
 
 def check_run_memory(graph, where):

@@ -248,14 +248,90 @@ def rnn_cells():
 
 
 def session_config(run_timeout_seconds):
-    """CPU only, Grappler off: Grappler would rewrite the graphs we compare (a comparison wants them run as
-    written), and on large graphs its first-run rewrite costs more than the run (1.07 GB MLP: 96 s -> 24 s).
+    """CPU only, Grappler and the classic optimizer's L1 off: Grappler would rewrite the graphs we compare (a
+    comparison wants them run as written), and on large graphs its first-run rewrite costs more than the run (1.07 GB MLP: 96 s -> 24 s).
     RewriterConfig.disable_meta_optimizer exists from TF 1.8 (TF 1.7 runs without it)."""
     config = v1().ConfigProto(device_count={"GPU": 0}, allow_soft_placement=True)
+    # The classic graph optimizer's L1 (common subexpression elimination, constant folding) off as well: the
+    # same kernels compute the same values at run time, and on a 120k-node chain it was about half of the
+    # first run (executor creation). OptimizerOptions.L0 exists in every TF of the matrix.
+    config.graph_options.optimizer_options.opt_level = v1().OptimizerOptions.L0
     rewrites = config.graph_options.rewrite_options
     if "disable_meta_optimizer" in type(rewrites).DESCRIPTOR.fields_by_name:  # TF >= 1.8
         rewrites.disable_meta_optimizer = True
     return set_run_timeout(config, run_timeout_seconds)
+
+
+# Verification runs (verification/runners.run_file) import a graph through TF's C API: the GraphDef goes into the
+# Graph's C graph in one call (TF_GraphImportGraphDefWithResults, what import_graph_def itself calls) and each node
+# gets a bare Python Operation wrapper (the one Operation constructor TF uses for C-created ops), without what
+# import_graph_def adds per node for building graphs in Python: attr-scope, kernel-label and gradient lookups,
+# control-dependency and control-flow-context processing, colocation and device functions (55% of a verified
+# optimize of 120k nodes went there). The session runs the C graph either way. Before 1.13 (the oldest C-API TF
+# of the matrix; TF 1.7's Graph is not built on the C API unless TF_C_API_GRAPH_CONSTRUCTION=1), and for a graph
+# with a function library (import_graph_def registers its functions on the Python side): import_graph_def.
+IMPORT_C_API = "c-api"
+IMPORT_PYTHON = "import_graph_def"
+_C_IMPORT_SINCE = (1, 13, 0)
+
+
+def run_import_path(graph_def=None, tf_version=None):
+    """IMPORT_C_API or IMPORT_PYTHON: how import_for_run imports graph_def (None: a graph without functions)
+    in this TF (or in tf_version)."""
+    if (tf_version or version()) < _C_IMPORT_SINCE:
+        return IMPORT_PYTHON
+    if graph_def is not None and (len(graph_def.library.function) or len(graph_def.library.gradient)):
+        return IMPORT_PYTHON
+    return IMPORT_C_API
+
+
+def import_for_run(graph, graph_def):
+    """Import graph_def into the fresh tf.Graph `graph` (no prefix) for running it in a session; returns the
+    path taken (run_import_path). Either way every node has an Operation (get_operations, get_tensor_by_name
+    work); TF's errors are import_graph_def's (ValueError for an invalid graph)."""
+    path = run_import_path(graph_def)
+    if path == IMPORT_PYTHON or getattr(graph, "_c_graph", None) is None:
+        with graph.as_default():
+            v1().import_graph_def(graph_def, name="")
+        return IMPORT_PYTHON
+    from tensorflow.python.framework import c_api_util, errors, ops
+    try:
+        from tensorflow.python.client import pywrap_tf_session as c_api  # TF >= 2.2
+    except ImportError:
+        from tensorflow.python import pywrap_tensorflow as c_api
+    scoped = c_api_util.ScopedTFImportGraphDefOptions()
+    c_api.TF_ImportGraphDefOptionsSetPrefix(scoped.options, "")
+    c_api.TF_ImportGraphDefOptionsSetUniquifyNames(scoped.options, True)
+    with graph._mutation_lock():  # a session cannot extend its graph halfway through (as in import_graph_def)
+        with c_api_util.tf_buffer(graph_def.SerializeToString()) as serialized:
+            try:
+                with _c_graph(graph) as c_graph:
+                    results = c_api.TF_GraphImportGraphDefWithResults(c_graph, serialized, scoped.options)
+                c_api_util.ScopedTFImportGraphDefResults(results)  # deletes them
+            except errors.InvalidArgumentError as exc:
+                raise ValueError(str(exc))  # as import_graph_def does
+        if hasattr(graph, "new_operations"):  # TF 2.13+: the C++ PyGraph lists the ops it has no wrapper for
+            c_ops = graph.new_operations()
+        else:
+            c_ops = list(c_api_util.new_tf_operations(graph))
+        if hasattr(ops.Operation, "_from_c_op"):  # TF 2.x
+            for c_op in c_ops:
+                ops.Operation._from_c_op(c_op=c_op, g=graph)
+        else:
+            for c_op in c_ops:
+                ops.Operation(c_op, graph)
+    return IMPORT_C_API
+
+
+@contextlib.contextmanager
+def _c_graph(graph):
+    """The TF_Graph of a tf.Graph: a scoped handle from TF 2.x (graph._c_graph.get()), the handle itself before."""
+    handle = graph._c_graph
+    if hasattr(handle, "get"):
+        with handle.get() as c_graph:
+            yield c_graph
+    else:
+        yield handle
 
 
 def checkpoint_dtypes(reader):
@@ -587,6 +663,7 @@ def describe():
         "tensorrt_usable": status.usable,
         "tensorrt_reason": status.reason,
         "gpus": gpus(),
+        "verification_import": run_import_path(),
         "estimator": has_estimator(),
         "onnx": onnx_status().versions if onnx_status().available else "unavailable: " + onnx_status().reason,
     }
