@@ -41,7 +41,8 @@ BAD_INPUT_STATUSES = (BAD_INPUT, NO_TRT, TIMED_OUT)
 OK_STATUSES = (CONVERTED, RESUMED)
 
 SUMMARY_FIELDS = ("model", "kind", "written_by_tf", "outputs", "how_outputs", "nodes_frozen", "nodes_optimized",
-                  "max_abs_err", "tf_trt", "status", "reason", "seconds", "output", "log")
+                  "max_abs_err", "tf_trt", "tf_trt_plan", "status", "reason", "seconds", "output", "log")
+NOT_PLANNED = "-"  # the plan column of a model TF-TRT was not planned for (--no-trt, engines built, failed)
 KILL_GRACE = 5.0  # seconds between SIGTERM (convert cleans up and exits 143) and SIGKILL
 
 # ------------------------------------------------------------------------------------------ discovery
@@ -164,7 +165,16 @@ def row_from_report(row, report):
               if r.get("max_abs_err") is not None]
     row["max_abs_err"] = max(errors) if errors else None
     row["tf_trt"] = trt_line(report.get("tf_trt"))
+    row["tf_trt_plan"] = plan_line(report.get("tf_trt_plan"))
     return row
+
+
+def plan_line(plan):
+    """What TF-TRT would build (planning.engines_line of the report's tf_trt_plan), or NOT_PLANNED."""
+    if not isinstance(plan, dict):
+        return NOT_PLANNED
+    from migrate import planning
+    return "{}: {}".format(plan.get("tf_trt"), planning.engines_line(plan))
 
 
 def trt_line(trt):
@@ -189,7 +199,7 @@ def error_line(log_path):
 
 def _new_row(item):
     row = dict((field, None) for field in SUMMARY_FIELDS)
-    row.update(model=item.relative, kind=item.kind, outputs=[], output=item.out)
+    row.update(model=item.relative, kind=item.kind, outputs=[], output=item.out, tf_trt_plan=NOT_PLANNED)
     return row
 
 
@@ -372,7 +382,7 @@ def _cell(value):
 
 def table(summary):
     """The text table: one line per model, then the counts."""
-    header = ("model", "kind", "TF", "outputs (how)", "nodes", "max err", "TF-TRT", "status")
+    header = ("model", "kind", "TF", "outputs (how)", "nodes", "max err", "TF-TRT", "TF-TRT plan", "status")
     lines = []
     for row in summary["models"]:
         how = row["how_outputs"]
@@ -382,6 +392,7 @@ def table(summary):
         trt = _cell(row["tf_trt"])
         lines.append((row["model"], _cell(row["kind"]), _cell(row["written_by_tf"]), outputs, nodes,
                       _cell(row["max_abs_err"]), trt[:40] + ("..." if len(trt) > 40 else ""),
+                      _cell(row["tf_trt_plan"]),
                       row["status"] + (": " + row["reason"] if row["reason"] and row["status"] not in OK_STATUSES
                                        else "")))
     widths = [max(len(str(line[i])) for line in lines + [header]) for i in range(len(header) - 1)]

@@ -21,6 +21,15 @@ FUNCTION_CALL_OPS = CALL_OPS | frozenset(["If", "StatelessIf", "While", "Statele
                                           "SymbolicGradient", "RemoteCall"])
 
 PLACEHOLDER_OPS = frozenset(["Placeholder", "PlaceholderV2", "PlaceholderWithDefault"])
+# Ops that draw new values on every run unless seeded (attrs seed and seed2 both 0: unseeded; either set: the
+# same sequence in every new session): verification names them when an output that reads one differs.
+RANDOM_OPS = frozenset([
+    "RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal", "ParameterizedTruncatedNormal",
+    "Multinomial", "RandomShuffle", "RandomGamma", "RandomPoisson", "RandomPoissonV2", "RandomCrop",
+])
+# How a dropout reads its switch: keep_prob + uniform, then Floor (keep_prob = 1.0 keeps all); or
+# uniform >= rate (TF >= 1.13's dropout, rate = 1 - keep_prob; rate = 0.0 keeps all).
+DROPOUT_RATE_OPS = frozenset(["GreaterEqual", "Greater"])
 # Placeholders whose shape attr is binding (a PlaceholderWithDefault may be fed any shape).
 SHAPED_PLACEHOLDER_OPS = frozenset(["Placeholder", "PlaceholderV2"])
 # Source nodes a checkpoint file name may come from that the loader can feed with the prefix.

@@ -85,7 +85,7 @@ def test_batch_summary_timeout_and_resume(models, tmp_path, run_cli, monkeypatch
     assert nxt["outputs"] == ["Relu_1:0"]
     for row in (mlp, nxt, matrix, rows["zoo/lookup"]):
         assert row["max_abs_err"] is not None and row["max_abs_err"] <= 1e-5, row
-        assert row["tf_trt"] == "not requested (--no-trt)"
+        assert row["tf_trt"] == "not requested (--no-trt)" and row["tf_trt_plan"] == "-"  # nothing planned
         for name, count in (("frozen.pb", row["nodes_frozen"]), ("optimized.pb", row["nodes_optimized"])):
             assert len(read_graph_def(os.path.join(out_dir, row["output"], name)).node) == count, (row, name)
         assert os.path.isdir(os.path.join(out_dir, row["output"], "saved_model"))
@@ -104,6 +104,34 @@ def test_batch_summary_timeout_and_resume(models, tmp_path, run_cli, monkeypatch
     assert os.path.getmtime(os.path.join(out_dir, "zoo", "mlp", "report.json")) == converted_at
     assert rows["zoo/mlp"]["nodes_optimized"] == optimized_before  # read back from the earlier report
     assert rows["hang.pb"]["outputs"] == ["output:0"] and code == 2
+
+
+def test_batch_plan_column(tmp_path, run_cli):
+    """Without --no-trt and without TensorRT (every machine here), each model's row says what TF-TRT would build
+    (the plan convert's report.json records): the same engines and coverage `planning.plan` gives on the written
+    optimized.pb, in summary.json, summary.csv and the text table; '-' where nothing was planned (bad input)."""
+    from migrate import planning
+    from migrate.artifacts import read_graph_def
+    zoo = _zoo_dir("zoo-tf1.7")
+    root = os.path.join(str(tmp_path), "models")
+    os.makedirs(root)
+    _copy(os.path.join(zoo, "cnn_bn"), os.path.join(root, "cnn_bn"))
+    with open(os.path.join(root, "broken.pb"), "wb") as handle:
+        handle.write(b"\x0a\xff\xff\xff\x0fnot a graph")
+    out_dir = os.path.join(str(tmp_path), "out")
+    code, out, err = run_cli("batch", root, "-o", out_dir)
+    summary, rows = _summary(out_dir)
+    assert code == 2 and rows["cnn_bn"]["status"] == "converted" and rows["broken.pb"]["status"] == "bad input", out
+    optimized = os.path.join(out_dir, rows["cnn_bn"]["output"], "optimized.pb")
+    plan = planning.plan(read_graph_def(optimized), rows["cnn_bn"]["outputs"], {})
+    assert plan["engines"] >= 1 and plan["coverage"]["flops"] > 50  # a conv net: mostly in engines
+    expected = "{}: {}".format(plan["tf_trt"], planning.engines_line(plan))
+    assert rows["cnn_bn"]["tf_trt_plan"] == expected and rows["broken.pb"]["tf_trt_plan"] == "-"
+    with open(os.path.join(out_dir, "summary.csv")) as handle:
+        by_model = dict((row["model"], row["tf_trt_plan"]) for row in csv.DictReader(handle))
+    assert by_model == {"cnn_bn": expected, "broken.pb": "-"}
+    lines = out.splitlines()
+    assert "TF-TRT plan" in lines[0] and expected in [line for line in lines if line.startswith("cnn_bn")][0]
 
 
 def test_batch_crash_is_one_failed_model(tmp_path, run_cli, monkeypatch):

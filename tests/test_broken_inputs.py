@@ -293,11 +293,13 @@ class Case(object):
         return self.expect
 
 
-ALL = ("inspect", "freeze", "optimize", "export", "convert", "verify", "plan")  # every verb that reads the model
-RUNS = ("freeze", "optimize", "export", "convert", "verify")              # every verb that runs it
-WRITES = ("freeze", "optimize", "export", "convert")                      # every verb that writes
+ALL = ("inspect", "freeze", "optimize", "export", "convert", "verify", "plan", "calibrate")  # every verb that
+                                                                                             # reads the model
+RUNS = ("freeze", "optimize", "export", "convert", "verify", "calibrate")  # every verb that runs it
+WRITES = ("freeze", "optimize", "export", "convert", "calibrate")          # every verb that writes
 FILE_OUT = ("freeze", "optimize")                                         # ... a file
-DIR_OUT = ("export", "convert")                                           # ... a directory
+DIR_OUT = ("export", "convert", "calibrate")                              # ... a directory
+VERIFIES = ("freeze", "optimize", "export", "convert", "verify")  # take --batch, --rtol/--atol, --inputs-npz
 
 
 def _option_kinds():
@@ -343,7 +345,43 @@ def _argv(command, case, source, output, case_dir, base):
         return ["convert", source, output] + extra + ["--no-trt"]
     if command == "plan":  # writes nothing
         return ["plan", source] + extra
+    if command == "calibrate":  # good calibration batches beside the case (unless the case brings its own)
+        data = [] if "--calib-data" in extra else ["--calib-data", _calib_data(case_dir)]
+        return ["calibrate", source] + data + extra + ["-o", output, "--no-sensitivity"]
     return [command, source] + extra + ["-o", output]
+
+
+def _calib_data(case_dir):
+    """Two calibration batches for the corpus models (x [None, 4]) beside the case's input and output
+    directories: a good file, so what the line names is the case's fault."""
+    path = os.path.join(os.path.dirname(case_dir), "calib.npz")
+    if not os.path.exists(path):
+        np.savez(path, **{"x:0": np.random.RandomState(0).rand(8, 4).astype(np.float32)})
+    return path
+
+
+def _calib(write):
+    """A case whose calibration data ({case}/calib.npz, written by `write(path)`) is at fault."""
+    def make(base, d):
+        write(os.path.join(d, "calib.npz"))
+        return _ckpt(base, d)
+    return make
+
+
+def _calib_arrays(**arrays):
+    return _calib(lambda path: np.savez(path, **dict((k.replace("_0", ":0"), v) for k, v in arrays.items())))
+
+
+def _calib_truncated(path):
+    np.savez(path, **{"x:0": np.ones((8, 4), np.float32)})
+    _write(path, _read(path)[:200])
+
+
+CALIB_ARGS = ["--calib-data", "{case}/calib.npz"]
+
+
+def _where_calib(case_dir, source, output):
+    return os.path.join(case_dir, "calib.npz")
 
 
 def _ckpt(base, case_dir):
@@ -875,22 +913,42 @@ CASES = [
     Case("set_text_on_a_float", ("freeze",), "node 'x' takes a float32 scalar, not 'hello'", _ckpt,
          args=["--outputs", "probabilities", "--set", "x=hello"], where=_OPTION["--set"]),
     # flags refused by their click type
-    Case("batch_negative", RUNS, "-3 is not in the range x>=1", _ckpt, args=["--batch", "-3"],
+    Case("batch_negative", VERIFIES, "-3 is not in the range x>=1", _ckpt, args=["--batch", "-3"],
          where=_OPTION["--batch"]),
-    Case("batch_zero", RUNS, "0 is not in the range x>=1", _ckpt, args=["--batch", "0"], where=_OPTION["--batch"]),
+    Case("batch_zero", VERIFIES, "0 is not in the range x>=1", _ckpt, args=["--batch", "0"], where=_OPTION["--batch"]),
     Case("max_batch_zero", ("optimize", "convert"), "0 is not in the range x>=1", _frozen,
          args=["--max-batch", "0"], where=_OPTION["--max-batch"]),
     Case("input_shape_negative_dim", ("optimize", "convert"), "'x:-5,4' is not name:d1,d2", _frozen,
          args=["--static", "--input-shape", "x:-5,4"], where=_OPTION["--input-shape"]),
-    Case("tolerances_negative", RUNS, "is not in the range x>=0", _ckpt, args=["--rtol", "-1", "--atol", "-1"],
+    Case("tolerances_negative", VERIFIES, "is not in the range x>=0", _ckpt, args=["--rtol", "-1", "--atol", "-1"],
          where=_OPTION["--rtol"]),
     # inputs for verification
-    Case("npz_is_a_directory", RUNS, "cannot read inputs", _npz_dir, where=_where_npz, args=NPZ_ARGS),
-    Case("npz_not_a_zip", RUNS, "cannot read inputs", _npz_garbage, where=_where_npz, args=NPZ_ARGS),
+    Case("npz_is_a_directory", VERIFIES, "cannot read inputs", _npz_dir, where=_where_npz, args=NPZ_ARGS),
+    Case("npz_not_a_zip", VERIFIES, "cannot read inputs", _npz_garbage, where=_where_npz, args=NPZ_ARGS),
     Case("npz_lacks_input", ("freeze", "optimize", "convert"), "inputs missing from npz: x:0", _npz_missing,
          where=_where_npz, args=NPZ_ARGS),
-    Case("npz_wrong_shape", RUNS, "Cannot feed value of shape (2, 5)", _npz_shape, args=NPZ_ARGS,
+    Case("npz_wrong_shape", VERIFIES, "Cannot feed value of shape (2, 5)", _npz_shape, args=NPZ_ARGS,
          real=("freeze",)),
+    # calibration batches (calibrate): one line naming the file, exit 2, nothing written
+    Case("calib_data_missing", ("calibrate",), "calibration data not found", _ckpt,
+         args=["--calib-data", "{case}/no_such.npz"], where=lambda d, s, o: os.path.join(d, "no_such.npz")),
+    Case("calib_data_empty_folder", ("calibrate",), "no .npz files in calibration folder",
+         _calib(lambda path: os.makedirs(path)), args=CALIB_ARGS, where=_where_calib),
+    Case("calib_data_not_a_zip", ("calibrate",), "cannot read calibration batch",
+         _calib(lambda path: _write(path, b"PK\x03\x04 not really a zip")), args=CALIB_ARGS, where=_where_calib),
+    Case("calib_data_truncated", ("calibrate",), "cannot read calibration batch", _calib(_calib_truncated),
+         args=CALIB_ARGS, where=_where_calib, real=("calibrate",)),
+    Case("calib_data_wrong_tensor_name", ("calibrate",), "calibration batch lacks input x:0 (has: y:0)",
+         _calib_arrays(y_0=np.ones((8, 4), np.float32)), args=CALIB_ARGS, where=_where_calib),
+    Case("calib_data_wrong_shape", ("calibrate",), "input x:0 has shape [8, 5] in the data",
+         _calib_arrays(x_0=np.ones((8, 5), np.float32)), args=CALIB_ARGS, where=_where_calib),
+    Case("calib_data_wrong_dtype", ("calibrate",), "input x:0 is bool in the data, the model takes float32",
+         _calib_arrays(x_0=np.ones((8, 4), bool)), args=CALIB_ARGS, where=_where_calib),
+    Case("calib_data_nan", ("calibrate",), "NaN/Inf", _calib_arrays(x_0=np.full((8, 4), np.nan, np.float32)),
+         args=CALIB_ARGS, where=_where_calib),
+    Case("eval_data_not_a_zip", ("calibrate",), "cannot read calibration batch",
+         _calib(lambda path: _write(path, b"PK\x03\x04 not really a zip")), args=["--eval-data", "{case}/calib.npz"],
+         where=_where_calib),
     # where the output goes
     Case("output_is_a_directory", FILE_OUT, "output is a directory", _ckpt, args=["--force"],
          output=lambda d, out, s: out, where=_where_output),
@@ -930,7 +988,8 @@ CASES = [
     Case("force_onto_a_symlink", DIR_OUT, "output is a symbolic link", _ckpt,
          args=["--force", "--outputs", "probabilities"], output=_link_to_previous_output, where=_where_output),
     # the disk fills up while the output is written: RLIMIT_FSIZE makes every write past 4 KiB fail (EFBIG)
-    Case("disk_full_while_writing", WRITES, "cannot write output", _make_wider_checkpoint,
+    # (calibrate writes a few KiB: ranges, cache, report; under the limit)
+    Case("disk_full_while_writing", ("freeze", "optimize", "export", "convert"), "cannot write output", _make_wider_checkpoint,
          args=["--outputs", "probabilities", "--no-trt"], where=_where_output, real_only=("fsize", 4096)),
     # verification mismatch: exit 1, nothing written (the writer moves a weight: MIGRATE_TEST_PLANT, see below)
     Case("verification_mismatch_freeze", ("freeze", "export", "convert"),
@@ -1429,6 +1488,9 @@ def test_memory_bound_is_held_in_numbers(real_runs):
 def _dir_argv(command, source, output):
     if command == "convert":
         return ["convert", source, output, "--no-trt", "--outputs", "probabilities"]
+    if command == "calibrate":  # its batches in the directory above the source's
+        return ["calibrate", source, "--calib-data", _calib_data(os.path.dirname(source)), "-o", output,
+                "--outputs", "probabilities", "--no-sensitivity"]
     return ["export", source, "-o", output, "--outputs", "probabilities"]
 
 
@@ -1438,13 +1500,15 @@ def test_force_replaces_a_previous_migrate_output(command, base, tmp_path, run_c
     previous output's files are gone, the new ones in place, nothing left beside."""
     from migrate import io
     import json
-    source = _frozen(base, str(tmp_path))
+    os.makedirs(str(tmp_path / "model"))
+    source = _frozen(base, str(tmp_path / "model"))
     output = str(tmp_path / "result")
     code, out, err = run_cli(*_dir_argv(command, source, output))
     assert code == 0, err
     with open(os.path.join(output, io.MARKER)) as handle:
         listed = json.load(handle)["entries"]
-    inside = "saved_model.pb" if command == "export" else "saved_model/saved_model.pb"
+    inside = {"export": "saved_model.pb", "convert": "saved_model/saved_model.pb",
+              "calibrate": "calibration.cache"}[command]
     assert inside in listed and sorted(listed) == [e for e in io._listing(output) if e != io.MARKER]
     first = os.stat(os.path.join(output, inside)).st_ino
     code, out, err = run_cli(*_dir_argv(command, source, output))
@@ -1452,7 +1516,8 @@ def test_force_replaces_a_previous_migrate_output(command, base, tmp_path, run_c
     code, out, err = run_cli(*(_dir_argv(command, source, output) + ["--force"]))
     assert code == 0, err
     assert os.stat(os.path.join(output, inside)).st_ino != first
-    assert sorted(os.listdir(str(tmp_path))) == ["frozen.pb", "result"] and _temp_files(str(tmp_path)) == []
+    assert sorted(os.listdir(str(tmp_path))) == ["calib.npz", "model", "result"][command != "calibrate":]
+    assert os.listdir(str(tmp_path / "model")) == ["frozen.pb"] and _temp_files(str(tmp_path)) == []
 
 
 def _appear(path, when, directory=False):
@@ -1527,7 +1592,7 @@ def _can_mount_tmpfs():
         return False
 
 
-@pytest.mark.parametrize("command", DIR_OUT)
+@pytest.mark.parametrize("command", ("export", "convert"))  # (calibrate writes a few KiB: under 16 KiB)
 def test_disk_full_on_a_small_filesystem(command, base, tmp_path):
     """A genuinely full disk (ENOSPC from a 16 KiB tmpfs in a private mount namespace: TF's SaveV2 raises
     ResourceExhaustedError 'No space left on device'). Where user namespaces are not allowed this skips:

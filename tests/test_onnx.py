@@ -331,3 +331,30 @@ def test_gate_reports_the_installed_modules(run_cli):
     code, out, _ = run_cli("env")
     line = next(line for line in out.splitlines() if line.startswith("onnx "))
     assert all(version in line for version in found.values()) if not missing else "unavailable" in line
+
+
+def test_final_check_uses_the_shapes_the_conversion_used(onnx_modules, artifact, zoo_model_mlp, tmp_path,
+                                                         run_cli):
+    """The onnxruntime check generates its inputs with the shapes given to the conversion (--static
+    --input-shape), not the source's: tf2onnx's GRU has an unknown-rank X (it needed --inputs-npz), the zoo MLP
+    an unknown batch that --input-shape x:3,8 (no --max-batch) makes 3 (onnxruntime refused the batch of 1)."""
+    import onnxruntime
+    from migrate import artifacts, verify
+    source = artifact("tf2onnx_gru/frozen.pb")
+    output = str(tmp_path / "gru.onnx")
+    code, out, err = run_cli("onnx", source, "-o", output, "--static", "--input-shape", "X:2,28,28", "--set",
+                             "keep_prob=1.0")
+    assert code == 0, err
+    final = out.split("[3/3] verify")[1]
+    assert "OK   output:0 shape=[2, 10] dtype=float32" in final, out
+    x = np.random.RandomState(5).rand(2, 28, 28).astype(np.float32)
+    session = onnxruntime.InferenceSession(output, providers=["CPUExecutionProvider"])
+    got = session.run(["output:0"], {"X:0": x})[0]
+    want = verify.run_model(artifacts.load(source), ["output:0"], {"X:0": x, "keep_prob:0": np.float32(1.0)})
+    np.testing.assert_allclose(got, want["output:0"], rtol=1e-4, atol=1e-5)
+    output = str(tmp_path / "mlp.onnx")
+    code, out, err = run_cli("onnx", zoo_model_mlp.path, "-o", output, "--static", "--input-shape", "x:3,8")
+    assert code == 0, err
+    assert "OK   probabilities:0 shape=[3, 3] dtype=float32" in out.split("[3/3] verify")[1], out
+    session = onnxruntime.InferenceSession(output, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [3, 8]

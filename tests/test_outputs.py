@@ -295,6 +295,32 @@ def test_verify_pairs_b_from_a_and_resolves_outputs_per_side(zoo_model, tmp_path
     assert out.count("OK  ") == 1 and "OK   head_a_probs " in out
 
 
+@pytest.mark.zoo("estimator")
+def test_verify_estimator_borrows_outputs_from_what_b_records(zoo_model, tmp_path, run_cli):
+    """An Estimator model_dir alone cannot tell its outputs (TF 1.15's: two ConcatV2 sinks, refused; TF 1.7's:
+    inference picks an input-pipeline concat, empty: nothing checked): `verify A B` without --outputs takes B's
+    outputs when B names them: the record of a graph migrate wrote, or B's signature; the note says where they
+    came from, and the comparison holds against old TF's goldens."""
+    code, _, err = run_cli("verify", zoo_model.path, zoo_model.path)  # B names none either: as before
+    assert (code, "cannot tell the outputs apart" in err) in ((2, True), (4, False)), err
+    optimized = os.path.join(str(tmp_path), "optimized.pb")
+    code, _, err = run_cli("optimize", zoo_model.path, "-o", optimized, "--no-trt", "--outputs", "scores")
+    assert code == 0, err
+    code, out, err = run_cli("verify", zoo_model.path, optimized, "--inputs-npz", zoo_model.golden_path)
+    assert code == 0, err
+    assert "note: outputs from B's record: scores:0" in out
+    assert out.count("OK   scores:0 ") == 1, out
+    saved = os.path.join(str(tmp_path), "saved")
+    code, _, err = run_cli("export", optimized, "-o", saved)
+    assert code == 0, err
+    code, out, err = run_cli("verify", zoo_model.path, saved, "--inputs-npz", zoo_model.golden_path, *_ALLOW)
+    assert code == 0, err
+    assert "note: outputs from B's signature serving_default: scores" in out and out.count("OK  ") == 1, out
+    golden = zoo_model.golden()
+    actual = verify.run_model(artifacts.load(optimized), ["scores:0"], {"x:0": golden["x:0"]})
+    np.testing.assert_allclose(actual["scores:0"], golden["scores:0"], rtol=1e-5, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------------------ small ones
 
 @pytest.mark.zoo("mlp")

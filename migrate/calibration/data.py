@@ -7,6 +7,7 @@ calibration run holds one batch in memory at a time. `load_all` keeps every batc
 wants them as a list)."""
 import glob
 import os
+import zipfile
 
 import numpy as np
 
@@ -30,10 +31,13 @@ def read_arrays(name):
     """{tensor: array} of one .npz (keys 'x' become 'x:0'); never unpickles."""
     from migrate import artifacts
     artifacts.require_file_or_dir(name, "calibration .npz")  # a named pipe would block np.load
+    if not os.path.isfile(name) or not zipfile.is_zipfile(name):  # (old numpy's NpzFile prints a traceback)
+        raise BadInput("cannot read calibration batch: not an .npz file (a zip archive of arrays)", name,
+                       "write it with numpy.savez")
     try:
         with np.load(name, allow_pickle=False) as data:
             return dict((key if ":" in key else key + ":0", data[key]) for key in data.files)
-    except (IOError, OSError, ValueError, EOFError) as exc:
+    except (IOError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # garbage, a truncated zip
         raise BadInput("cannot read calibration batch: {}".format(exc), name, "write it with numpy.savez")
 
 

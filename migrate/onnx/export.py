@@ -123,9 +123,11 @@ def onnx_from_optimized(source, optimized_path, tensors, onnx_path, opset, outpu
     with open(onnx_path, "wb") as handle:
         handle.write(proto.SerializeToString())
     progress("{} verify: onnxruntime (CPU) vs the TF source, same inputs".format(steps[1]).strip())
+    shapes = dict((tensor, dims) for tensor, (_, dims) in verify.input_specs(graph_def, tensors).items())
     rows, notes = verbs.verify_artifacts(source, onnx_path, outputs=tensors, signature=signature,
                                        inputs_npz=inputs_npz, batch=batch, seed=seed, rtol=rtol, atol=atol,
-                                       allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at)
+                                       allow_unsafe=allow_unsafe, set_values=set_values, input_at=input_at,
+                                       input_shapes=shapes)  # the shapes the conversion used (--static ...)
     for note in notes:
         progress("  note: " + note)
     progress(verify.format_rows(rows))

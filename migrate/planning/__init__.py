@@ -324,13 +324,19 @@ def _suggest_dropped(kind, smallest, opts):
 
 def summary_line(result, top=3):
     """'with TensorRT, TF-TRT <gen> would build N engines covering X% of FLOPs; blockers: ...'"""
-    coverage = result["coverage"]
-    flops = "{}% of FLOPs".format(coverage["flops"]) if coverage["flops"] is not None else "unknown FLOPs"
     blockers = ["{} {} ({} node{})".format(b["kind"], b["op"], b["nodes"], "" if b["nodes"] == 1 else "s").replace(
         "  ", " ") for b in result["blockers"][:top]]
-    return "with TensorRT, TF-TRT {} would build {} engine{} covering {} ({}% of nodes); blockers: {}".format(
-        result["tf_trt"], result["engines"], "" if result["engines"] == 1 else "s", flops,
-        coverage["nodes"] if coverage["nodes"] is not None else 0, ", ".join(blockers) or "none")
+    return "with TensorRT, TF-TRT {} would build {}; blockers: {}".format(
+        result["tf_trt"], engines_line(result), ", ".join(blockers) or "none")
+
+
+def engines_line(result):
+    """'N engines covering X% of FLOPs (Y% of nodes)' of a plan (or of report.json's tf_trt_plan)."""
+    coverage = result["coverage"]
+    flops = "{}% of FLOPs".format(coverage["flops"]) if coverage["flops"] is not None else "unknown FLOPs"
+    return "{} engine{} covering {} ({}% of nodes)".format(
+        result["engines"], "" if result["engines"] == 1 else "s", flops,
+        coverage["nodes"] if coverage["nodes"] is not None else 0)
 
 
 def _flops_text(value):

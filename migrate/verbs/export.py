@@ -32,6 +32,8 @@ def export(source, output, fmt=None, outputs=None, tag=None, signature=None, che
     signatures = signatures or savedmodel.export_signatures(model, outputs)
     if signature:
         signatures = {signature: signatures[signature]} if signature in signatures else signatures
+    if fed_switches:  # a switch --set made a constant is no input of the exported signatures
+        signatures = dict((name, _without_inputs(sig, fed_switches)) for name, sig in signatures.items())
     for sig in signatures.values():
         safety.check(model, list(sig.outputs.values()), allow_unsafe)
     from migrate.session import check_attrs_known, check_ops_known
@@ -113,6 +115,13 @@ class _Exported(runners.SignatureRunner):
         except tfcompat.tf().errors.OpError as exc:
             raise VerificationFailed("the exported SavedModel fails where the source runs: " + first_line(exc),
                                      self.where, "nothing was written; report it")
+
+
+def _without_inputs(sig, nodes):
+    from migrate.graph.names import node_name
+    inputs = dict((key, tensor) for key, tensor in sig.inputs.items() if node_name(tensor) not in nodes)
+    specs = dict((t, spec) for t, spec in sig.specs.items() if node_name(t) not in nodes) if sig.specs else sig.specs
+    return sig._replace(inputs=inputs, specs=specs)
 
 
 def _write_tf2_frozen_first(model, target, signatures, temp, set_values=None):

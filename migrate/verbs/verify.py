@@ -1,6 +1,7 @@
 """`migrate verify` (two artifacts of any kinds on the same inputs) and `migrate onnx` (which checks its
 ONNX model with it)."""
 from migrate import artifacts, options as results, pipeline, safety, verify
+from migrate.errors import BadInput
 from migrate.freezing import rewrites
 from migrate.verbs import common
 from migrate.verbs.optimize import optimize
@@ -9,12 +10,24 @@ from migrate.verbs.optimize import optimize
 @common.taking_options
 @common.memory_named
 def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=None, batch=1, seed=0, rtol=1e-5,
-                     atol=1e-5, allow_unsafe=False, set_values=None, input_at=None):
+                     atol=1e-5, allow_unsafe=False, set_values=None, input_at=None, input_shapes=None):
     """Run two artifacts of any kinds on the same inputs: ([Comparison], notes). Train/infer switches and
-    --set values are fed to both sides (as freeze sets them); an input pipeline is cut as freeze cuts it."""
+    --set values are fed to both sides (as freeze sets them); an input pipeline is cut as freeze cuts it.
+    input_shapes: {tensor: dims} the inputs are generated with where A's graph leaves them unknown (`migrate
+    onnx`: the shapes its conversion used, --static --input-shape)."""
     notes = []
-    a = _endpoint(a_path, outputs, signature, input_at, notes.append)
-    ends = [a, _endpoint(b_path, outputs, signature, input_at, notes.append, partner=a)]
+    try:
+        a = _endpoint(a_path, outputs, signature, input_at, notes.append)
+    except BadInput:  # A's outputs ambiguous (an Estimator model_dir): B may record them
+        ends = _borrowed(a_path, b_path, outputs, signature, input_at, notes)
+        if ends is None:
+            raise
+    else:
+        ends = [a, _endpoint(b_path, outputs, signature, input_at, notes.append, partner=a)]
+        borrowed_notes = []
+        if _inferred(a, outputs) and not verify.match_names(a.outputs, ends[1].outputs):  # inferred wrong
+            borrowed = _borrowed(a_path, b_path, outputs, signature, input_at, borrowed_notes)
+            ends, notes = (borrowed, borrowed_notes) if borrowed else (ends, notes)
     switches = {}
     asked = rewrites.parse_set_values(set_values)
     for end in ends:  # a --set node may exist on one side only (optimize made it a constant, then pruned it)
@@ -27,6 +40,8 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
         rewrites.switch_values(ends[0].model.graph_def, asked)  # the error naming the node and close names
     for end in ends:
         end.drop_inputs(switches)
+        end.specs.update((tensor, (end.specs[tensor][0], dims)) for tensor, dims in (input_shapes or {}).items()
+                         if tensor in end.specs and dims is not None)
     rows, pair_notes = verify.verify_pair(ends[0], ends[1], inputs_npz, batch, seed, rtol, atol,
                                           extra_feeds=dict((k + ":0", v) for k, v in switches.items()))
     if switches:
@@ -35,8 +50,32 @@ def verify_artifacts(a_path, b_path, outputs=None, signature=None, inputs_npz=No
                                 pair_notes)
 
 
+def _inferred(end, outputs):
+    """True when the endpoint's outputs were inferred: no --outputs, no signature, none recorded."""
+    return not outputs and end.signature is None and not (end.model.kind == "frozen_graph" and end.model.outputs)
+
+
+def _borrowed(a_path, b_path, outputs, signature, input_at, notes):
+    """[A, B] where A takes B's outputs: B a graph migrate wrote (its outputs recorded) or a model with one
+    signature (or the --signature one); None when --outputs was given, B names none of its own, or A has not
+    got them. notes: A's loading notes and the one saying where the outputs came from are added."""
+    if outputs:  # the user's names: what fails with them is the user's to fix
+        return None
+    b_notes, a_notes = [], []
+    try:
+        b = _endpoint(b_path, None, signature, input_at, b_notes.append)
+        if _inferred(b, outputs) or b.model.kind == "onnx":
+            return None
+        a = _endpoint(a_path, sorted(b.outputs), signature, input_at, a_notes.append, partner=b)
+    except BadInput:
+        return None
+    notes.extend(a_notes + b_notes)
+    notes.append("outputs from {}: {}".format("B's signature " + b.signature if b.signature else "B's record",
+                                              ", ".join(sorted(b.outputs))))
+    return [a, b]
+
+
 def _endpoint(path, outputs, signature, input_at, progress, partner=None):
-    from migrate.errors import BadInput
     from migrate.onnx import model as onnx_model
     if onnx_model.claims_onnx(path):  # by content: an ONNX ModelProto runs with onnxruntime
         return onnx_model.endpoint(onnx_model.load(path), outputs, partner)

@@ -34,7 +34,9 @@ def compare(reference, candidate, rtol=1e-5, atol=1e-5):
             continue
         actual = np.asarray(candidate[name])
         row = _compare_one(name, expected, actual, rtol, atol)
-        if row.ok:
+        if not row.ok:
+            row = row._replace(reason=_random_reason(reference, name))
+        else:
             reason = _unchecked_reason(expected, None if alternate is None else alternate.get(name), origin)
             row = row._replace(checked=False, reason=reason) if reason else row
         rows.append(row)
@@ -67,7 +69,16 @@ def require_ok(rows, where, what, fix):
     """VerificationFailed (exit 1) unless all_ok(rows): the one place a failed comparison becomes the error.
     what: the message with '{}' where the failed outputs go (or the phrase saying none was compared)."""
     if not all_ok(rows):
-        _fail(what.format(", ".join(failed_outputs(rows))), where, fix)
+        _fail(what.format(", ".join(failed_outputs(rows))), where, "; ".join(_reasons(rows) + [fix]))
+
+
+def _reasons(rows):
+    """The distinct reasons the failed rows give (a random op each reads), in row order."""
+    reasons = []
+    for row in rows:
+        if not row.ok and row.reason and row.reason not in reasons:
+            reasons.append(row.reason)
+    return reasons
 
 
 def require_signatures_ok(comparisons, what, where, source):
@@ -83,6 +94,17 @@ def require_signatures_ok(comparisons, what, where, source):
 def _fail(what, where, fix):
     from migrate.errors import VerificationFailed
     raise VerificationFailed(what, where, fix)
+
+
+def _random_reason(reference, name):
+    """Why `name` differs when it reads a random op (reference.random: a callable giving {output: reason},
+    called once, on the first output that differs), else None."""
+    random = reference.random if isinstance(reference, Results) else None
+    if random is None:
+        return None
+    if not isinstance(random, dict):
+        random = reference.random = random()
+    return random.get(name)
 
 
 def _unchecked_reason(expected, alternate, origin):
@@ -131,7 +153,7 @@ def format_rows(rows):
             continue
         lines.append("  {} {} shape={} dtype={} max_abs_err={} max_rel_err={} mismatch={:.2%}".format(
             "OK  " if row.ok else "FAIL", row.output, shape, row.dtype, _num(row.max_abs), _num(row.max_rel),
-            row.mismatch))
+            row.mismatch) + (": " + row.reason if not row.ok and row.reason else ""))
     unchecked = [row for row in rows if row.ok and not row.checked]
     if unchecked:
         checked = sum(1 for row in rows if row.checked)

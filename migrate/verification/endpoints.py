@@ -12,11 +12,12 @@ from migrate.verification.runners import runner_for
 class Endpoint(object):
     """A model with named inputs and outputs: signature keys for SavedModels, tensor names otherwise."""
 
-    def __init__(self, model, inputs, outputs, specs):
+    def __init__(self, model, inputs, outputs, specs, signature=None):
         self.model = model
         self.inputs = inputs     # {name: tensor}
         self.outputs = outputs   # {name: tensor}
         self.specs = specs       # {tensor: (dtype, dims)}
+        self.signature = signature  # the SavedModel signature whose keys these are, or None
 
     def drop_inputs(self, nodes):
         """Stop generating values for these nodes (switches fed separately)."""
@@ -40,7 +41,7 @@ def endpoint(model, outputs=None, signature=None, partner=None):
         specs = dict(sig.specs) if sig.specs else tensor_specs(model, sorted(sig.inputs.values()))
         chosen = dict(sig.outputs) if not outputs else dict(
             (key, sig.outputs[key]) for key in (_signature_key(sig, name, model.path) for name in outputs))
-        return Endpoint(model, dict(sig.inputs), chosen, specs)
+        return Endpoint(model, dict(sig.inputs), chosen, specs, sig_name)
     known = set(node.name for node in model.graph_def.node)
     partner_outputs = partner.outputs if partner is not None else {}
     if outputs:
@@ -122,9 +123,15 @@ def run_endpoint(end, feeds_by_name, extra_feeds=None):
     results = runner_for(end.model, sorted(set(end.outputs.values()))).run(feeds)
     named = Results((name, results[tensor]) for name, tensor in end.outputs.items())
     named.origin = results.origin
+    if results.random is not None:
+        named.random = lambda: _by_name(end.outputs, results.random())
     if results.alternate is not None:
         named.alternate = dict((name, results.alternate[tensor]) for name, tensor in end.outputs.items())
     return named
+
+
+def _by_name(outputs, by_tensor):
+    return dict((name, by_tensor[tensor]) for name, tensor in outputs.items() if tensor in by_tensor)
 
 
 def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, extra_feeds=None):
@@ -144,6 +151,7 @@ def verify_pair(a, b, inputs_npz=None, batch=1, seed=0, rtol=1e-5, atol=1e-5, ex
     reference = Results((a_name, expected[a_name]) for a_name, _ in output_pairs)
     reference.origin = expected.origin
     reference.alternate = expected.alternate
+    reference.random = expected.random
     rows = comparison.compare(reference, dict((a_name, actual[b_name]) for a_name, b_name in output_pairs), rtol,
                               atol)
     notes = ["{} <-> {}".format(x, y) for x, y in output_pairs if x != y] + generated

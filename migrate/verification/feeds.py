@@ -18,9 +18,12 @@ class Feeds(dict):
 
 
 class Results(dict):
-    """{output: array} of a reference run, with `alternate` (the run on Feeds.alternate) and `origin`."""
+    """{output: array} of a reference run, with `alternate` (the run on Feeds.alternate), `origin`, and
+    `random`: None or a callable giving {output: why it differs} for outputs that read random ops
+    (randomness.explain), called only when one differs."""
     origin = "these inputs"
     alternate = None
+    random = None
 
 
 def with_origin(feeds, values, alternate=None):

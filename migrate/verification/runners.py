@@ -19,7 +19,7 @@ from migrate.freezing.streaming import target as stream_target
 from migrate.graph import files as graph_files
 from migrate.errors import BadInput
 from migrate.graph.names import tensor_name
-from migrate.verification import compare as comparison
+from migrate.verification import compare as comparison, randomness
 from migrate.verification.feeds import Results, plain, present_feeds, with_tensors
 
 
@@ -86,7 +86,9 @@ def run_model(model, outputs, feeds):
     """{output: array} from running `model` on `feeds` (only the feeds its graph has)."""
     from migrate.session import Restored
     with Restored(model) as restored:
-        return run_batches(lambda batch: restored.run(list(outputs), present_feeds(restored.graph, batch)), feeds)
+        results = run_batches(lambda batch: restored.run(list(outputs), present_feeds(restored.graph, batch)), feeds)
+    results.random = lambda: randomness.explain(model.graph_def, outputs)
+    return results
 
 
 def run_batches(run, feeds):
@@ -148,12 +150,14 @@ def run_file(path, outputs, feeds, where=None, keep=None, reuse=None):
                            present_feeds(graph, batch).items())
                 fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
                 return dict(zip(outputs, session_mod.run_checked(sess, fetches, fed, where)))
-            return run_batches(run, feeds)
+            results = run_batches(run, feeds)
     finally:
         # A tf.Graph and its Operations hold each other: only the cyclic collector frees them, and with them
         # TF's graph (~3 KB per node). Collected here, before the next graph (check_files' reference) is built.
         graph = sess = fetches = run = None
         gc.collect()
+    results.random = lambda: randomness.explain(graph_files.read_back(path)[0], outputs)
+    return results
 
 
 def _has_op(graph, name):
