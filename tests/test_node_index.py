@@ -3,21 +3,18 @@ GraphDef exactly as a fresh sweep would (NodeIndex.check), and the NodeDef refer
 removing and reordering other nodes in every protobuf backend."""
 import numpy as np
 import pytest
-from tensorflow.core.framework import graph_pb2  # here, not inside a strategy (importing TF seeds `random`)
+from tensorflow.core.framework import graph_pb2  # noqa: F401 (TF imported here, not inside a strategy: it seeds random)
 
 from migrate.graph import Splice, edit, names
 from migrate.graph.index import NodeIndex
 from tests.conftest import hypothesis_settings, require_module
+from tests.test_graph import hand_made
 
 hypothesis = require_module("hypothesis")
 st = hypothesis.strategies
 SETTINGS = hypothesis_settings()
 
 OPS = ["Identity", "AddV2", "NoOp", "Mul"]
-
-
-def _graph_def():
-    return graph_pb2.GraphDef()
 
 
 @st.composite
@@ -39,12 +36,7 @@ def graphs(draw):
                       ["^" + i for i in controls]))
     if draw(st.booleans()):
         specs = [specs[i] for i in draw(st.permutations(range(count)))]
-    graph_def = _graph_def()
-    for name, op, inputs in specs:
-        node = graph_def.node.add()
-        node.name, node.op = name, op
-        node.input.extend(inputs)
-    return graph_def
+    return hand_made(*specs)
 
 
 def _names(index):
@@ -123,11 +115,7 @@ def test_a_pass_counts_what_the_index_saw_change():
     """run_pass takes its removed/added counts from the index: an op change counts in both directions, a
     removed node once, a new one once."""
     from migrate.passes import PassContext, base
-    graph_def = _graph_def()
-    for name, op, inputs in [("a", "Const", []), ("b", "Identity", ["a"]), ("c", "AddV2", ["b", "a"])]:
-        node = graph_def.node.add()
-        node.name, node.op = name, op
-        node.input.extend(inputs)
+    graph_def = hand_made(("a", "Const", []), ("b", "Identity", ["a"]), ("c", "AddV2", ["b", "a"]))
 
     def body(index, context, record):
         edit.splice_out(index.graph_def, {"b": edit.forwarding_splice(index.nodes["b"])}, index=index)
@@ -145,10 +133,7 @@ def test_a_pass_counts_what_the_index_saw_change():
 def test_node_references_survive_removal_and_sorting():
     """What the index relies on, in this env's protobuf backend (upb, cpp or python): removing other nodes
     (sort the doomed to the end, cut the tail) and sorting the repeated field move NodeDefs, never copy them."""
-    graph_def = _graph_def()
-    for position in range(10):
-        node = graph_def.node.add()
-        node.name, node.op = "n{}".format(position), "Const"
+    graph_def = hand_made(*[("n{}".format(position), "Const", []) for position in range(10)])
     index = NodeIndex(graph_def)
     kept = index.nodes["n7"]
     edit.remove_nodes(graph_def, {"n2", "n5"}, index)
@@ -161,10 +146,7 @@ def test_node_references_survive_removal_and_sorting():
 
 @pytest.mark.parametrize("inputs, unsorted", [(["a"], False), (["c"], True), (["^c"], True), (["gone"], False)])
 def test_the_index_knows_when_a_node_reads_a_later_one(inputs, unsorted):
-    graph_def = _graph_def()
-    for name in ("a", "b", "c"):
-        node = graph_def.node.add()
-        node.name, node.op = name, "Const" if name != "b" else "Identity"
+    graph_def = hand_made(("a", "Const", []), ("b", "Identity", []), ("c", "Const", []))
     index = NodeIndex(graph_def)
     assert not index.unsorted
     edit.rewrite_inputs(index.nodes["b"], inputs, index)

@@ -11,11 +11,11 @@ tells the index. NodeDef references stay valid while other nodes are removed or 
 is sorted and its tail cut: protobuf moves the elements, it does not copy them; checked in every backend we
 support, upb and cpp, by tests/test_node_index.py). check() compares the index with a fresh sweep (tests).
 """
-from migrate.graph.view import producer_of
+from migrate.graph.view import NodeContainer, producer_of
 from migrate.opsets import MERGE_OPS, NEXT_ITERATION_OPS
 
 
-class NodeIndex(object):
+class NodeIndex(NodeContainer):
     """nodes     {name: NodeDef}
     ops       {name: op}
     readers   {producer: {reader: how many of reader's inputs name producer}} (data and control)
@@ -70,20 +70,7 @@ class NodeIndex(object):
         self.unsorted = any(producer in nodes and not self._back_edge(reader, producer)
                             for reader, producer in forward)
 
-    # reading
-    def __contains__(self, name):
-        return name in self.nodes
-
-    def __iter__(self):
-        return iter(self.nodes)
-
-    def __len__(self):
-        return len(self.nodes)
-
-    def read_count(self, name):
-        """How many inputs of the graph name this node."""
-        return sum(self.readers.get(name, {}).values())
-
+    # reading (`name in index`, iteration and len come from NodeContainer)
     def reader_names(self, name):
         return list(self.readers.get(name, ()))
 

@@ -28,16 +28,9 @@ _DATA_EDGE = {"kind": DATA}
 _CONTROL_EDGE = {"kind": CONTROL}
 
 
-class DiGraph(object):
-    """Dict-of-dicts adjacency: graph[producer] -> {consumer: {'kind': ...}}, graph.nodes[name] -> attrs."""
+class NodeContainer(object):
+    """`name in graph`, iteration over names and len, for graph views keeping their nodes in self.nodes."""
 
-    def __init__(self):
-        self.nodes = {}
-        self._succ = {}
-        self._pred = {}
-        self.control_inputs = 0  # how many control inputs were seen while building (0: no control edge)
-
-    # networkx-style read access
     def __contains__(self, name):
         return name in self.nodes
 
@@ -47,6 +40,17 @@ class DiGraph(object):
     def __len__(self):
         return len(self.nodes)
 
+
+class DiGraph(NodeContainer):
+    """Dict-of-dicts adjacency: graph[producer] -> {consumer: {'kind': ...}}, graph.nodes[name] -> attrs."""
+
+    def __init__(self):
+        self.nodes = {}
+        self._succ = {}
+        self._pred = {}
+        self.control_inputs = 0  # how many control inputs were seen while building (0: no control edge)
+
+    # networkx-style read access
     def __getitem__(self, name):
         return self._succ[name]
 
