@@ -53,7 +53,7 @@ def _fold_all(index, context, record):
     why_not = {}  # batch norm name -> why it was not folded
     reachability = base.Reachability(index) if linears else None  # no linear op: nothing to fold
     folded = []
-    taken = set(nodes)  # names in use: new constants get fresh ones
+    taken = set(nodes) if linears else set()  # names in use: new constants get fresh ones (none without a linear op)
     # Weights shared by several linear ops stay shared (each folded op gets its own copy), counted before
     # any fold rewires a reader away.
     shared = set(name for name in (names.node_name(linear.input[1]) for linear in linears if len(linear.input) > 1)
