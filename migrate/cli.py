@@ -1,12 +1,11 @@
 """The `migrate` command line: parse flags, call the library, print. No graph logic here."""
 import json
-import os
 import sys
 import traceback
 
 import click
 
-from migrate import __version__
+from migrate import __version__, cli_options as opts
 from migrate.calibration.cache import DEFAULT_TRT_VERSION
 from migrate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, MigrateError, first_line
 
@@ -56,245 +55,6 @@ def inspect(path, as_json, tag, checkpoint):
     click.echo(json.dumps(report, indent=2, sort_keys=True) if as_json else inspect_model.to_text(report))
 
 
-def _verification_options(function):
-    """--inputs-npz --batch --seed --rtol --atol: one `checks` keyword (options.VerifyOptions); also
-    --allow-unsafe-ops (allow_unsafe) and --timeout (set at parse time)."""
-    from migrate import options as records
-    return _grouped([
-        click.option("--inputs-npz", default=None, help="Inputs for verification (.npz keyed by tensor names)."),
-        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Size of unknown dims in generated inputs (>= 1)."),
-        click.option("--seed", type=click.IntRange(0, 2 ** 32 - 1), default=0, show_default=True,
-                     help="Seed for generated inputs."),
-        click.option("--rtol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
-                     help="Relative tolerance (>= 0)."),
-        click.option("--atol", type=click.FloatRange(min=0), default=1e-5, show_default=True,
-                     help="Absolute tolerance (>= 0)."),
-    ] + _running(), lambda allow_unsafe, **given: {"checks": records.VerifyOptions(**given),
-                                                   "allow_unsafe": allow_unsafe}, function)
-
-
-def _running():
-    """--allow-unsafe-ops (allow_unsafe) and --timeout (set at parse time): every verb that runs a model."""
-    return [
-        click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
-                     help="Run graphs whose ops read/write files, use the network or run Python."),
-        click.option("--timeout", "run_timeout", type=click.FloatRange(min=0), default=None, callback=_set_timeout,
-                     expose_value=False, help="Seconds any one model run may take (default 300; 0 = no limit)."),
-    ]
-
-
-def _run_options(function):
-    """_running()'s flags alone, for a verb without verification options (calibrate)."""
-    for option in reversed(_running()):
-        function = option(function)
-    return function
-
-
-def _set_timeout(ctx, param, value):
-    from migrate import session
-    session.set_run_timeout(value)  # every command sets it: a previous in-process call's value never lingers
-    return value
-
-
-def _model_options(function):
-    """--set and --input-at: every verb that runs a model takes them."""
-    for option in reversed([
-        click.option("--set", "set_values", multiple=True,
-                     help="Set a switch or placeholder: name=value (is_training=false)."),
-        click.option("--input-at", "input_at", multiple=True,
-                     help="Feed here instead of the input pipeline (queue/iterator): TENSOR[,TENSOR]."),
-    ]):
-        function = option(function)
-    return function
-
-
-def _grouped(options, build, function):
-    """`function` with `options` added, their values handed over as build(**values) (a dict of keyword
-    arguments, e.g. {'trt': TrtOptions}) instead of one keyword per flag."""
-    import functools
-    names = []
-    for option in options:  # the keyword click passes each option as
-        param = option(lambda: None).__click_params__[0]
-        if param.expose_value:
-            names.append(param.name)
-
-    @functools.wraps(function)
-    def run(**kwargs):
-        values = dict((name, kwargs.pop(name)) for name in names)
-        kwargs.update(build(**values))
-        return function(**kwargs)
-    for option in reversed(options):
-        run = option(run)
-    return run
-
-
-def _shape_options(function):
-    """--static --max-batch --input-shape: one `shapes` keyword (options.ShapeOptions)."""
-    from migrate import options as records
-    return _grouped([
-        click.option("--static", is_flag=True, help="Make every input shape fully defined (batch = --max-batch)."),
-        click.option("--max-batch", type=POSITIVE, default=None, help="Batch size for --static and TF-TRT (>= 1)."),
-        click.option("--input-shape", "input_shape", type=InputShape(), multiple=True,
-                     help="name:1,224,224,3 for --static (name: for a scalar)."),
-    ], lambda static, max_batch, input_shape: {"shapes": records.shape_options(records.ShapeOptions(
-        static=static, max_batch=max_batch, input_shapes=_input_shapes(input_shape)))}, function)
-
-
-def _trt_options(function):
-    """The TF-TRT flags every verb that runs TF-TRT takes: one `trt` keyword (options.TrtOptions, None with
-    --no-trt)."""
-    from migrate import options as records
-
-    def build(no_trt, require_trt, **given):
-        _trt_flags(no_trt, require_trt)
-        return {"trt": None if no_trt else records.TrtOptions(require_trt=require_trt, **given)}
-    return _grouped([
-        click.option("--no-trt", is_flag=True, help="Graph passes only; do not call TF-TRT."),
-        click.option("--require-trt", is_flag=True, help="Exit 3 (and write nothing) unless TF-TRT built engines."),
-        click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True),
-        click.option("--calib-data", default=None, help="INT8 calibration inputs: an .npz or a folder of .npz files."),
-        click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True),
-        click.option("--max-workspace-size", type=POSITIVE, default=1 << 30, show_default=True, help="Bytes."),
-        click.option("--maximum-cached-engines", type=POSITIVE, default=None),
-        click.option("--dynamic", is_flag=True, help="Build engines at run time for the shapes seen (is_dynamic_op)."),
-        click.option("--api", type=click.Choice(["auto", "v1", "v2"]), default="auto", show_default=True,
-                     help="TF-TRT converter: auto picks by TF version."),
-    ], build, function)
-
-
-def _source_options(signature_help):
-    """--checkpoint --tag --signature: how the source is read (the api verbs' keywords of the same names)."""
-    def decorate(function):
-        for option in reversed([
-            click.option("--checkpoint", default=None, help="Checkpoint prefix or dir for a graph .pb/.pbtxt."),
-            click.option("--tag", default=None, help="SavedModel tag set of the source (default: serve)."),
-            click.option("--signature", default=None, help=signature_help),
-        ]):
-            function = option(function)
-        return function
-    return decorate
-
-
-def _report_option(function):
-    return click.option("--report", "report_path", default=None, help="Write the JSON report here.")(function)
-
-
-class _Report(object):
-    """How much the running verb tells on stdout: -q nothing (errors still go to stderr), --json only the
-    machine-readable result (its human lines go to stderr), -v more detail."""
-    quiet = verbose = as_json = False
-
-
-REPORT = _Report()
-
-
-def _output_options(function):
-    """-q, -v and --json for a verb whose callback returns its result (a JSON-ready dict or list): the human
-    output is silenced (-q) or sent to stderr (--json), then the result is printed as JSON. A result carrying
-    a nonzero exit_code (batch) ends the process with it."""
-    import contextlib
-    import functools
-
-    @functools.wraps(function)
-    def run(*args, **kwargs):
-        REPORT.quiet, REPORT.verbose, REPORT.as_json = (kwargs.pop("quiet"), kwargs.pop("verbose"),
-                                                        kwargs.pop("as_json"))
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(_progress_bars(not (REPORT.quiet or REPORT.as_json) and sys.stdout.isatty()))
-            if REPORT.quiet or REPORT.as_json:
-                sink = sys.stderr if REPORT.as_json else stack.enter_context(open(os.devnull, "w"))
-                stack.enter_context(contextlib.redirect_stdout(sink))
-            result = function(*args, **kwargs)
-        if REPORT.as_json:
-            click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
-        if isinstance(result, dict) and result.get("exit_code"):
-            sys.exit(result["exit_code"])
-        return result
-    for option in reversed([
-        click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (exit code and files only)."),
-        click.option("-v", "--verbose", is_flag=True,
-                     help="More detail (optimize, convert: every pass in full; batch: a line per model)."),
-        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (the rest on "
-                                                             "stderr)."),
-    ]):
-        run = option(run)
-    return run
-
-
-BAR_MIN_UNITS = 64 << 20  # a task smaller than this (bytes of weights) ends before a bar would be seen
-
-
-def _progress_bars(shown):
-    """While a verb runs: long library tasks (migrate.progress) draw click's progress bar on stdout when `shown`."""
-    import contextlib
-    from migrate import progress
-
-    def bar(label, total):
-        if total < BAR_MIN_UNITS:
-            return None
-        drawn = click.progressbar(length=total, label="  " + label, file=sys.stdout)
-        drawn.render_progress()
-        return drawn.update, drawn.render_finish
-
-    @contextlib.contextmanager
-    def listening():
-        progress.set_listener(bar if shown else None)
-        try:
-            yield
-        finally:
-            progress.set_listener(None)
-    return listening()
-
-
-class _Progress(object):
-    """click's progress bar over N items on stdout; silent when stdout is no terminal, -q or --json. started(row)
-    shows the item in work, done(row, line) advances (a `line` is printed above the bar)."""
-
-    def __init__(self, noun):
-        self.noun = noun
-        self.silent = REPORT.quiet or REPORT.as_json or not sys.stdout.isatty()
-        self.bar = None
-        self.running = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.render_finish()
-        return False
-
-    def _show(self, item):
-        return ", ".join(self.running[-2:]) if self.running else None
-
-    def started(self, row):
-        self.running.append(row["model"])
-        if self.bar is not None:
-            self.bar.update(0, row["model"])
-
-    def total(self, count):
-        if not self.silent and self.bar is None:
-            self.bar = click.progressbar(length=count, label=self.noun, item_show_func=self._show, file=sys.stdout)
-            self.bar.render_progress()
-
-    def done(self, row, line=None):
-        if row["model"] in self.running:
-            self.running.remove(row["model"])
-        if line:
-            click.echo(("\r\033[K" if self.bar is not None else "") + line)
-        if self.bar is not None:
-            self.bar.update(1, row["model"])
-
-
-def _trt_flags(no_trt, require_trt):
-    """--require-trt asks for engines, --no-trt forbids calling TF-TRT: both at once is a contradiction."""
-    if no_trt and require_trt:
-        from migrate.errors import BadInput
-        raise BadInput("--require-trt and --no-trt contradict each other", None,
-                       "drop --no-trt to require TensorRT engines, or drop --require-trt to skip TF-TRT")
-
-
 def _split(values):
     return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
 
@@ -311,15 +71,15 @@ def _print_rows(rows, where=None):
 @click.argument("source")
 @click.option("-o", "--output", "output", default=None, help="Frozen graph path (.pb binary, .pbtxt text).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors (y or y:0), comma-separated.")
-@_source_options("SavedModel signature whose outputs to keep.")
+@opts.source_options("SavedModel signature whose outputs to keep.")
 @click.option("--allow", multiple=True, help="Only freeze these variables (comma-separated).")
 @click.option("--deny", multiple=True, help="Never freeze these variables (comma-separated).")
 @click.option("--keep-devices", is_flag=True, help="Keep device placements (cleared by default).")
 @click.option("--no-verify", is_flag=True, help="Skip running the original and the frozen graph.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-@_model_options
-@_verification_options
-@_output_options
+@opts.model_options
+@opts.verification_options
+@opts.output_options
 def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, keep_devices, no_verify,
            force, set_values, input_at, checks, allow_unsafe):
     """Turn a checkpoint / SavedModel / session bundle into a frozen graph and verify it.
@@ -342,47 +102,19 @@ def freeze(source, output, outputs, checkpoint, tag, signature, allow, deny, kee
             "verification": report.comparisons_dict(result.comparisons)}
 
 
-class InputShape(click.ParamType):
-    """name:d1,d2,... -> (name, [d1, d2, ...]); each dim a positive size, or -1 / ? to keep the graph's."""
-
-    name = "name:d1,d2,..."
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        name, _, dims = value.rpartition(":")
-        try:
-            parsed = [None if d.strip() in ("-1", "?") else int(d) for d in dims.split(",")] \
-                if dims.strip() else []  # 'keep_prob:' is a scalar
-        except ValueError:
-            parsed = None
-        if not name or parsed is None or any(d is not None and d < 1 for d in parsed):
-            self.fail("'{}' is not name:d1,d2,... with each dim >= 1 (or -1 / ? to keep the graph's), e.g. "
-                      "input:1,224,224,3, or keep_prob: for a scalar".format(value), param, ctx)
-        return name.split(":")[0], parsed
-
-
-def _input_shapes(values):
-    """[('x', [1, 224, 224, 3])] (InputShape's values) -> {'x': [1, 224, 224, 3]}."""
-    return dict(values or ())
-
-
-POSITIVE = click.IntRange(min=1)
-
-
 @cli.command()
 @click.argument("source")
 @click.option("-o", "--output", "output", required=True, help="Optimized graph path (.pb / .pbtxt).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all, in the standard order).")
-@_shape_options
-@_trt_options
+@opts.shape_options
+@opts.trt_options
 @click.option("--no-verify", is_flag=True, help="Skip running the input and the optimized graph.")
-@_report_option
+@opts.report_option
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-@_model_options
-@_verification_options
-@_output_options
+@opts.model_options
+@opts.verification_options
+@opts.output_options
 def optimize(source, output, outputs, passes, shapes, trt, no_verify, report_path, force, set_values, input_at,
              checks, allow_unsafe):
     """Graph surgery for inference: strip debug ops, identities, fold constants and batch norms, static shapes.
@@ -406,36 +138,24 @@ def optimize(source, output, outputs, passes, shapes, trt, no_verify, report_pat
     return summary
 
 
-def _plan_trt_options(function):
-    """The TF-TRT flags a plan depends on (optimize's --precision --minimum-segment-size --dynamic; calibration
-    data, workspace and engine-cache sizes change no segment): one `trt` keyword (options.TrtOptions)."""
-    from migrate import options as records
-    return _grouped([
-        click.option("--precision", type=click.Choice(["FP32", "FP16", "INT8"]), default="FP32", show_default=True),
-        click.option("--minimum-segment-size", type=POSITIVE, default=3, show_default=True),
-        click.option("--dynamic", is_flag=True, help="1.x: engines built at run time (is_dynamic_op); 2.x: "
-                                                     "dynamic-shape (explicit batch) mode."),
-    ], lambda **given: {"trt": records.TrtOptions(**given)}, function)
-
-
 @cli.command()
 @click.argument("source")
 @click.option("--tf-trt", "tf_trt", default=None,
               help="TF-TRT version to plan for: a TF version (1.7, 1.13, 1.15, 2.15) or a generation name "
                    "(default: the installed TF's).")
-@_plan_trt_options
-@_shape_options
+@opts.plan_trt_options
+@opts.shape_options
 @click.option("--deny-ops", "deny_ops", multiple=True, help="Ops TF-TRT must not convert, comma-separated.")
 @click.option("--passes", default=None,
               help="Passes run first, as optimize does (default: optimize's; 'none': plan the graph as it is).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
-@_source_options("SavedModel signature whose outputs to plan for.")
+@opts.source_options("SavedModel signature whose outputs to plan for.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (every node, segment, blocker).")
 @click.option("--dot", "dot_path", default=None, help="Also write a graphviz DOT view, segments coloured.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --dot file.")
 @click.option("--allow-unsafe-ops", "allow_unsafe", is_flag=True,
               help="Run graphs whose ops read/write files, use the network or run Python.")
-@_model_options
+@opts.model_options
 def plan(source, tf_trt, trt, shapes, deny_ops, passes, outputs, checkpoint, tag, signature, as_json, dot_path,
          force, allow_unsafe, set_values, input_at):
     """What TF-TRT would build: convertible nodes, engine segments, coverage, blockers. No GPU needed.
@@ -465,12 +185,12 @@ def plan(source, tf_trt, trt, shapes, deny_ops, passes, outputs, checkpoint, tag
               help="tf2: object-graph SavedModel from the frozen graph (default on TF 2.x); tf1: graph + "
                    "variables as they are (default on TF 1.x; TF 2.x loads it too).")
 @click.option("--outputs", multiple=True, help="Outputs for the signature when the source has none.")
-@_source_options("Export only this signature.")
+@opts.source_options("Export only this signature.")
 @click.option("--no-verify", is_flag=True, help="Skip reloading and comparing the SavedModel.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@_model_options
-@_verification_options
-@_output_options
+@opts.model_options
+@opts.verification_options
+@opts.output_options
 def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, force, set_values, input_at,
            checks, allow_unsafe):
     """Export to a SavedModel TF 2.x and TF Serving load; every signature is reloaded and compared.
@@ -492,9 +212,9 @@ def export(source, output, fmt, outputs, checkpoint, tag, signature, no_verify, 
 @click.argument("b")
 @click.option("--outputs", multiple=True, help="Outputs to compare (default: A's signature or inferred).")
 @click.option("--signature", default=None, help="Signature to use for SavedModels (default: serving_default).")
-@_model_options
-@_verification_options
-@_output_options
+@opts.model_options
+@opts.verification_options
+@opts.output_options
 def verify_command(a, b, outputs, signature, set_values, input_at, checks, allow_unsafe):
     """Run two artifacts (any kinds) on the same inputs and compare outputs matched by name; exit 1 on mismatch.
 
@@ -519,18 +239,18 @@ def verify_command(a, b, outputs, signature, set_values, input_at, checks, allow
 @click.argument("source")
 @click.argument("out_dir")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors (default: signature or inferred).")
-@_source_options("Only this signature of a SavedModel source.")
+@opts.source_options("Only this signature of a SavedModel source.")
 @click.option("--passes", default=None, help="Comma-separated pass names (default: all).")
-@_shape_options
-@_trt_options
+@opts.shape_options
+@opts.trt_options
 @click.option("--format", "fmt", type=click.Choice(["tf2", "tf1"]), default=None, help="SavedModel format.")
-@_report_option
+@opts.report_option
 @click.option("--onnx", "with_onnx", is_flag=True, help="Also OUT_DIR/model.onnx (tf2onnx; onnxruntime-checked).")
 @click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX opset for --onnx (default 13).")
 @click.option("--force", is_flag=True, help="Replace an existing OUT_DIR.")
-@_model_options
-@_verification_options
-@_output_options
+@opts.model_options
+@opts.verification_options
+@opts.output_options
 def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, shapes, trt, fmt, report_path, with_onnx,
             opset, force, set_values, input_at, checks, allow_unsafe):
     """freeze -> optimize -> export -> verify in one go; writes OUT_DIR with report.json.
@@ -554,14 +274,14 @@ def convert(source, out_dir, outputs, checkpoint, tag, signature, passes, shapes
 @click.argument("directory", metavar="DIR")
 @click.option("-o", "--output", "out_dir", required=True, metavar="OUT_DIR",
               help="Folder to write: OUT_DIR/<model's path>/ + summary.")
-@click.option("-j", "--jobs", type=POSITIVE, default=1, show_default=True, help="Conversions at a time.")
+@click.option("-j", "--jobs", type=opts.POSITIVE, default=1, show_default=True, help="Conversions at a time.")
 @click.option("--timeout", "model_timeout", type=click.FloatRange(min=0), default=0, show_default=True,
               help="Seconds one model's conversion may take before it is killed (0 = no limit).")
 @click.option("--run-timeout", type=click.FloatRange(min=0), default=None,
               help="convert's --timeout: seconds any one session run may take (default 300).")
 @click.option("--resume", is_flag=True, help="Skip models whose output in OUT_DIR is complete; redo the rest.")
 @click.option("--force", is_flag=True, help="Redo every model, replacing earlier outputs in OUT_DIR.")
-@_output_options
+@opts.output_options
 @click.argument("convert_flags", nargs=-1, type=click.UNPROCESSED, metavar="[CONVERT FLAGS]...")
 def batch_command(directory, out_dir, jobs, model_timeout, run_timeout, resume, force, convert_flags):
     """Convert every model under DIR, each in its own process (`migrate convert` flags apply to each).
@@ -577,17 +297,17 @@ def batch_command(directory, out_dir, jobs, model_timeout, run_timeout, resume, 
     convert.make_context("convert", ["DIR", "OUT_DIR"] + flags)  # a bad flag: one line now, not one per model
     if run_timeout is not None:
         flags += ["--timeout", "{:g}".format(run_timeout)]
-    with _Progress("models") as bar:
+    with opts.Progress("models") as bar:
         summary = batch_mod.run(directory, out_dir, flags, jobs=jobs, timeout=model_timeout or None, resume=resume,
                                 force=force, on_total=bar.total, on_start=bar.started,
-                                on_done=lambda row: bar.done(row, _model_line(row) if REPORT.verbose else None))
+                                on_done=lambda row: bar.done(row, _model_line(row) if opts.REPORT.verbose else None))
     click.echo(batch_mod.table(summary))
     return summary
 
 
 def _pass_notes(passes):
     """-v: every pass's full record (the progress table shows one line each, at most 3 notes)."""
-    if not REPORT.verbose:
+    if not opts.REPORT.verbose:
         return
     click.echo("passes in detail:")
     for record in passes:
@@ -615,15 +335,15 @@ def _default_opset():
 @click.option("-o", "--output", "output", required=True, help="ONNX model path to write (model.onnx).")
 @click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX opset (default 13).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
-@_source_options("SavedModel signature whose outputs to convert.")
+@opts.source_options("SavedModel signature whose outputs to convert.")
 @click.option("--passes", default=None, help="Comma-separated pass names run before tf2onnx (default: all).")
-@_shape_options
+@opts.shape_options
 @click.option("--calib-cache", default=None,
               help="TensorRT calibration cache (migrate calibrate): also write calibration.cache beside the "
                    "output, keyed by the ONNX tensor names.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-@_model_options
-@_verification_options
+@opts.model_options
+@opts.verification_options
 def onnx_command(source, output, opset, outputs, checkpoint, tag, signature, passes, shapes, calib_cache, force,
                  set_values, input_at, checks, allow_unsafe):
     """Verified ONNX export (tf2onnx, checked with onnxruntime against the source): the road to TensorRT.
@@ -655,16 +375,16 @@ def onnx_command(source, output, opset, outputs, checkpoint, tag, signature, pas
               show_default=True, help="Range per tensor; `all` computes each, simulates each, recommends one.")
 @click.option("--percentile", type=click.FloatRange(min=0, max=100), default=99.99, show_default=True,
               help="For --method percentile: the share of |x| kept inside the range.")
-@click.option("--batches", type=POSITIVE, default=None, help="Use only the first N calibration batches.")
+@click.option("--batches", type=opts.POSITIVE, default=None, help="Use only the first N calibration batches.")
 @click.option("--eval-data", default=None, help="Batches for the simulated-INT8 error (default: --calib-data).")
 @click.option("--trt-version", default=DEFAULT_TRT_VERSION, show_default=True,
               help="TensorRT version the cache header names (use the TensorRT that will read it).")
 @click.option("--no-sensitivity", is_flag=True, help="Skip quantizing each tensor alone (one run per tensor).")
 @click.option("--outputs", multiple=True, help="Output nodes or tensors, comma-separated.")
-@_source_options("SavedModel signature whose outputs to use.")
+@opts.source_options("SavedModel signature whose outputs to use.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@_run_options
-@_model_options
+@opts.run_options
+@opts.model_options
 def calibrate(source, calib_data, out_dir, method, percentile, batches, eval_data, trt_version, no_sensitivity,
               outputs, checkpoint, tag, signature, force, allow_unsafe, set_values, input_at):
     """INT8 ranges on CPU: a TensorRT calibration cache and what INT8 would cost, before any GPU.
