@@ -120,11 +120,11 @@ _FROZEN = {}  # (zoo, model) -> (GraphDef bytes, outputs, inputs): each zoo mode
 def zoo_frozen(zoo_model):
     """(frozen GraphDef, output tensors, placeholder tensors) of a zoo model, as `migrate optimize` gets them."""
     from tensorflow.core.framework import graph_pb2
-    from migrate import api
+    from migrate.verbs import common
     key = (zoo_model.zoo, zoo_model.name)
     if key not in _FROZEN:
-        model, outputs, _ = api._frozen_source(zoo_model.path, list(zoo_model.outputs), None, None, None,
-                                               lambda *args: None)
+        model, outputs, _ = common.frozen_source(zoo_model.path, list(zoo_model.outputs), None, None, None,
+                                                 lambda *args: None)
         inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") |
                         set(model.inputs))
         _FROZEN[key] = (model.graph_def.SerializeToString(), outputs, inputs)
