@@ -214,7 +214,7 @@ class NodeIndex(NodeContainer):
 
 def index_of(graph_def, context):
     """The context's index when it indexes graph_def, else a new one (kept in the context for later passes)."""
-    index = getattr(context, "index", None)
+    index = context.index
     if index is None or index.graph_def is not graph_def:
         index = NodeIndex(graph_def)
         context.index = index
