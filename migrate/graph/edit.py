@@ -4,7 +4,9 @@ Why in place: weights live inside Const NodeDefs, and large models are the norm.
 with `node.add().CopyFrom(n)` copies every byte of every kept weight (time and a second copy in memory per
 GB); sorting the repeated field moves pointers only, and deleting its tail frees only what is removed
 (benchmarks/README.md, "Measured once, cited in the code"). So removal is: sort doomed nodes to the end, cut the tail.
-We never keep NodeDef references across a removal; callers hold names.
+NodeDef references stay valid across a removal or a sort (the elements are moved, not copied): the NodeIndex of
+migrate/graph/index.py holds them. Every helper here takes that index (index=None: no index to keep up to
+date) and tells it what changed; a pass that edits a node's op or inputs by hand leaves the index stale.
 """
 from collections import namedtuple
 
@@ -19,11 +21,19 @@ def node_map(graph_def):
     return dict((node.name, node) for node in graph_def.node)
 
 
-def remove_nodes(graph_def, doomed):
+def remove_nodes(graph_def, doomed, index=None):
     """Delete the named nodes in place; the others keep their relative order. Returns how many went."""
     doomed = doomed if isinstance(doomed, (set, frozenset)) else set(doomed)
     if not doomed:
         return 0
+    if index is not None:  # the index knows which exist: no sweep to count them
+        doomed = set(name for name in doomed if name in index.nodes)
+        count = len(doomed)
+        if count:
+            graph_def.node.sort(key=lambda node: node.name in doomed)
+            del graph_def.node[len(graph_def.node) - count:]
+            index.removed(doomed)
+        return count
     flags = [node.name in doomed for node in graph_def.node]
     count = sum(flags)
     if count:
@@ -37,17 +47,18 @@ def remove_nodes(graph_def, doomed):
     return count
 
 
-def keep_only(graph_def, keep):
+def keep_only(graph_def, keep, index=None):
     """Remove every node not named in keep. Returns the removed names."""
     keep = keep if isinstance(keep, (set, frozenset)) else set(keep)
-    doomed = set(node.name for node in graph_def.node if node.name not in keep)
-    remove_nodes(graph_def, doomed)
+    existing = index.nodes if index is not None else (node.name for node in graph_def.node)
+    doomed = set(name for name in existing if name not in keep)
+    remove_nodes(graph_def, doomed, index)
     return doomed
 
 
-def drop_unreachable(graph_def, roots):
+def drop_unreachable(graph_def, roots, index=None):
     """Remove nodes that no root (node or tensor name) needs. Returns the removed names."""
-    return keep_only(graph_def, needed_nodes(graph_def, roots))
+    return keep_only(graph_def, needed_nodes(index if index is not None else graph_def, roots), index)
 
 
 # How readers of a removed node are reconnected.
@@ -128,14 +139,17 @@ def _unique(items):
     return [item for item in items if not (item in seen or seen.add(item))]
 
 
-def splice_out(graph_def, splices, readers=None):
+def splice_out(graph_def, splices, readers=None, index=None):
     """Remove the nodes in splices ({name: Splice}) and reconnect every reader as the splices say.
 
     Readers keep data inputs first, then control inputs (GraphDef's rule), without duplicates.
     readers: the nodes reading a spliced node, when the caller knows them from a view of the graph as it is
     (then no other node's inputs are looked at): names, or {name: NodeDef} (then the graph is not swept
-    for them either). Returns the number of readers rewritten.
+    for them either). With an index, the readers come from it. Returns the number of readers rewritten.
     """
+    if index is not None:
+        readers = dict((reader, index.nodes[reader]) for name in splices for reader in index.readers.get(name, ())
+                       if reader in index.nodes)
     resolver = _Resolver(splices)
     rewritten = 0
     producer = producer_of
@@ -156,31 +170,49 @@ def splice_out(graph_def, splices, readers=None):
         if node.name in splices:
             continue
         data, controls = [], []
-        for input_name in node.input:
-            if names.is_control(input_name):
-                controls += resolver.controls([names.node_name(input_name)])
-            elif names.node_name(input_name) in splices:
+        inputs = list(node.input)
+        for input_name in inputs:
+            if input_name[:1] == "^":
+                controls += resolver.controls([input_name[1:]])
+            elif producer(input_name) in splices:
                 tensor, inherited = resolver.data(input_name)
                 data.append(names.data_input(tensor))
                 controls += inherited
             else:
                 data.append(input_name)
-        set_inputs(node, data, controls)
+        set_inputs(node, data, controls, index, inputs)
         rewritten += 1
-    remove_nodes(graph_def, splices)
+    remove_nodes(graph_def, splices, index)
     return rewritten
 
 
-def set_inputs(node, data, controls):
+def set_inputs(node, data, controls, index=None, old=None):
     """Rewrite node.input: data inputs, then unique control inputs, leaving out the node itself and nodes
-    it already reads data from (that wait is implied)."""
-    implied = set(names.node_name(name) for name in data) | set([node.name])
+    it already reads data from (that wait is implied). old: node.input as a list, when the caller has it."""
     unique = []
-    for name in controls:
-        if name not in implied and name not in unique:
-            unique.append(name)
+    if controls:
+        implied = set(names.node_name(name) for name in data) | set([node.name])
+        for name in controls:
+            if name not in implied and name not in unique:
+                unique.append(name)
+    rewrite_inputs(node, list(data) + ["^" + name for name in unique], index, old)
+
+
+def rewrite_inputs(node, inputs, index=None, old=None):
+    """node.input = inputs (a list), the index told. old: node.input as a list, when the caller has it."""
+    if index is not None and old is None:
+        old = list(node.input)
     del node.input[:]
-    node.input.extend(list(data) + ["^" + name for name in unique])
+    node.input.extend(inputs)
+    if index is not None:
+        index.inputs_changed(node, old)
+
+
+def set_op(node, op, index=None):
+    old = node.op
+    node.op = op
+    if index is not None and op != old:
+        index.op_changed(node, old)
 
 
 def const_value(node):
@@ -188,15 +220,15 @@ def const_value(node):
     return tfcompat.v1().make_ndarray(node.attr["value"].tensor)
 
 
-def make_const(node, value, dtype):
+def make_const(node, value, dtype, index=None):
     """Turn node into a Const holding value (numpy array) in place; name and device stay.
 
     `_output_shapes` is rewritten when the node had it (graphs exported with add_shapes=True).
     """
     api = tfcompat.v1()
     had_shapes = "_output_shapes" in node.attr
-    node.op = "Const"
-    del node.input[:]
+    set_op(node, "Const", index)
+    rewrite_inputs(node, [], index)
     node.attr.clear()
     enum = api.as_dtype(dtype).as_datatype_enum
     node.attr["dtype"].type = enum
@@ -233,11 +265,14 @@ def _fill_tensor(tensor, value, enum):
     return True
 
 
-def add_const(graph_def, name, value, dtype, device=""):
+def add_const(graph_def, name, value, dtype, device="", index=None):
     node = graph_def.node.add()
     node.name = name
     node.device = device
-    return make_const(node, value, dtype)
+    make_const(node, value, dtype)
+    if index is not None:
+        index.added(node)
+    return node
 
 
 def unique_name(graph_def, wanted, taken=None):

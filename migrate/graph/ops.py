@@ -14,12 +14,15 @@ def is_stateful(op):
     return _stateful[op]
 
 
-def pure_nodes(graph):
+def pure_nodes(graph, among=None):
     """Names of nodes whose execution, with everything it waits for, changes no state.
 
     A control dependency on such a node only orders work; dropping it cannot change any result.
     While-loop ops count as impure: the loop body is behind a back edge that this walk does not follow.
+    among: only these nodes are asked about (graph is then a NodeIndex; only their ancestors are visited).
     """
+    if among is not None:
+        return _pure_among(graph, among)
     graph = as_digraph(graph)
     back = set(loop_back_edges(graph))
     pure = set()
@@ -30,6 +33,43 @@ def pure_nodes(graph):
         if all(producer in pure for producer in graph.predecessors(name) if (producer, name) not in back):
             pure.add(name)
     return pure
+
+
+_VISITING = object()
+
+
+def _pure_among(index, among):
+    """pure_nodes for the nodes in among, by a depth-first walk over their ancestors in a NodeIndex."""
+    ops, state = index.ops, {}  # name -> True / False (pure or not), _VISITING while on the stack
+
+    def producers(name):
+        return [p for p in index.predecessors(name)
+                if not (ops[name] in opsets.MERGE_OPS and ops[p] in opsets.NEXT_ITERATION_OPS)]  # back edge
+
+    def enter(name):
+        """Pushes name when its producers must be looked at first; decides it at once when impure."""
+        if ops[name] in opsets.WHILE_LOOP_OPS or is_stateful(ops[name]):
+            state[name] = False
+            return
+        state[name] = _VISITING
+        stack.append((name, iter(producers(name))))
+
+    stack = []
+    for start in among:
+        if start not in state:
+            enter(start)
+        while stack:
+            name, todo = stack[-1]
+            for producer in todo:
+                if state.get(producer) is _VISITING:  # a cycle that is not a while loop: the full walk names it
+                    return pure_nodes(index.graph_def) & set(among)
+                if producer not in state:
+                    enter(producer)
+                    break
+            else:
+                stack.pop()
+                state[name] = all(state[p] for p in producers(name))
+    return set(name for name in among if state.get(name) is True)
 
 
 def attr(node, name):

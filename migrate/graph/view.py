@@ -28,16 +28,9 @@ _DATA_EDGE = {"kind": DATA}
 _CONTROL_EDGE = {"kind": CONTROL}
 
 
-class DiGraph(object):
-    """Dict-of-dicts adjacency: graph[producer] -> {consumer: {'kind': ...}}, graph.nodes[name] -> attrs."""
+class NodeContainer(object):
+    """`name in graph`, iteration over names and len, for graph views keeping their nodes in self.nodes."""
 
-    def __init__(self):
-        self.nodes = {}
-        self._succ = {}
-        self._pred = {}
-        self.control_inputs = 0  # how many control inputs were seen while building (0: no control edge)
-
-    # networkx-style read access
     def __contains__(self, name):
         return name in self.nodes
 
@@ -47,6 +40,17 @@ class DiGraph(object):
     def __len__(self):
         return len(self.nodes)
 
+
+class DiGraph(NodeContainer):
+    """Dict-of-dicts adjacency: graph[producer] -> {consumer: {'kind': ...}}, graph.nodes[name] -> attrs."""
+
+    def __init__(self):
+        self.nodes = {}
+        self._succ = {}
+        self._pred = {}
+        self.control_inputs = 0  # how many control inputs were seen while building (0: no control edge)
+
+    # networkx-style read access
     def __getitem__(self, name):
         return self._succ[name]
 
@@ -179,38 +183,6 @@ def to_digraph(graph_def):
             succ[producer][consumer] = attrs
     graph.control_inputs = controls
     return graph
-
-
-class Sweep(object):
-    """What one sweep over a GraphDef tells without building a DiGraph (a third of the work on big graphs):
-    ops {node: op}, read {name: how many inputs name it}, readers {target: [reader names]} for the targets
-    asked for (reader_nodes: their NodeDefs, valid until nodes are removed), control_inputs (how many)."""
-
-    def __init__(self, graph_def, targets=()):
-        ops, read, controls, reader_nodes = {}, {}, 0, {}
-        readers = dict((target, []) for target in targets)
-        for node in graph_def.node:
-            name = node.name
-            ops[name] = node.op
-            for input_name in node.input:
-                if input_name[:1] == "^":
-                    producer = input_name[1:]
-                    controls += 1
-                elif ":" in input_name:
-                    producer = producer_of(input_name)
-                else:
-                    producer = input_name
-                read[producer] = read.get(producer, 0) + 1
-                if producer in readers:
-                    found = readers[producer]
-                    if not found or found[-1] != name:  # a node's inputs come together: no duplicates
-                        found.append(name)
-                        reader_nodes[name] = node
-        self.ops, self.read, self.readers, self.control_inputs = ops, read, readers, controls
-        self.reader_nodes = reader_nodes  # {reader name: NodeDef} for the readers of the targets
-
-    def sinks(self):
-        return set(name for name in self.ops if name not in self.read)
 
 
 def as_digraph(graph):

@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 from migrate.errors import BadInput
 from migrate.graph import names
+from migrate.graph.index import NodeIndex
 from migrate.passes import (fold_batch_norms, fold_constants, prune_unused, remove_identity, resolve_switches,
                             set_static_shapes, strip_debug, topo_sort)
 from migrate.passes.base import PassContext, PassRecord, copy_graph_def
@@ -51,31 +52,34 @@ def run_pipeline(graph_def, pass_names, context, checked=False, in_place=False):
     in_place=True: edit graph_def itself, no copy (a copy of a 1 GB graph is 1 GB more); the caller no longer
     needs the original (e.g. it verifies against the source file)."""
     chosen = parse_pass_list(pass_names)
-    _check_graph(graph_def, context, checked)
+    if not checked:
+        _check_structure(graph_def)
     working = graph_def if in_place else copy_graph_def(graph_def)
     records = []
-    # Passes edit `working` only through run_pass: each one's closing (name, op) list is the next one's
-    # opening list (one sweep over the nodes per pass saved).
-    context.snapshot = (working, [(node.name, node.op) for node in working.node])
     collecting = gc.isenabled()
-    gc.disable()  # passes build millions of small dicts and lists, without cycles: no use scanning them
+    gc.disable()  # the index and the passes build millions of small dicts and lists, without cycles
     try:
+        # The one node index of this run: every pass reads it and the edit helpers keep it up to date, so
+        # no pass sweeps the whole graph to learn who reads whom.
+        context.index = NodeIndex(working)
+        _check_names(context.index, context)
         for name in chosen:
             working, record = REGISTRY[name].run(working, context, in_place=True)
             records.append(record)
-            _check_survivors(set(name for name, _ in context.snapshot[1]), context, name)
+            _check_survivors(context.index, context, name)
     finally:
-        context.snapshot = None
+        context.index = None
         if collecting:
             gc.enable()
     return working, records
 
 
-def _check_graph(graph_def, context, checked=False):
+def _check_structure(graph_def):
     from migrate.graph.validate import check_graph_structure
-    if not checked:
-        check_graph_structure(graph_def, None)  # arity, output indices, attrs, duplicate names, dangling, cycles
-    existing = set(node.name for node in graph_def.node)
+    check_graph_structure(graph_def, None)  # arity, output indices, attrs, duplicate names, dangling, cycles
+
+
+def _check_names(existing, context):
     for kind, tensors in (("output", context.outputs), ("input", context.inputs)):
         for tensor in tensors:
             if names.node_name(tensor) not in existing:

@@ -2,7 +2,8 @@
 import time
 from collections import Counter
 
-from migrate.graph import Sweep, drop_unreachable, names, needed_nodes, remove_nodes, sinks
+from migrate.graph import drop_unreachable, names, needed_nodes, remove_nodes
+from migrate.graph.index import index_of
 from migrate.graph.view import producer_of
 from migrate.opsets import NEXT_ITERATION_OPS
 
@@ -18,7 +19,7 @@ class PassContext(object):
     """What passes must respect: the outputs that must survive, the inputs (placeholders), the options."""
 
     def __init__(self, outputs=(), inputs=(), options=None):
-        self.snapshot = None  # run_pipeline: (GraphDef, [(name, op)]) as the last pass left it
+        self.index = None  # the NodeIndex of the GraphDef the passes edit (run_pipeline builds it once)
         self.outputs = [names.tensor_name(name) for name in outputs]
         self.inputs = [names.tensor_name(name) for name in inputs]
         self.options = dict(DEFAULT_OPTIONS)
@@ -85,38 +86,43 @@ def copy_graph_def(graph_def):
 
 
 def run_pass(name, body, graph_def, context, in_place=False):
-    """Run body(graph_def, context, record), which edits graph_def in place; fill counts and time.
+    """Run body(index, context, record), which edits index.graph_def in place through the edit helpers; fill
+    counts and time.
 
     Without in_place the caller's GraphDef is left alone (one copy); the pipeline copies once and then
-    passes its working GraphDef with in_place=True.
+    passes its working GraphDef with in_place=True. The node index is the context's (run_pipeline builds it
+    once for all passes), or a new one when the context has none for this GraphDef.
     """
     started = time.time()
     if not in_place:
         graph_def = copy_graph_def(graph_def)
     record = PassRecord(name)
-    snapshot = getattr(context, "snapshot", None)  # left by the previous pass of run_pipeline
-    if snapshot is not None and snapshot[0] is graph_def:
-        ops_before = snapshot[1]
-    else:
-        ops_before = [(node.name, node.op) for node in graph_def.node]
-    body(graph_def, context, record)
-    if record.untouched and record.reason and not record.applied:
-        ops_after = ops_before
-    else:
-        ops_after = [(node.name, node.op) for node in graph_def.node]
-    if ops_after != ops_before:
-        before, after = dict(ops_before), dict(ops_after)
-        record.removed = Counter(op for node, op in before.items() if after.get(node) != op)
-        record.added = Counter(op for node, op in after.items() if before.get(node) != op)
-    if snapshot is not None:
-        context.snapshot = (graph_def, ops_after)
-    record.nodes_before, record.nodes_after = len(ops_before), len(ops_after)
-    if record.removed or record.added:
-        record.applied = True
+    index = index_of(graph_def, context)
+    index.start_changes()
+    index.take_orphans()
+    record.nodes_before = len(index)
+    body(index, context, record)
+    _count_changes(record, index)
+    record.nodes_after = len(index)
     if not record.applied and not record.reason:
         raise AssertionError("pass {} changed nothing and gave no reason".format(name))
     record.seconds = time.time() - started
     return graph_def, record
+
+
+def _count_changes(record, index):
+    """removed/added ops from what the index saw change: a node whose op differs from before (or that is
+    gone, or new) counts once in each direction."""
+    ops = index.ops
+    for name, before in index.changes.items():
+        after = ops.get(name)
+        if after != before:
+            if before is not None:
+                record.removed[before] += 1
+            if after is not None:
+                record.added[after] += 1
+    if record.removed or record.added:
+        record.applied = True
 
 
 class Reachability(object):
@@ -124,54 +130,49 @@ class Reachability(object):
     a dead end). After the edit, drop_orphans removes the nodes that lost that reason (what fed only a
     removed Assert, the old parameters of a folded batch norm), and nothing else.
 
-    Without while loops the graph is a DAG: every node feeds some sink, and after the edit the orphans are
-    found by counting readers (nodes nothing reads that are no root, then their producers, ...), one sweep
-    over the graph instead of a full reachability walk. With loops (cycles) the walk is used."""
+    Without while loops the graph is a DAG: every node feeds some sink, and the orphans are the nodes that
+    lost their last reader during the edit (the index collects them), then what only they read: no walk
+    over the whole graph. With loops (cycles keep orphans read) the full reachability walk is used."""
 
-    def __init__(self, graph_def, graph=None, sweep=None):
-        """graph (a DiGraph) or sweep (a Sweep) of graph_def as it is now, when the caller has one."""
-        if graph is not None:
-            self.sinks = sinks(graph)
-            self.loops = any(attrs.get("op") in NEXT_ITERATION_OPS for attrs in graph.nodes.values())
-        else:
-            sweep = sweep if sweep is not None else Sweep(graph_def)
-            self.sinks = sweep.sinks()
-            self.loops = any(op in NEXT_ITERATION_OPS for op in sweep.ops.values())
-        self.needed = needed_nodes(graph if graph is not None else graph_def, self.sinks) if self.loops else None
+    def __init__(self, index):
+        self.index = index
+        index.take_orphans()  # orphans count from here: what lost its last reader before is not ours
+        self.loops = index.has_op(NEXT_ITERATION_OPS)
+        if self.loops:
+            self.sinks = index.sinks()
+            self.needed = needed_nodes(index, self.sinks)
 
     def drop_orphans(self, graph_def, context):
+        index = self.index
         if self.loops:
-            existing = set(node.name for node in graph_def.node)
+            existing = set(index.nodes)
             roots = (self.sinks | context.protected_nodes()) & existing
             # Nodes no sink needed before (rare: a loop without exit) are not ours to judge: keep them too.
             roots |= existing - self.needed
-            return drop_unreachable(graph_def, roots)
-        return _drop_unread(graph_def, self.sinks | context.protected_nodes())
+            return drop_unreachable(graph_def, roots, index)
+        return _drop_unread(graph_def, index, context.protected_nodes())
 
 
-def _drop_unread(graph_def, roots):
-    """Remove nodes nothing reads that are not roots, then whatever only they read, ... (a DAG's
-    unreachable nodes). Returns the removed names."""
-    nodes, readers = {}, {}
-    for node in graph_def.node:
-        nodes[node.name] = node
-        for input_name in node.input:
-            producer = input_name if ":" not in input_name and input_name[:1] != "^" else producer_of(input_name)
-            readers[producer] = readers.get(producer, 0) + 1
+def _drop_unread(graph_def, index, keep):
+    """Remove the orphans nothing reads any more that are not in keep, then whatever only they read, ...
+    Returns the removed names."""
+    readers, nodes = index.readers, index.nodes
     doomed = set()
-    todo = [name for name in nodes if name not in readers and name not in roots]
+    todo = [name for name in index.take_orphans() if not readers.get(name) and name not in keep]
+    left = {}  # producer -> how many of its distinct readers are not doomed yet
     while todo:
         name = todo.pop()
         if name in doomed:
             continue
         doomed.add(name)
-        for input_name in nodes[name].input:
-            producer = producer_of(input_name)
-            if producer in readers:
-                readers[producer] -= 1
-                if readers[producer] == 0 and producer in nodes and producer not in roots:
-                    todo.append(producer)
-    remove_nodes(graph_def, doomed)
+        for producer in set(producer_of(input_name) for input_name in nodes[name].input):
+            if producer not in nodes or producer in keep:
+                continue
+            count = left.get(producer)
+            left[producer] = count = (len(readers[producer]) if count is None else count) - 1
+            if count == 0:
+                todo.append(producer)
+    remove_nodes(graph_def, doomed, index)
     return doomed
 
 

@@ -16,7 +16,8 @@ graph to float32 rounding (like TF's fold_batch_norms / fold_old_batch_norms tra
 import numpy as np
 
 from migrate import tfcompat
-from migrate.graph import add_const, const_value, make_const, names, node_map, to_digraph, unique_name
+from migrate.graph import add_const, const_value, make_const, names, unique_name
+from migrate.graph.edit import rewrite_inputs, set_op
 from migrate.graph.ops import attr
 from migrate.opsets import BATCH_NORM_OPS, BIAS_OPS, LINEAR_OPS, ORDERED_BIAS_OPS
 from migrate.passes import base
@@ -45,31 +46,32 @@ class _Step(object):
         self.node, self.scale, self.bias, self.is_scaling = node, scale, bias, is_scaling
 
 
-def _fold_all(graph_def, context, record):
-    linears = [node for node in graph_def.node if node.op in LINEAR_OPS]
-    nodes = node_map(graph_def)
-    graph = to_digraph(graph_def) if linears else None  # no linear op: nothing to fold, no view needed
+def _fold_all(index, context, record):
+    graph_def, nodes = index.graph_def, index.nodes
+    linears = index.of_ops(LINEAR_OPS)
     protected = context.protected_nodes()
-    read_indices = _read_indices(graph_def) if linears else {}
     why_not = {}  # batch norm name -> why it was not folded
-    reachability = base.Reachability(graph_def, graph) if linears else None
+    reachability = base.Reachability(index) if linears else None  # no linear op: nothing to fold
     folded = []
-    taken = set(nodes)  # names in use: new constants get fresh ones
+    taken = set(nodes) if linears else set()  # names in use: new constants get fresh ones (none without a linear op)
+    # Weights shared by several linear ops stay shared (each folded op gets its own copy), counted before
+    # any fold rewires a reader away.
+    shared = set(name for name in (names.node_name(linear.input[1]) for linear in linears if len(linear.input) > 1)
+                 if len(index.readers.get(name, ())) > 1)
     for linear in linears:
         problem = _linear_problem(linear, nodes, protected)
         if problem:
-            _blame(why_not, graph, nodes, linear.name, problem)
+            _blame(why_not, index, linear.name, problem)
             continue
-        chain, stop = _chain(linear, graph, nodes, protected, read_indices)
+        chain, stop = _chain(linear, index, protected)
         if stop:
             why_not.update(stop)
         if any(step.is_scaling for step in chain):
-            _fold_chain(graph_def, nodes, linear, chain, graph, protected, taken)
+            _fold_chain(index, linear, chain, protected | shared, taken)
             folded.append((linear.name, chain[-1].node.name))
-    for node in graph_def.node:
-        if node.op in BATCH_NORM_OPS:
-            record.note("not folded {} '{}': {}".format(node.op, node.name, why_not.get(node.name) or
-                                                         _input_problem(node, nodes)))
+    for node in index.of_ops(BATCH_NORM_OPS):
+        record.note("not folded {} '{}': {}".format(node.op, node.name, why_not.get(node.name) or
+                                                     _input_problem(node, nodes)))
     if not folded:
         record.skip("nothing to fold: no Conv2D/DepthwiseConv2dNative/MatMul followed by a batch norm or "
                     "a per-channel Mul" + ("; see notes" if record.notes else ""), untouched=True)
@@ -105,24 +107,25 @@ def _layout(linear, weights_shape):
     return _Layout(4, 1 if data_format.startswith(b"NC") else 3, channels, data_format)
 
 
-def _chain(linear, graph, nodes, protected, read_indices):
+def _chain(linear, index, protected):
     """([_Step], {batch norm name: why the chain stopped before it})."""
+    nodes = index.nodes
     weights_shape = _const_shape(nodes[names.node_name(linear.input[1])])
     layout = _layout(linear, weights_shape)
     chain, tail = [], linear.name
     while True:
-        readers = list(graph.successors(tail))
+        readers = index.reader_names(tail)
         if not readers:
             return chain, {}
-        batch_norms = [r for r in readers if graph.nodes[r]["op"] in BATCH_NORM_OPS]
+        batch_norms = [r for r in readers if index.ops[r] in BATCH_NORM_OPS]
         if chain and tail in protected:
             return chain, _stop(batch_norms, "'{}' before it is a requested output".format(tail))
         if len(readers) != 1:
             return chain, _stop(batch_norms, "'{}' also feeds {} other node(s), which need its unscaled "
                                              "values".format(tail, len(readers) - 1))
-        if graph[tail][readers[0]]["kind"] != "data":  # only waited on: nothing to fold into
+        if not _read_indices(index, tail, readers[0]):  # only waited on: nothing to fold into
             return chain, {}
-        step = _step(nodes[readers[0]], tail, layout, nodes, read_indices)
+        step = _step(nodes[readers[0]], tail, layout, index)
         if isinstance(step, str):
             return chain, _stop(batch_norms, step)
         chain.append(step)
@@ -133,10 +136,11 @@ def _stop(batch_norms, reason):
     return dict((name, reason) for name in batch_norms)
 
 
-def _step(node, tail, layout, nodes, read_indices):
+def _step(node, tail, layout, index):
     """The _Step node applies to tail's output, or a string saying why it cannot be folded."""
+    nodes = index.nodes
     if node.op in BATCH_NORM_OPS:
-        return _batch_norm_step(node, tail, layout, nodes, read_indices)
+        return _batch_norm_step(node, tail, layout, index)
     data = [name for name in node.input if not names.is_control(name)]
     if node.op == "Mul" or node.op in BIAS_OPS:
         if node.op in ORDERED_BIAS_OPS and names.node_name(data[0]) != tail:
@@ -161,7 +165,7 @@ def _const_shape(node):
     return tuple(dim.size for dim in shape.dim)
 
 
-def _batch_norm_step(node, tail, layout, nodes, read_indices):
+def _batch_norm_step(node, tail, layout, index):
     if attr(node, "is_training").b:
         return "is_training=True (a training graph: statistics come from the batch)"
     if layout.rank != 4:
@@ -169,9 +173,9 @@ def _batch_norm_step(node, tail, layout, nodes, read_indices):
     if _data_format(node) != layout.data_format:
         return "its data_format {} differs from its input's {}".format(
             _data_format(node).decode(), layout.data_format.decode())
-    if read_indices.get(node.name, set()) - {0}:
+    if any(_read_indices(index, node.name, reader) - {0} for reader in index.reader_names(node.name)):
         return "its batch statistics outputs are read"
-    params = [nodes.get(names.node_name(name)) for name in node.input[1:5]]
+    params = [index.nodes.get(names.node_name(name)) for name in node.input[1:5]]
     if any(param is None or param.op != "Const" for param in params):
         return "its scale/offset/mean/variance are not all Const (run fold_constants first?)"
     scale, offset, mean, variance = [const_value(param).astype(np.float64) for param in params]
@@ -195,23 +199,24 @@ def _channel_vector(value, layout, node):
     return np.broadcast_to(value.astype(np.float64).reshape(-1), (layout.channels,)).copy()
 
 
-def _fold_chain(graph_def, nodes, linear, chain, graph, protected, taken):
+def _fold_chain(index, linear, chain, kept, taken):
+    graph_def = index.graph_def
     scale, bias = np.ones_like(chain[0].scale), np.zeros_like(chain[0].bias)
     for step in chain:
         scale, bias = scale * step.scale, bias * step.scale + step.bias
-    weights_node = nodes[names.node_name(linear.input[1])]
+    weights_node = index.nodes[names.node_name(linear.input[1])]
     weights = const_value(weights_node)
     layout = _layout(linear, weights.shape)
     new_weights = (weights.astype(np.float64) * _weight_multiplier(linear, scale, weights.shape)).astype(
         weights.dtype)
-    _write_weights(graph_def, linear, weights_node, new_weights, graph, protected, taken)
+    _write_weights(index, linear, weights_node, new_weights, kept, taken)
     last = chain[-1].node
     controls = [name for step in chain for name in step.node.input if names.is_control(name)]
     bias_name = unique_name(graph_def, last.name + "/folded_bias", taken)
     taken.add(bias_name)
     dtype = weights.dtype
-    add_const(graph_def, bias_name, bias.astype(dtype), dtype, device=last.device)
-    _become_bias_add(last, linear, bias_name, controls, layout)
+    add_const(graph_def, bias_name, bias.astype(dtype), dtype, device=last.device, index=index)
+    _become_bias_add(last, linear, bias_name, controls, layout, index)
 
 
 def _weight_multiplier(linear, scale, shape):
@@ -223,27 +228,29 @@ def _weight_multiplier(linear, scale, shape):
     return scale[:, None] if attr(linear, "transpose_b").b else scale   # MatMul: [K, N] or [N, K]
 
 
-def _write_weights(graph_def, linear, weights_node, new_weights, graph, protected, taken):
-    """Overwrite the weights Const when only this op reads it; shared or requested weights get a new Const."""
-    if graph.out_degree(weights_node.name) == 1 and weights_node.name not in protected:
-        make_const(weights_node, new_weights, new_weights.dtype)
+def _write_weights(index, linear, weights_node, new_weights, kept, taken):
+    """Overwrite the weights Const when only this op reads it; shared (in kept) or requested weights get a new
+    Const."""
+    if len(index.readers.get(weights_node.name, ())) == 1 and weights_node.name not in kept:
+        make_const(weights_node, new_weights, new_weights.dtype, index)
         return
-    name = unique_name(graph_def, linear.name + "/folded_weights", taken)
+    name = unique_name(index.graph_def, linear.name + "/folded_weights", taken)
     taken.add(name)
-    add_const(graph_def, name, new_weights, new_weights.dtype, device=weights_node.device)
-    linear.input[1] = name
+    add_const(index.graph_def, name, new_weights, new_weights.dtype, device=weights_node.device, index=index)
+    inputs = list(linear.input)
+    inputs[1] = name
+    rewrite_inputs(linear, inputs, index)
 
 
-def _become_bias_add(node, linear, bias_name, controls, layout):
+def _become_bias_add(node, linear, bias_name, controls, layout, index):
     first_shape = None
     if "_output_shapes" in node.attr and node.attr["_output_shapes"].list.shape:
         kept = node.attr["_output_shapes"].list.shape[0]
         first_shape = type(kept)()
         first_shape.CopyFrom(kept)  # a copy: attr.clear() below drops the original
     dtype = attr(linear, "T").type
-    node.op = "BiasAdd"
-    del node.input[:]
-    node.input.extend([linear.name, bias_name] + sorted(set(controls)))
+    set_op(node, "BiasAdd", index)
+    rewrite_inputs(node, [linear.name, bias_name] + sorted(set(controls)), index)
     node.attr.clear()
     node.attr["T"].type = dtype
     node.attr["data_format"].s = b"NCHW" if layout.rank == 4 and layout.axis == 1 else b"NHWC"
@@ -251,9 +258,9 @@ def _become_bias_add(node, linear, bias_name, controls, layout):
         node.attr["_output_shapes"].list.shape.add().CopyFrom(first_shape)
 
 
-def _blame(why_not, graph, nodes, linear_name, problem):
-    for reader in graph.successors(linear_name):
-        if graph.nodes[reader]["op"] in BATCH_NORM_OPS:
+def _blame(why_not, index, linear_name, problem):
+    for reader in index.reader_names(linear_name):
+        if index.ops[reader] in BATCH_NORM_OPS:
             why_not[reader] = problem
 
 
@@ -265,13 +272,10 @@ def _input_problem(node, nodes):
            "BiasAdd/Add/Mul) with Const weights".format(producer.name, producer.op)
 
 
-def _read_indices(graph_def):
-    read = {}
-    for node in graph_def.node:
-        for name in node.input:
-            if not names.is_control(name):
-                read.setdefault(names.node_name(name), set()).add(names.output_index(name))
-    return read
+def _read_indices(index, producer, reader):
+    """The output indices of producer that reader reads as data (empty: it only waits on producer)."""
+    return set(names.output_index(name) for name in index.nodes[reader].input
+               if not names.is_control(name) and names.node_name(name) == producer)
 
 
 def _data_format(node):

@@ -22,12 +22,12 @@ from collections import defaultdict
 import numpy as np
 
 from migrate import opsets, tfcompat
-from migrate.graph import (add_const, make_const, names, needed_nodes, node_map, remove_nodes, to_digraph,
-                           unique_name)
+from migrate.graph import add_const, make_const, names, needed_nodes, unique_name
+from migrate.graph.edit import rewrite_inputs
 from migrate.graph.ops import attr, is_stateful
-from migrate.graph.view import loop_back_edges, parse_input, topological_sort
-from migrate.opsets import (FUNCTION_CALL_OPS, MERGE_OPS, NEXT_ITERATION_OPS, PLACEHOLDER_OPS, SHAPE_OPS,
-                            SHAPED_PLACEHOLDER_OPS as PLACEHOLDERS, V1_CONTROL_FLOW)
+from migrate.graph.view import parse_input, producer_of
+from migrate.opsets import (FUNCTION_CALL_OPS, PLACEHOLDER_OPS, SHAPE_OPS, SHAPED_PLACEHOLDER_OPS as PLACEHOLDERS,
+                            V1_CONTROL_FLOW)
 from migrate.passes import base, numpy_eval
 
 NAME = "fold_constants"
@@ -43,113 +43,87 @@ def run(graph_def, context, in_place=False):
     return base.run_pass(NAME, _fold, graph_def, context, in_place)
 
 
-def _fold(graph_def, context, record):
-    nodes = node_map(graph_def)
-    shapes = _static_shape_reads(graph_def, nodes)
+def _fold(index, context, record):
+    graph_def, nodes = index.graph_def, index.nodes
+    shapes = _static_shape_reads(index)
     for name in shapes:
-        make_const(nodes[name], *shapes[name])
+        make_const(nodes[name], *shapes[name], index=index)
     if shapes:
         record.note("Shape/Size/Rank of fully shaped placeholders made constant: {}".format(
             base.short_list(shapes)))
-    # Graphs in topological order (what TF writes) are analysed in one sweep; others through the full view.
-    analysis = _Analysis.in_order(graph_def, nodes) or _Analysis.from_view(graph_def)
+    analysis = _Analysis.of(index)
     wanted = _frontier(analysis, context, record)
-    values = _evaluate(graph_def, analysis, nodes, wanted, context, record) if wanted else {}
+    values = _evaluate(index, analysis, wanted, context, record) if wanted else {}
     if not values:
         if not shapes and not record.reason:  # _evaluate gives its own reason when it fails
             record.skip("nothing within the size limits; see notes" if wanted else
                         "no non-Const node computes from constants only", untouched=True)
         return
-    reachability = base.Reachability(graph_def, analysis.graph) if analysis.graph is not None or \
-        analysis.loops else None
-    released = _replace(graph_def, nodes, values, analysis)
-    if reachability is not None:
-        reachability.drop_orphans(graph_def, context)
-    else:
-        _drop_released(graph_def, nodes, analysis.readers, released, context.protected_nodes())
+    reachability = base.Reachability(index)  # a placeholder whose Shape became a Const stays
+    _replace(index, values, analysis)
+    reachability.drop_orphans(graph_def, context)  # what only the folded nodes read
 
 
 class _Analysis(object):
     """What fold_constants needs to know about a graph before it edits it.
 
     foldable   names of foldable nodes
+    consts     the foldable Consts
     order      foldable non-Const nodes, producers first (numpy evaluates them in this order)
-    producers  {foldable node: names it reads (data and control)}
     frontier   tensors of foldable non-Const nodes that non-foldable nodes read ('n:0')
     indices    {foldable non-Const node: output indices its readers read}
-    readers    {node: how many inputs name it} (None when from_view: Reachability then drops orphans)
-    loops      the graph has while loops (orphans are then found by reachability, cycles included)
-    graph      the DiGraph when from_view, else None
     """
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
 
     @classmethod
-    def in_order(cls, graph_def, nodes):
-        """One sweep; None when some input names a later node (not a while-loop back edge)."""
-        foldable, consts, order, producers_of = set(), set(), [], {}
-        frontier, indices, readers, seen, loops = set(), defaultdict(set), {}, set(), False
-        for node in graph_def.node:
-            name, op = node.name, node.op
-            loops = loops or op in NEXT_ITERATION_OPS
-            producers, data, all_foldable = [], [], True
-            for input_name in node.input:
-                if input_name[:1] == "^":
-                    producer, index = input_name[1:], -1
-                elif ":" in input_name:
-                    producer, index = parse_input(input_name)
-                else:
-                    producer, index = input_name, 0
-                if producer not in seen and producer in nodes and not (
-                        op in MERGE_OPS and nodes[producer].op in NEXT_ITERATION_OPS):
-                    return None
-                readers[producer] = readers.get(producer, 0) + 1
-                if producer not in foldable:
-                    all_foldable = False
-                elif index >= 0 and producer not in consts:
-                    indices[producer].add(index)
-                    data.append("{}:{}".format(producer, index))
-                producers.append(producer)
-            seen.add(name)
-            if all_foldable and (op == "Const" or (producers and op not in NEVER_FOLDED_OPS and
-                                                   not is_stateful(op))):
-                foldable.add(name)
-                producers_of[name] = producers
-                if op == "Const":
-                    consts.add(name)
-                else:
-                    order.append(name)
-            else:
-                frontier.update(data)
-        return cls(foldable=foldable, consts=consts, order=order, producers=producers_of, frontier=frontier,
-                   indices=indices, readers=readers, loops=loops, graph=None)
-
-    @classmethod
-    def from_view(cls, graph_def):
-        graph = to_digraph(graph_def)
-        foldable, order = _foldable_nodes(graph)
-        consts = set(name for name in foldable if graph.nodes[name]["op"] == "Const")
-        frontier = set()
-        for node in graph_def.node:
-            if node.name in foldable:
-                continue
-            for input_name in node.input:
-                producer, index = parse_input(input_name)
-                if index >= 0 and producer in foldable and producer not in consts:
-                    frontier.add("{}:{}".format(producer, index))
-        producers = dict((name, list(graph.predecessors(name))) for name in foldable)
-        evaluated = [name for name in order if name in foldable and name not in consts]
-        return cls(foldable=foldable, consts=consts, order=evaluated, producers=producers, frontier=frontier,
-                   indices=_read_indices(graph_def, set(evaluated)), readers=None, loops=True, graph=graph)
+    def of(cls, index):
+        """Walks forward from the Consts through their readers (Kahn's algorithm: a node is foldable once
+        all its producers are): only the constant part of the graph and its border are visited. While-loop
+        back edges need no special case: they join v1 control flow ops, which never fold."""
+        nodes, ops, readers = index.nodes, index.ops, index.readers
+        seeds = [name for name in index.by_op.get("Const", ()) if not nodes[name].input]
+        foldable, order = set(seeds), []
+        left = {}  # candidate -> how many of its distinct producers are not known foldable yet (-1: never)
+        todo = list(seeds)
+        while todo:
+            name = todo.pop()
+            for reader in readers.get(name, ()):
+                count = left.get(reader)
+                if count is None:
+                    count = -1
+                    op = ops[reader]
+                    if op == "Const" or (op not in NEVER_FOLDED_OPS and not is_stateful(op)):
+                        count = len(set(producer_of(i) for i in nodes[reader].input))
+                if count > 0:
+                    count -= 1
+                    if count == 0:
+                        foldable.add(reader)
+                        todo.append(reader)
+                        if ops[reader] != "Const":
+                            order.append(reader)
+                left[reader] = count
+        consts = set(name for name in foldable if ops[name] == "Const")
+        frontier, indices = set(), {}
+        for name in order:
+            read = indices[name] = set()
+            for reader in readers.get(name, ()):
+                for input_name in nodes[reader].input:
+                    producer, output = parse_input(input_name)
+                    if producer == name and output >= 0:
+                        read.add(output)
+                        if reader not in foldable:
+                            frontier.add("{}:{}".format(name, output))
+        return cls(foldable=foldable, consts=consts, order=order, frontier=frontier, indices=indices)
 
 
-def _static_shape_reads(graph_def, nodes):
+def _static_shape_reads(index):
     """{node: (value, dtype)} for Shape/Size/Rank nodes reading a placeholder whose shape is fully defined
     (after set_static_shapes, typically `tf.shape(x)[0]`): known without running anything."""
-    found = {}
-    for node in graph_def.node:
-        if node.op not in SHAPE_OPS or len(node.input) != 1 or names.is_control(node.input[0]):
+    found, nodes = {}, index.nodes
+    for node in index.of_ops(SHAPE_OPS):
+        if len(node.input) != 1 or names.is_control(node.input[0]):
             continue
         placeholder = nodes.get(names.node_name(node.input[0]))
         shape = attr(placeholder, "shape") if placeholder is not None and placeholder.op in PLACEHOLDERS else None
@@ -160,24 +134,6 @@ def _static_shape_reads(graph_def, nodes):
         dtype = tfcompat.v1().as_dtype(attr(node, "out_type").type) if node.op != "Rank" else tfcompat.v1().int32
         found[node.name] = (np.array(value, dtype=dtype.as_numpy_dtype), dtype)
     return found
-
-
-def _foldable_nodes(graph):
-    """(foldable node names, every node in a topological order). While-loop back edges only join v1
-    control flow ops, which never fold, so they need no special case here."""
-    back = set(loop_back_edges(graph))
-    order = topological_sort(graph, back)  # BadInput on a cycle that is not a while loop
-    foldable = set()
-    nodes = graph.nodes
-    for name in order:
-        op = nodes[name]["op"]
-        if op == "Const" or (graph.in_degree(name) and op not in NEVER_FOLDED_OPS and not is_stateful(op)):
-            for producer in graph.predecessors(name):
-                if producer not in foldable:
-                    break
-            else:
-                foldable.add(name)
-    return foldable, order
 
 
 def _frontier(analysis, context, record):
@@ -196,7 +152,7 @@ def _frontier(analysis, context, record):
     return set(tensor for tensor in wanted if names.node_name(tensor) not in excluded)
 
 
-def _evaluate(graph_def, analysis, nodes, wanted, context, record):
+def _evaluate(index, analysis, wanted, context, record):
     """{tensor: (value, dtype)} for the wanted tensors within the size limits: what numpy computes exactly
     as TF would (numpy_eval), the rest from one session.run.
 
@@ -204,7 +160,8 @@ def _evaluate(graph_def, analysis, nodes, wanted, context, record):
     shapes) after: computing it costs what one run of the model costs anyway.
     """
     api = tfcompat.v1()
-    source_bytes = _LargestSource(analysis, nodes)
+    nodes = index.nodes
+    source_bytes = _LargestSource(analysis, index)
     computed = numpy_eval.evaluate_all(analysis.order, nodes, analysis.foldable, context.options["fold_max_bytes"])
     values = {}
     left = set()
@@ -218,14 +175,14 @@ def _evaluate(graph_def, analysis, nodes, wanted, context, record):
         else:
             left.add(tensor)
     if left:
-        values.update(_evaluate_in_tf(graph_def, nodes, left, source_bytes, context, record))
+        values.update(_evaluate_in_tf(index, left, source_bytes, context, record))
     return values
 
 
-def _evaluate_in_tf(graph_def, nodes, wanted, source_bytes, context, record):
+def _evaluate_in_tf(index, wanted, source_bytes, context, record):
     api = tfcompat.v1()
     producers = set(names.node_name(tensor) for tensor in wanted)
-    subgraph = _subgraph_def(graph_def, nodes, needed_nodes(graph_def, producers))
+    subgraph = _subgraph_def(index.graph_def, index.nodes, needed_nodes(index, producers))
     with api.Graph().as_default() as tf_graph:
         try:
             api.import_graph_def(subgraph, name="")
@@ -318,8 +275,8 @@ class _LargestSource(object):
     """source.get(node, 0): size in bytes of the largest Const a foldable node computes from (by GraphDef
     size of the tensor), worked out for the nodes asked about only."""
 
-    def __init__(self, analysis, nodes):
-        self.analysis, self.nodes, self.memo = analysis, nodes, {}
+    def __init__(self, analysis, index):
+        self.analysis, self.index, self.nodes, self.memo = analysis, index, index.nodes, {}
 
     def get(self, name, default=0):
         if name not in self.analysis.foldable:
@@ -335,13 +292,12 @@ class _LargestSource(object):
                 self.memo[current] = node.attr["value"].tensor.ByteSize()
                 stack.pop()
                 continue
-            pending = [p for p in self.analysis.producers.get(current, ()) if p in self.analysis.foldable and
-                       p not in self.memo]
+            producers = list(self.index.predecessors(current))
+            pending = [p for p in producers if p in self.analysis.foldable and p not in self.memo]
             if pending:
                 stack.extend(pending)
                 continue
-            self.memo[current] = max([0] + [self.memo[p] for p in self.analysis.producers.get(current, ())
-                                            if p in self.memo])
+            self.memo[current] = max([0] + [self.memo[p] for p in producers if p in self.memo])
             stack.pop()
         return self.memo[name]
 
@@ -353,9 +309,11 @@ def _fits(tensor_name, dtype, size, source_bytes, context, record):
         return False
     if size is None:
         return True
-    source = source_bytes.get(names.node_name(tensor_name), 0)
     cap = context.options["fold_max_bytes"]
-    if size > cap or (size > SMALL_BYTES and size > MAX_GROWTH * source):
+    if size <= cap and size <= SMALL_BYTES:
+        return True  # small results always fold: no need to look for their largest source
+    source = source_bytes.get(names.node_name(tensor_name), 0)
+    if size > cap or size > MAX_GROWTH * source:
         record.note("kept '{}': folding makes a {} constant from {} of constants (limits: {} cap, "
                     "{}x growth above {})".format(tensor_name, _bytes(size), _bytes(source), _bytes(cap),
                                                   MAX_GROWTH, _bytes(SMALL_BYTES)))
@@ -363,77 +321,36 @@ def _fits(tensor_name, dtype, size, source_bytes, context, record):
     return True
 
 
-def _replace(graph_def, nodes, values, analysis):
-    """Write the constants: in place (same name) when every reader reads output 0, else as new nodes.
-    Returns the node names whose inputs were released (one entry per input that no longer reads them)."""
+def _replace(index, values, analysis):
+    """Write the constants: in place (same name) when every reader reads output 0, else as new nodes."""
+    graph_def, nodes = index.graph_def, index.nodes
     by_node = defaultdict(dict)
     for tensor, value in values.items():
         by_node[names.node_name(tensor)][names.output_index(tensor)] = value
     renamed = {}
-    released = []
     taken = set(nodes)
     for name, outputs in sorted(by_node.items()):
         if analysis.indices.get(name, set()) <= {0} and 0 in outputs:
             value, dtype = outputs[0]
-            released.extend(names.node_name(i) for i in nodes[name].input)
-            make_const(nodes[name], value, dtype)
+            make_const(nodes[name], value, dtype, index)
             continue
-        for index, (value, dtype) in sorted(outputs.items()):
-            new_name = unique_name(graph_def, "{}/folded_output_{}".format(name, index), taken)
+        for output, (value, dtype) in sorted(outputs.items()):
+            new_name = unique_name(graph_def, "{}/folded_output_{}".format(name, output), taken)
             taken.add(new_name)
-            add_const(graph_def, new_name, value, dtype, device=nodes[name].device)
-            renamed["{}:{}".format(name, index)] = new_name
+            add_const(graph_def, new_name, value, dtype, device=nodes[name].device, index=index)
+            renamed["{}:{}".format(name, output)] = new_name
     if renamed:
-        released.extend(_redirect(graph_def, renamed))
-    return released
+        _redirect(index, renamed)
 
 
-def _drop_released(graph_def, nodes, readers, released, keep):
-    """Remove the nodes that lost their last reader (counted before the edit) and are not in keep, then
-    what only they read (graphs without while loops: no cycle can keep an orphan alive)."""
-    doomed, todo = set(), []
-
-    def release(name):
-        if name in readers:
-            readers[name] -= 1
-            if readers[name] == 0 and name in nodes and name not in keep:
-                todo.append(name)
-    for name in released:
-        release(name)
-    while todo:
-        name = todo.pop()
-        if name in doomed:
-            continue
-        doomed.add(name)
-        for input_name in nodes[name].input:
-            release(names.node_name(input_name))
-    remove_nodes(graph_def, doomed)
-
-
-def _read_indices(graph_def, producers=None):
-    """{node: output indices its readers read} (for the given producers only, when given)."""
-    read = defaultdict(set)
-    for node in graph_def.node:
-        for input_name in node.input:
-            if ":" not in input_name:
-                if input_name[:1] != "^" and (producers is None or input_name in producers):
-                    read[input_name].add(0)
-                continue
-            producer, index = parse_input(input_name)
-            if index >= 0 and (producers is None or producer in producers):
-                read[producer].add(index)
-    return read
-
-
-def _redirect(graph_def, renamed):
-    """Point readers of renamed tensors at their new Consts; returns the producers they stopped reading."""
-    released = []
-    for node in graph_def.node:
-        for position, input_name in enumerate(node.input):
-            if not names.is_control(input_name) and names.tensor_name(input_name) in renamed:
-                node.input[position] = renamed[names.tensor_name(input_name)]
-                released.append(names.node_name(input_name))
-    return released
+def _redirect(index, renamed):
+    """Point readers of renamed tensors at their new Consts."""
+    producers = set(names.node_name(tensor) for tensor in renamed)
+    for reader in set(reader for name in producers for reader in index.readers.get(name, ())):
+        node = index.nodes[reader]
+        inputs = [renamed.get(names.tensor_name(i), i) if not names.is_control(i) else i for i in node.input]
+        if inputs != list(node.input):
+            rewrite_inputs(node, inputs, index)
 
 
 def _bytes(count):

@@ -14,15 +14,14 @@ def run(graph_def, context, in_place=False):
     return base.run_pass(NAME, _prune, graph_def, context, in_place)
 
 
-def _prune(graph_def, context, record):
+def _prune(index, context, record):
     if not context.outputs:
         record.skip("no outputs given: cannot tell what is unused", untouched=True)
         return
-    needed = needed_nodes(graph_def, context.outputs)
-    existing = set(node.name for node in graph_def.node)
-    unused_inputs = (context.input_nodes() & existing) - needed
+    needed = needed_nodes(index, context.outputs)  # a walk from the outputs over the index
+    unused_inputs = set(name for name in context.input_nodes() if name in index) - needed
     if unused_inputs:
         record.note("kept input(s) no output needs: {}".format(base.short_list(unused_inputs)))
-    removed = keep_only(graph_def, needed | unused_inputs)
+    removed = keep_only(index.graph_def, needed | unused_inputs, index)
     if not removed:
         record.skip("every node is needed by the outputs", untouched=True)

@@ -18,7 +18,7 @@ TF's remove_training_nodes instead keeps every Identity that has or is a control
 """
 from collections import OrderedDict
 
-from migrate.graph import Sweep, forwarding_splice, names, splice_out
+from migrate.graph import forwarding_splice, names, splice_out
 from migrate.opsets import FORWARDING_OPS, REF_PRODUCING_OPS, SWITCH_OPS, V1_CONTROL_FLOW
 from migrate.passes import base
 
@@ -37,15 +37,11 @@ def run(graph_def, context, in_place=False):
     return base.run_pass(NAME, _remove, graph_def, context, in_place)
 
 
-def _remove(graph_def, context, record):
+def _remove(index, context, record):
     protected = context.protected_nodes()
-    forwarding = [node for node in graph_def.node if node.op in FORWARDING_OPS]
-    # who reads the forwarding nodes, only when some is not a requested input/output
-    candidates = [node.name for node in forwarding if node.name not in protected]
-    sweep = Sweep(graph_def, candidates) if candidates else None
-    splices, kept = {}, OrderedDict()
-    for node in forwarding:
-        reason = _reason_to_keep(node, sweep, protected)
+    splices, kept = OrderedDict(), OrderedDict()
+    for node in index.of_ops(FORWARDING_OPS):
+        reason = _reason_to_keep(node, index, protected)
         if reason:
             kept.setdefault(reason, []).append(node.name)
         else:
@@ -55,17 +51,16 @@ def _remove(graph_def, context, record):
     if not splices:
         record.skip("no removable forwarding node" + ("; all kept, see notes" if kept else ""), untouched=True)
         return
-    splice_out(graph_def, splices, dict((reader, sweep.reader_nodes[reader]) for name in splices
-                                        for reader in sweep.readers[name]))
+    splice_out(index.graph_def, splices, index=index)
 
 
-def _reason_to_keep(node, sweep, protected):
-    """Why node stays, or None. sweep: a Sweep whose readers cover node."""
+def _reason_to_keep(node, index, protected):
+    """Why node stays, or None."""
     if node.name in protected:
         return KEEP_PROTECTED
-    if not sweep.readers[node.name]:
+    if not index.readers.get(node.name):
         return KEEP_SINK
-    ops = sweep.ops
+    ops = index.ops
     producer_ops = [ops[names.node_name(name)] for name in node.input
                     if not names.is_control(name) and names.node_name(name) in ops]
     if any(op in SWITCH_OPS for op in producer_ops):
@@ -73,12 +68,12 @@ def _reason_to_keep(node, sweep, protected):
     if any(op in REF_PRODUCING_OPS for op in producer_ops):
         return KEEP_REF
     has_control = node.op == "NoOp" or any(names.is_control(name) for name in node.input)
-    if has_control and _touches_control_flow(node, sweep):
+    if has_control and _touches_control_flow(node, index):
         return KEEP_CONTROL_FLOW
     return None
 
 
-def _touches_control_flow(node, sweep):
-    ops = sweep.ops
-    neighbours = [names.node_name(name) for name in node.input] + sweep.readers[node.name]
+def _touches_control_flow(node, index):
+    ops = index.ops
+    neighbours = [names.node_name(name) for name in node.input] + index.reader_names(node.name)
     return any(ops[other] in V1_CONTROL_FLOW for other in neighbours if other in ops)

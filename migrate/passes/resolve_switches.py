@@ -7,6 +7,8 @@ input becomes an Identity of it. Dead nodes are removed. Switches inside while l
 predicate (theirs is a LoopCond), so loops are untouched. A Merge whose value_index (output 1) is read is
 left alone, and so is its Switch.
 """
+from collections import OrderedDict
+
 from migrate.graph import edit, names
 from migrate.opsets import MERGE_OPS, SWITCH_OPS
 from migrate.passes import base
@@ -19,25 +21,27 @@ def run(graph_def, context, in_place=False):
     return base.run_pass(NAME, _resolve, graph_def, context, in_place)
 
 
-def _resolve(graph_def, context, record):
-    nodes = edit.node_map(graph_def)
-    constant_switches = dict((node.name, _live_port(node, nodes)) for node in graph_def.node
-                             if node.op in SWITCH_OPS and _live_port(node, nodes) is not None)
+def _resolve(index, context, record):
+    nodes = index.nodes
+    constant_switches = OrderedDict((node.name, _live_port(node, nodes)) for node in index.of_ops(SWITCH_OPS)
+                                    if _live_port(node, nodes) is not None)
     if not constant_switches:
         record.skip("no Switch has a constant predicate", untouched=True)
         return
-    if _reads_merge_index(graph_def):
+    if _reads_merge_index(index):
         record.skip("a Merge's value_index is read: left as it is", untouched=True)
         return
-    dead = _dead_nodes(graph_def, constant_switches) - context.protected_nodes()
+    dead = _dead_nodes(index, constant_switches) - context.protected_nodes()
     forwards = {}
     for name, port in constant_switches.items():
         forwards[name] = (port, nodes[name].input[0])
-    for node in graph_def.node:
-        if node.name in dead:
-            continue
-        _rewire(node, forwards, dead, nodes)
-    edit.remove_nodes(graph_def, dead | set(constant_switches))
+    # Only readers of a resolved Switch or of a dead node change, and Merges (one live input: Identity).
+    touched = set(reader for name in list(forwards) + list(dead) for reader in index.readers.get(name, ()))
+    touched |= set(node.name for node in index.of_ops(MERGE_OPS))
+    for name in touched - dead:
+        if name in nodes:
+            _rewire(nodes[name], forwards, dead, index)
+    edit.remove_nodes(index.graph_def, dead | set(constant_switches), index)
     record.note("resolved {} switch(es) on constant predicates; {} dead node(s) removed".format(
         len(constant_switches), len(dead)))
 
@@ -52,23 +56,25 @@ def _live_port(node, nodes):
     return 1 if bool(value.reshape(-1)[0]) else 0
 
 
-def _reads_merge_index(graph_def):
-    merges = set(node.name for node in graph_def.node if node.op in MERGE_OPS)
-    return any(names.node_name(i) in merges and names.output_index(i) == 1 for node in graph_def.node
-               for i in node.input if not names.is_control(i))
+def _reads_merge_index(index):
+    return any(names.node_name(i) == merge.name and names.output_index(i) == 1
+               for merge in index.of_ops(MERGE_OPS) for reader in index.readers.get(merge.name, ())
+               for i in index.nodes[reader].input if not names.is_control(i))
 
 
-def _dead_nodes(graph_def, switches):
+def _consumers(index, name):
+    """[(reader NodeDef, the input naming name)], one pair per such input."""
+    return [(index.nodes[reader], i) for reader in index.readers.get(name, ()) for i in index.nodes[reader].input
+            if names.node_name(i) == name]
+
+
+def _dead_nodes(index, switches):
     """Names of nodes that would never run: fed by a dead Switch port, transitively (Merge needs all dead)."""
-    consumers = {}
-    for node in graph_def.node:
-        for i in node.input:
-            consumers.setdefault(names.node_name(i), []).append((node, i))
     dead = set()
     dead_merge_inputs = {}
     stack = []
     for name, port in switches.items():
-        for consumer, i in consumers.get(name, []):
+        for consumer, i in _consumers(index, name):
             if not names.is_control(i) and names.output_index(i) != port:
                 stack.append(consumer)
     while stack:
@@ -81,11 +87,11 @@ def _dead_nodes(graph_def, switches):
             if dead_merge_inputs[node.name] < len(data_inputs):
                 continue
         dead.add(node.name)
-        stack.extend(consumer for consumer, _ in consumers.get(node.name, []))
+        stack.extend(consumer for consumer, _ in _consumers(index, node.name))
     return dead
 
 
-def _rewire(node, forwards, dead, nodes):
+def _rewire(node, forwards, dead, index):
     """Point inputs at live values: Switch live port -> its data input; Merge of one live input -> Identity."""
     new_inputs = []
     for i in node.input:
@@ -100,12 +106,12 @@ def _rewire(node, forwards, dead, nodes):
             new_inputs.append(data)
             continue
         new_inputs.append(i)
-    del node.input[:]
-    node.input.extend(new_inputs)
+    if new_inputs != list(node.input):
+        edit.rewrite_inputs(node, new_inputs, index)
     if node.op in MERGE_OPS:
         data = [i for i in node.input if not names.is_control(i)]
         if len(data) == 1:
             dtype = node.attr["T"].type
-            node.op = "Identity"
+            edit.set_op(node, "Identity", index)
             node.attr.clear()
             node.attr["T"].type = dtype

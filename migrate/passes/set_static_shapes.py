@@ -13,7 +13,7 @@ from migrate import tfcompat
 from migrate.errors import BadInput
 from migrate.graph import names
 from migrate.graph.ops import attr
-from migrate.opsets import SHAPED_PLACEHOLDER_OPS as PLACEHOLDERS
+from migrate.opsets import PLACEHOLDER_OPS, SHAPED_PLACEHOLDER_OPS as PLACEHOLDERS
 from migrate.passes import base
 
 NAME = "set_static_shapes"
@@ -24,14 +24,14 @@ def run(graph_def, context, in_place=False):
     return base.run_pass(NAME, _set_shapes, graph_def, context, in_place)
 
 
-def _set_shapes(graph_def, context, record):
+def _set_shapes(index, context, record):
     options = context.options
     if not options.get("static"):
         record.skip("options static is False: dynamic shapes kept", untouched=True)
         return
-    given = _given_shapes(graph_def, options.get("input_shapes") or {})
-    for node in graph_def.node:
-        if node.op in PLACEHOLDERS or (node.op == "PlaceholderWithDefault" and node.name in given):
+    given = _given_shapes(index, options.get("input_shapes") or {})
+    for node in index.of_ops(PLACEHOLDER_OPS):
+        if node.op in PLACEHOLDERS or node.name in given:
             before = _dims(node)
             after = _resolve(node.name, before, given.get(node.name), options.get("max_batch"))
             if after != before:
@@ -42,9 +42,8 @@ def _set_shapes(graph_def, context, record):
         record.skip("every placeholder already has a fully defined shape", untouched=True)
 
 
-def _given_shapes(graph_def, input_shapes):
-    placeholders = set(node.name for node in graph_def.node
-                       if node.op in PLACEHOLDERS or node.op == "PlaceholderWithDefault")
+def _given_shapes(index, input_shapes):
+    placeholders = set(node.name for node in index.of_ops(PLACEHOLDER_OPS))
     given = dict((names.node_name(name), list(dims)) for name, dims in input_shapes.items())
     unknown = sorted(set(given) - placeholders)
     if unknown:

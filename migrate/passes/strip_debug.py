@@ -10,7 +10,10 @@
   (TF's remove_training_nodes leaves the Assert nodes in place and only handles CheckNumerics.)
 Asserts inside functions of graph_def.library (TF2 If-based guards) are not looked at.
 """
-from migrate.graph import Splice, Sweep, names, reachable, splice_out, to_digraph
+from collections import OrderedDict
+
+from migrate.graph import Splice, names, reachable, splice_out
+from migrate.graph.edit import rewrite_inputs
 from migrate.graph.ops import pure_nodes
 from migrate.opsets import DEBUG_OPS, FORWARDING_DEBUG_OPS
 from migrate.passes import base
@@ -23,49 +26,26 @@ def run(graph_def, context, in_place=False):
     return base.run_pass(NAME, _strip, graph_def, context, in_place)
 
 
-def _strip(graph_def, context, record):
+def _strip(index, context, record):
+    graph_def = index.graph_def
     protected = context.protected_nodes()
-    debug = dict((node.name, node) for node in graph_def.node if node.op in DEBUG_OPS)
+    debug = OrderedDict((node.name, node) for node in index.of_ops(DEBUG_OPS))
     for name in sorted(set(debug) & protected):
         record.note("kept {} '{}': it is a requested input/output".format(debug[name].op, name))
-    splices = dict((name, _splice(node)) for name, node in debug.items() if name not in protected)
+    splices = OrderedDict((name, _splice(node)) for name, node in debug.items() if name not in protected)
     if not splices:
         record.skip("no Assert, CheckNumerics, Print or PrintV2 nodes" if not debug else
                     "every debug node is a requested input/output", untouched=True)
         return
-    sweep = Sweep(graph_def, splices)
-    reachability = base.Reachability(graph_def, sweep=sweep)
+    reachability = base.Reachability(index)
     # Splicing never adds control edges: without any, no node can end up waited on only (no guards).
-    has_controls = sweep.control_inputs > 0
-    downstream = reachable(to_digraph(graph_def), splices) - set(splices) if has_controls else set()
-    readers = dict((reader, sweep.reader_nodes[reader]) for name in splices for reader in sweep.readers[name])
-    # Who may lose their last reader: what the removed nodes read. Counted on the readers that get
-    # rewritten, before and after, so the whole graph need not be swept again in the usual case.
-    affected = set(names.node_name(i) for name in splices for i in debug[name].input) - set(splices)
-    before = _references(readers.values(), affected)
-    removed = _references([debug[name] for name in splices], affected)
-    splice_out(graph_def, splices, readers)
-    after = _references(readers.values(), affected)
-    guards = _guards(graph_def, downstream - protected) if has_controls else set()
+    downstream = reachable(index, splices) - set(splices) if index.controls else set()
+    splice_out(graph_def, splices, index=index)
+    guards = _guards(index, downstream - protected)
     if guards:
-        _drop_control_inputs(graph_def, guards)
+        _drop_control_inputs(index, guards)
         record.note("dropped control dependencies on {} assert guard node(s)".format(len(guards)))
-    keep = reachability.sinks | protected
-    orphaned = [name for name in affected if name not in keep and
-                sweep.read.get(name, 0) - removed.get(name, 0) - before.get(name, 0) + after.get(name, 0) <= 0]
-    if guards or orphaned or reachability.loops:
-        reachability.drop_orphans(graph_def, context)
-
-
-def _references(nodes, producers):
-    """{producer: how many inputs of these nodes name it}, for the given producers."""
-    counts = {}
-    for node in nodes:
-        for input_name in node.input:
-            producer = names.node_name(input_name)
-            if producer in producers:
-                counts[producer] = counts.get(producer, 0) + 1
-    return counts
+    reachability.drop_orphans(graph_def, context)  # what fed only the removed nodes and guards
 
 
 def _splice(node):
@@ -74,25 +54,23 @@ def _splice(node):
     return Splice({}, [], [])
 
 
-def _guards(graph_def, downstream):
+def _guards(index, downstream):
     """Nodes downstream of a stripped op that are now only waited on (read through control edges only)
     and whose execution changes nothing: waiting on them is pointless."""
-    waited_on, read = set(), set()
-    for node in graph_def.node:  # one sweep finds the candidates; the full view only when there are some
-        for input_name in node.input:
-            if input_name[:1] == "^":
-                waited_on.add(input_name[1:])
-            else:
-                read.add(names.node_name(input_name))
-    candidates = (waited_on - read) & downstream
-    if not candidates:
-        return set()
-    return candidates & pure_nodes(to_digraph(graph_def))
+    candidates = set(name for name in downstream if name in index and _only_waited_on(index, name))
+    return pure_nodes(index, candidates) if candidates else set()
 
 
-def _drop_control_inputs(graph_def, doomed):
-    for node in graph_def.node:
-        if any(names.is_control(name) and names.node_name(name) in doomed for name in node.input):
-            kept = [name for name in node.input if not (names.is_control(name) and names.node_name(name) in doomed)]
-            del node.input[:]
-            node.input.extend(kept)
+def _only_waited_on(index, name):
+    """True when some node waits on name (a control input) and none reads its data."""
+    inputs = [i for reader in index.readers.get(name, ()) for i in index.nodes[reader].input
+              if names.node_name(i) == name]
+    return bool(inputs) and all(names.is_control(i) for i in inputs)
+
+
+def _drop_control_inputs(index, doomed):
+    waiting = set(reader for name in doomed for reader in index.readers.get(name, ()))
+    for reader in waiting:
+        node = index.nodes[reader]
+        kept = [name for name in node.input if not (names.is_control(name) and names.node_name(name) in doomed)]
+        rewrite_inputs(node, kept, index)

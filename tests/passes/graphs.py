@@ -112,3 +112,62 @@ def static_graph():
     x = api.placeholder(api.float32, [None, 4, None], name="x")
     batch = api.cast(api.shape(x)[0], api.float32)
     api.multiply(x, batch, name="out")
+
+
+_FROZEN = {}  # (zoo, model) -> (GraphDef bytes, outputs, inputs): each zoo model frozen once per test run
+
+
+def zoo_frozen(zoo_model):
+    """(frozen GraphDef, output tensors, placeholder tensors) of a zoo model, as `migrate optimize` gets them."""
+    from tensorflow.core.framework import graph_pb2
+    from migrate.verbs import common
+    key = (zoo_model.zoo, zoo_model.name)
+    if key not in _FROZEN:
+        model, outputs, _ = common.frozen_source(zoo_model.path, list(zoo_model.outputs), None, None, None,
+                                                 lambda *args: None)
+        inputs = sorted(set(n.name + ":0" for n in model.graph_def.node if n.op == "Placeholder") |
+                        set(model.inputs))
+        _FROZEN[key] = (model.graph_def.SerializeToString(), outputs, inputs)
+    data, outputs, inputs = _FROZEN[key]
+    graph_def = graph_pb2.GraphDef()
+    graph_def.ParseFromString(data)
+    return graph_def, outputs, inputs
+
+
+def assert_shared_index_changes_nothing(pass_name, zoo_model):
+    """Runs the default pipeline on a zoo model with one node index for all passes (as run_pipeline does: built
+    once, kept up to date by the edit helpers). Where `pass_name` runs, it also runs on a copy of the graph it
+    is handed with an index of its own, built fresh from that graph (what every pass did before the index was
+    shared): both must give the same bytes and the same record, and after the pass the shared index must still
+    describe the graph exactly. Returns the records of `pass_name` ([] for a model this TF refuses)."""
+    import re
+    from migrate.errors import BadInput
+    from migrate.graph.index import NodeIndex
+    from tests.conftest import ATTRS_LACKING, expected_unknown_ops
+    unknown = [op for op in expected_unknown_ops(zoo_model) if op != ATTRS_LACKING]
+    try:
+        graph_def, outputs, inputs = zoo_frozen(zoo_model)
+    except BadInput as exc:  # written by a newer TF: refused before any pass runs, naming the ops it lacks
+        if not unknown or not re.search("ops not registered in TF .*" + unknown[0], str(exc)):
+            raise
+        return []
+    shared = PassContext(outputs, inputs)
+    shared.index = NodeIndex(graph_def)
+    checked = []
+    for name in passes.DEFAULT_PASSES:
+        if name == pass_name:
+            alone, alone_record = passes.REGISTRY[name].run(graph_def, PassContext(outputs, inputs))  # a copy
+        graph_def, record = passes.REGISTRY[name].run(graph_def, shared, in_place=True)
+        shared.index.check()
+        if name == pass_name:
+            assert graph_def.SerializeToString(deterministic=True) == alone.SerializeToString(deterministic=True)
+            assert _without_time(record) == _without_time(alone_record)
+            checked.append(record)
+    assert checked, "{} is not in the default pipeline".format(pass_name)
+    return checked
+
+
+def _without_time(record):
+    found = record.to_dict()
+    found.pop("seconds")
+    return found

@@ -7,6 +7,7 @@ from migrate import passes, tfcompat
 from migrate.graph import names
 from migrate.passes import PassContext
 from tests.passes.graphs import api, assert_same_numbers, build, has_node, node, ops, run_graph, run_pass, seeded
+from tests.passes.graphs import assert_shared_index_changes_nothing
 
 BATCH_NORMS = {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"}
 
@@ -182,3 +183,9 @@ def _transpose(graph_def, name, tensor, perm):
     transpose.attr["T"].type = api.float32.as_datatype_enum
     transpose.attr["Tperm"].type = api.int32.as_datatype_enum
     return name
+
+
+def test_fold_batch_norms_on_the_shared_index_as_on_an_index_of_its_own(zoo_model):
+    """Every zoo model, in the default pipeline: the pass on the index all passes share gives the graph and
+    the record it gives on an index built fresh from the graph it is handed (as each pass swept it before)."""
+    assert_shared_index_changes_nothing("fold_batch_norms", zoo_model)

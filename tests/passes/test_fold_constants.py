@@ -2,6 +2,7 @@
 import numpy as np
 
 from tests.passes.graphs import api, assert_same_numbers, build, node, ops, run_pass, seeded, static_graph
+from tests.passes.graphs import assert_shared_index_changes_nothing
 
 
 def fold_graph():
@@ -53,3 +54,9 @@ def test_fold_constants_folds_shapes_of_static_placeholders():
     assert ops(shaped)["Shape"] == 1 and ops(after)["Shape"] == 0 and ops(after)["Cast"] == 0
     assert record.added["Const"] >= 1
     assert_same_numbers(shaped, after, {"x:0": seeded([2, 4, 5])}, ["out:0"])
+
+
+def test_fold_constants_on_the_shared_index_as_on_an_index_of_its_own(zoo_model):
+    """Every zoo model, in the default pipeline: the pass on the index all passes share gives the graph and
+    the record it gives on an index built fresh from the graph it is handed (as each pass swept it before)."""
+    assert_shared_index_changes_nothing("fold_constants", zoo_model)

@@ -1,5 +1,6 @@
 """prune_unused: what the outputs need stays (control dependencies included), the rest goes."""
 from tests.passes.graphs import api, assert_same_numbers, build, has_node, run_pass, seeded
+from tests.passes.graphs import assert_shared_index_changes_nothing
 
 
 def test_prune_unused_keeps_what_outputs_need_including_control_deps():
@@ -15,3 +16,9 @@ def test_prune_unused_keeps_what_outputs_need_including_control_deps():
     assert not has_node(after, "dead") and has_node(after, "marker") and has_node(after, "unused_input")
     assert record.removed["Mul"] == 1 and any("unused_input" in note for note in record.notes)
     assert_same_numbers(before, after, {"x:0": seeded([2, 2])}, ["out:0"])
+
+
+def test_prune_unused_on_the_shared_index_as_on_an_index_of_its_own(zoo_model):
+    """Every zoo model, in the default pipeline: the pass on the index all passes share gives the graph and
+    the record it gives on an index built fresh from the graph it is handed (as each pass swept it before)."""
+    assert_shared_index_changes_nothing("prune_unused", zoo_model)

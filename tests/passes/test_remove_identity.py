@@ -4,6 +4,7 @@ import numpy as np
 from migrate.graph import names
 from tests.passes.graphs import (api, assert_same_numbers, build, cond_graph, has_node, identity_graph, node, run_pass,
                                  seeded)
+from tests.passes.graphs import assert_shared_index_changes_nothing
 
 
 def test_remove_identity_splices_chains_and_keeps_the_output_name():
@@ -40,3 +41,9 @@ def test_remove_identity_keeps_cond_pivots():
     assert record.applied and any("Switch" in note for note in record.notes)
     for sign in (1.0, -1.0):  # both branches
         assert_same_numbers(before, after, {"x:0": sign * np.abs(seeded([2, 4]))}, ["out:0"])
+
+
+def test_remove_identity_on_the_shared_index_as_on_an_index_of_its_own(zoo_model):
+    """Every zoo model, in the default pipeline: the pass on the index all passes share gives the graph and
+    the record it gives on an index built fresh from the graph it is handed (as each pass swept it before)."""
+    assert_shared_index_changes_nothing("remove_identity", zoo_model)

@@ -4,6 +4,7 @@ import pytest
 
 from migrate.passes import PassContext, run_pipeline
 from tests.passes.graphs import api, build, run_graph
+from tests.passes.graphs import assert_shared_index_changes_nothing
 
 
 def _cond_graph(flag):
@@ -42,3 +43,9 @@ def test_placeholder_predicate_is_left_alone():
     optimized, records = run_pipeline(build(body), ["resolve_switches"], context)
     assert not records[0].applied and "no Switch has a constant predicate" in records[0].reason
     assert "Merge" in [n.op for n in optimized.node]
+
+
+def test_resolve_switches_on_the_shared_index_as_on_an_index_of_its_own(zoo_model):
+    """Every zoo model, in the default pipeline: the pass on the index all passes share gives the graph and
+    the record it gives on an index built fresh from the graph it is handed (as each pass swept it before)."""
+    assert_shared_index_changes_nothing("resolve_switches", zoo_model)

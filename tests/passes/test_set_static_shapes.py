@@ -3,6 +3,7 @@ import pytest
 
 from migrate.errors import BadInput
 from tests.passes.graphs import api, assert_same_numbers, build, node, run_graph, run_pass, seeded, static_graph
+from tests.passes.graphs import assert_shared_index_changes_nothing
 
 
 def test_set_static_shapes_uses_max_batch_and_input_shapes():
@@ -36,3 +37,9 @@ def test_set_static_shapes_only_when_static():
     after, record = run_pass("set_static_shapes", before, ["out:0"], ["x:0"], max_batch=4)
     assert not record.applied and "static" in record.reason
     assert after == before
+
+
+def test_set_static_shapes_on_the_shared_index_as_on_an_index_of_its_own(zoo_model):
+    """Every zoo model, in the default pipeline: the pass on the index all passes share gives the graph and
+    the record it gives on an index built fresh from the graph it is handed (as each pass swept it before)."""
+    assert_shared_index_changes_nothing("set_static_shapes", zoo_model)

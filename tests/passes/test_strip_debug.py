@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from tests.passes.graphs import api, assert_same_numbers, build, debug_graph, node, ops, run_graph, run_pass, seeded
+from tests.passes.graphs import assert_shared_index_changes_nothing
 
 DEBUG_OPS = {"Assert", "CheckNumerics", "Print", "PrintV2"}
 
@@ -35,3 +36,9 @@ def test_strip_debug_keeps_a_requested_debug_node_and_says_so():
     after, record = run_pass("strip_debug", before, ["checked:0"], ["x:0"])
     assert node(after, "checked").op == "CheckNumerics"
     assert any("checked" in note for note in record.notes)
+
+
+def test_strip_debug_on_the_shared_index_as_on_an_index_of_its_own(zoo_model):
+    """Every zoo model, in the default pipeline: the pass on the index all passes share gives the graph and
+    the record it gives on an index built fresh from the graph it is handed (as each pass swept it before)."""
+    assert_shared_index_changes_nothing("strip_debug", zoo_model)
