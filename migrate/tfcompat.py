@@ -285,10 +285,12 @@ def run_import_path(graph_def=None, tf_version=None):
     return IMPORT_C_API
 
 
-def import_for_run(graph, graph_def):
+def import_for_run(graph, graph_def, wrappers=True):
     """Import graph_def into the fresh tf.Graph `graph` (no prefix) for running it in a session; returns the
     path taken (run_import_path). Either way every node has an Operation (get_operations, get_tensor_by_name
-    work); TF's errors are import_graph_def's (ValueError for an invalid graph)."""
+    work); TF's errors are import_graph_def's (ValueError for an invalid graph). wrappers=False: the C path
+    makes no Operation at all (a check that the graph imports, nothing to run: a quarter of an unverified
+    optimize of 120k nodes went to making them)."""
     path = run_import_path(graph_def)
     if path == IMPORT_PYTHON or getattr(graph, "_c_graph", None) is None:
         with graph.as_default():
@@ -310,6 +312,8 @@ def import_for_run(graph, graph_def):
                 c_api_util.ScopedTFImportGraphDefResults(results)  # deletes them
             except errors.InvalidArgumentError as exc:
                 raise ValueError(str(exc))  # as import_graph_def does
+        if not wrappers:
+            return IMPORT_C_API
         if hasattr(graph, "new_operations"):  # TF 2.13+: the C++ PyGraph lists the ops it has no wrapper for
             c_ops = graph.new_operations()
         else:

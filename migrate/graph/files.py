@@ -262,8 +262,8 @@ def _read_varint(handle, path):
 
 
 def check_importable(where, graph_def=None, path=None):
-    """The cheap check every graph written unverified gets: TF's import_graph_def into a fresh Graph, no
-    session run. Large Consts are imported as Placeholders of their dtype/shape (a file is read without its
+    """The cheap check every graph written unverified gets: TF's import into a fresh Graph (its C API where
+    tfcompat.run_import_path takes it, without Python Operations), no session run. Large Consts are imported as Placeholders of their dtype/shape (a file is read without its
     weights, a GraphDef in memory is not copied with them). BadInput naming the node TF refused."""
     if path is not None:
         if path.endswith(artifacts.TEXT_SUFFIXES):
@@ -272,10 +272,8 @@ def check_importable(where, graph_def=None, path=None):
             structure, _ = read_back(path, values=False)
     else:
         structure, _ = split_weights(graph_def, values=False)
-    v1 = tfcompat.v1()
     try:
-        with v1.Graph().as_default():
-            v1.import_graph_def(structure, name="")
+        tfcompat.import_for_run(tfcompat.v1().Graph(), structure, wrappers=False)
     except Exception as exc:
         if not isinstance(exc, (tfcompat.tf().errors.OpError, ValueError, KeyError, TypeError)):
             raise
