@@ -26,7 +26,7 @@ def statistics_graph(graph_def, tensors, bins=histogram.BINS):
     result = graph_pb2.GraphDef()
     result.CopyFrom(graph_def)
     names = {}
-    f32, i32, i64, boolean = types_pb2.DT_FLOAT, types_pb2.DT_INT32, types_pb2.DT_INT64, types_pb2.DT_BOOL
+    f32, i32 = types_pb2.DT_FLOAT, types_pb2.DT_INT32
 
     def add(name, op, inputs, **attrs):
         node = result.node.add()

@@ -24,8 +24,18 @@ def _export_tables(restored, needed, graph_def):
             continue
         key_dtype, value_dtype = tf.as_dtype(key_enum), tf.as_dtype(value_enum)
         tensor = restored.graph.get_tensor_by_name(handle)
-        contents[handle] = (_table_contents(restored, tensor, key_dtype, value_dtype), key_dtype, value_dtype)
+        contents[handle] = (_sorted_by_key(*_table_contents(restored, tensor, key_dtype, value_dtype)),
+                            key_dtype, value_dtype)
     return contents
+
+
+def _sorted_by_key(keys, values):
+    """[keys, values] in key order: a hash table exports in its bucket order, which changes from run to run
+    (TF 1.7's static tables), and the frozen file should not (the same model freezes to the same bytes).
+    A table maps keys to values: the order of its import constants does not change a lookup."""
+    import numpy as np
+    order = np.argsort(keys, kind="mergesort")
+    return [keys[order], values[order]]
 
 
 def _table_contents(restored, handle, key_dtype, value_dtype):
