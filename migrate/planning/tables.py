@@ -79,32 +79,24 @@ QUANTIZE_OPS = ["QuantizeAndDequantizeV2", "QuantizeAndDequantizeV3", "FakeQuant
                 "FakeQuantWithMinMaxArgs"]
 
 
+# The validator checks each op's converter runs, by op (FusedBatchNorm* and MatMul are handled in _checks_for).
+_CHECKS_BY_OP = dict(
+    [(op, CONV) for op in ("Conv2D", "Conv2DBackpropInput")] +
+    [("DepthwiseConv2dNative", DEPTHWISE)] +
+    [(op, POOL) for op in ("MaxPool", "AvgPool")] +
+    [(op, BINARY) for op in ("Add", "AddV2", "Mul", "Sub", "Div", "RealDiv", "Minimum", "Maximum", "Pow",
+                             "FloorDiv")] +
+    [(op, REDUCE) for op in ("Mean", "Sum", "Prod", "Max", "Min")] +
+    [("ConcatV2", CONCAT), ("Reshape", RESHAPE), ("Transpose", TRANSPOSE), ("Squeeze", SQUEEZE),
+     ("ExpandDims", EXPAND)])
+
+
 def _checks_for(op, matmul=MATMUL_CONTRIB):
-    if op in ("Conv2D", "Conv2DBackpropInput"):
-        return CONV
-    if op == "DepthwiseConv2dNative":
-        return DEPTHWISE
-    if op in ("MaxPool", "AvgPool"):
-        return POOL
     if op.startswith("FusedBatchNorm"):
         return BN
-    if op in ("Add", "AddV2", "Mul", "Sub", "Div", "RealDiv", "Minimum", "Maximum", "Pow", "FloorDiv"):
-        return BINARY
-    if op in ("Mean", "Sum", "Prod", "Max", "Min"):
-        return REDUCE
-    if op == "ConcatV2":
-        return CONCAT
-    if op == "Reshape":
-        return RESHAPE
-    if op == "Transpose":
-        return TRANSPOSE
-    if op == "Squeeze":
-        return SQUEEZE
-    if op == "ExpandDims":
-        return EXPAND
     if op == "MatMul":
         return matmul
-    return ()
+    return _CHECKS_BY_OP.get(op, ())
 
 
 def _family(ops, dtypes, source, provenance, matmul=MATMUL_CONTRIB, **extra):
