@@ -6,11 +6,10 @@ engine's bindings and shapes, coverage by nodes and by FLOPs (shapes.py), and th
 cost, with a suggestion each. to_text(plan) is the readable form, summary_line(plan) the one line `optimize`
 prints where TensorRT is missing. Converter tables: tables.py (op knowledge, see migrate/opsets.py).
 """
-import gc
 import time
 from collections import Counter, OrderedDict
 
-from migrate import opsets, tfcompat
+from migrate import gcpause, opsets, tfcompat
 from migrate.errors import BadInput
 from migrate.graph.view import loop_back_edges, topological_order, to_digraph
 from migrate.planning import classify, segment, shapes as shapes_mod, tables
@@ -50,15 +49,8 @@ def generation_for(text):
 
 def plan(graph_def, outputs, options=None):
     """The plan of a frozen GraphDef whose fetched tensors are `outputs` ('y' or 'y:0'); see DEFAULT_OPTIONS."""
-    # The plan allocates a few small objects per node and frees nothing until it returns: the cyclic garbage
-    # collector's passes over a heap holding TensorFlow cost more than the plan itself on large graphs.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gcpause.paused():  # a few small objects per node, none freed until the plan returns
         return _plan(graph_def, outputs, options)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _plan(graph_def, outputs, options):

@@ -11,10 +11,9 @@ feeds.Results whose `alternate` is the run on it (what compare uses to tell outp
 
 A new kind is a class with `run(feeds)` and `where` (what its errors name); check() runs a
 reference and a candidate and compares. Errors a run raises are the runner's (BadInput naming `where`)."""
-import contextlib
 import gc
 
-from migrate import tfcompat
+from migrate import gcpause, tfcompat
 from migrate.freezing.streaming import target as stream_target
 from migrate.graph import files as graph_files
 from migrate.errors import BadInput
@@ -134,7 +133,7 @@ def run_file(path, outputs, feeds, where=None, keep=None, reuse=None):
     session_mod.check_ops_known(structure, where)
     v1 = tfcompat.v1()
     graph = v1.Graph()
-    with _no_cyclic_gc():
+    with gcpause.paused():  # one Operation per node, none freed until the graph goes
         session_mod.importing(where, tfcompat.import_for_run, graph, structure)  # C API from TF 1.13
         del structure
         session_mod.check_run_memory(graph, where)
@@ -156,7 +155,7 @@ def run_file(path, outputs, feeds, where=None, keep=None, reuse=None):
         # TF's graph (~3 KB per node). Collected here, before the next graph (check_files' reference) is built.
         graph = sess = fetches = run = None
         gc.collect()
-    results.random = lambda: randomness.explain(graph_files.read_back(path)[0], outputs)
+    results.random = lambda: randomness.explain(graph_files.read_back(path, values=False)[0], outputs)
     return results
 
 
@@ -166,19 +165,6 @@ def _has_op(graph, name):
         return True
     except KeyError:
         return False
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc():
-    """Python's cyclic collector paused while a graph gets one Operation per node: each of its full passes
-    walks every object created so far (measured: several percent of a 120k-node verification)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def check_files(reference_path, candidate_path, outputs, feeds, rtol=1e-5, atol=1e-5, output=None):
