@@ -382,3 +382,32 @@ def test_verified_freeze_feeds_the_checkpoint_arrays_only_where_the_file_holds_t
     result = api.freeze(prefix, planted, outputs=outputs)
     assert seen == [False] and not os.path.exists(planted)
     assert not verify.all_ok(result.comparisons)
+
+
+def test_large_bytes_reach_the_file_in_pieces_unchanged(tmp_path):
+    """wire.write_bytes hands a large buffer to the file WRITE_PIECE_BYTES at a time (the page cache then
+    fills small folios, see wire.py), the same bytes in the same order, for bytes and for an array's
+    memoryview of any dtype and rank; a small one goes in one call."""
+    from migrate.graph import wire
+
+    class Recording(object):
+        def __init__(self):
+            self.calls = []
+
+        def write(self, data):
+            self.calls.append(bytes(data))
+
+    piece = wire.WRITE_PIECE_BYTES
+    values = np.arange(3 * piece // 4 + 5, dtype=np.float32).reshape(-1, 1)  # 2-D, 4-byte items, odd tail
+    for data in (values.tobytes(), memoryview(values), memoryview(values.reshape(-1).view(np.uint8))):
+        handle = Recording()
+        wire.write_bytes(handle, data)
+        assert b"".join(handle.calls) == values.tobytes()
+        assert len(handle.calls) == 4 and max(len(c) for c in handle.calls) == piece
+    handle = Recording()
+    wire.write_bytes(handle, b"small")
+    assert handle.calls == [b"small"]
+    path = str(tmp_path / "pieces.bin")
+    with open(path, "wb") as real:
+        wire.write_bytes(real, memoryview(values))
+    assert open(path, "rb").read() == values.tobytes()
