@@ -132,29 +132,31 @@ def run_file(path, outputs, feeds, where=None, keep=None, reuse=None):
     where = where or path
     session_mod.check_ops_known(structure, where)
     v1 = tfcompat.v1()
-    graph = v1.Graph()
-    with gcpause.paused():  # one Operation per node, none freed until the graph goes
-        session_mod.importing(where, tfcompat.import_for_run, graph, structure)  # C API from TF 1.13
-        del structure
-        session_mod.check_run_memory(graph, where)
-    try:
-        with v1.Session(graph=graph, config=session_mod.session_config()) as sess:
-            if _has_op(graph, session_mod.TABLE_INIT_NODE):
-                session_mod.run_checked(sess, graph.get_operation_by_name(session_mod.TABLE_INIT_NODE), None,
-                                        where)
-            fetches = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
+    with gcpause.young_only():  # the collection below walks this graph's objects, not all of TF's
+        graph = v1.Graph()
+        with gcpause.paused():  # one Operation per node, none freed until the graph goes
+            session_mod.importing(where, tfcompat.import_for_run, graph, structure)  # C API from TF 1.13
+            del structure
+            session_mod.check_run_memory(graph, where)
+        try:
+            with v1.Session(graph=graph, config=session_mod.session_config()) as sess:
+                if _has_op(graph, session_mod.TABLE_INIT_NODE):
+                    session_mod.run_checked(sess, graph.get_operation_by_name(session_mod.TABLE_INIT_NODE),
+                                            None, where)
+                fetches = [graph.get_tensor_by_name(tensor_name(name)) for name in outputs]
 
-            def run(batch):
-                fed = dict((graph.get_tensor_by_name(name), value) for name, value in
-                           present_feeds(graph, batch).items())
-                fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
-                return dict(zip(outputs, session_mod.run_checked(sess, fetches, fed, where)))
-            results = run_batches(run, feeds)
-    finally:
-        # A tf.Graph and its Operations hold each other: only the cyclic collector frees them, and with them
-        # TF's graph (~3 KB per node). Collected here, before the next graph (check_files' reference) is built.
-        graph = sess = fetches = run = None
-        gc.collect()
+                def run(batch):
+                    fed = dict((graph.get_tensor_by_name(name), value) for name, value in
+                               present_feeds(graph, batch).items())
+                    fed.update((graph.get_tensor_by_name(name), value) for name, value in weights.items())
+                    return dict(zip(outputs, session_mod.run_checked(sess, fetches, fed, where)))
+                results = run_batches(run, feeds)
+        finally:
+            # A tf.Graph and its Operations hold each other: only the cyclic collector frees them, and with them
+            # TF's graph (~3 KB per node). Collected here, before the next graph (check_files' reference) is
+            # built.
+            graph = sess = fetches = run = None
+            gc.collect()
     results.random = lambda: randomness.explain(graph_files.read_back(path, values=False)[0], outputs)
     return results
 
