@@ -5,6 +5,7 @@ third of a 10k-node plan, several percent of a 120k-node verification). young_on
 what a step created (a verification graph freed by one gc.collect without walking TensorFlow's own objects)."""
 import contextlib
 import gc
+import sys
 
 
 @contextlib.contextmanager
@@ -29,8 +30,7 @@ def young_only():
     ~270k objects TensorFlow's modules keep alive (0.17 CPU s a collection with TF 2.21 loaded). Nothing
     collectable is lost: what was set aside is collected by the next full collection after the block, as it
     would have been. Python 3.6 (no gc.freeze): a plain block, every collection walks everything."""
-    freeze = getattr(gc, "freeze", None)
-    if freeze is None or _young[0]:
+    if sys.version_info < (3, 7) or _young[0]:  # gc.freeze is Python 3.7+
         _young[0] += 1
         try:
             yield
@@ -38,7 +38,7 @@ def young_only():
             _young[0] -= 1
         return
     _young[0] += 1
-    freeze()
+    gc.freeze()
     try:
         yield
     finally:

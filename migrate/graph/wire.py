@@ -111,7 +111,7 @@ def length_delimited_fields(data):
 # the bytes it is given (up to 2 MiB); on a VM whose host takes back the guest's free 2 MiB blocks (virtio-balloon
 # free page reporting), every fresh 2 MiB folio is a host fault on first touch, pieces this size come from
 # the guest's smaller free blocks. Writing a new 1 GiB file in one call: 0.8-2.9 CPU s; in 64 KiB pieces:
-# 0.3-0.4 (benchmarks/README.md, "Measured once"). Elsewhere it costs ~16k more write calls per GiB.
+# 0.3-0.6 (benchmarks/README.md, "Measured once"). Elsewhere it costs ~16k more write calls per GiB.
 WRITE_PIECE_BYTES = 64 << 10
 
 
