@@ -8,6 +8,7 @@ NodeDef references stay valid across a removal or a sort (the elements are moved
 migrate/graph/index.py holds them. Every helper here takes that index (index=None: no index to keep up to
 date) and tells it what changed; a pass that edits a node's op or inputs by hand leaves the index stale.
 """
+import functools
 from collections import namedtuple
 
 from migrate import tfcompat
@@ -26,11 +27,11 @@ def remove_nodes(graph_def, doomed, index=None):
     doomed = doomed if isinstance(doomed, (set, frozenset)) else set(doomed)
     if not doomed:
         return 0
-    if index is not None:  # the index knows which exist: no sweep to count them
+    if index is not None:  # the index knows which exist and their order: no sweep of the NodeDefs
         doomed = set(name for name in doomed if name in index.nodes)
         count = len(doomed)
         if count:
-            graph_def.node.sort(key=lambda node: node.name in doomed)
+            _sort_to_end(graph_def, index, doomed)
             del graph_def.node[len(graph_def.node) - count:]
             index.removed(doomed)
         return count
@@ -45,6 +46,19 @@ def remove_nodes(graph_def, doomed, index=None):
             graph_def.node.sort(key=lambda node: node.name in doomed)
             del graph_def.node[len(graph_def.node) - count:]
     return count
+
+
+def _sort_to_end(graph_def, index, doomed):
+    """Move the doomed nodes to the end of graph_def.node, the others keeping their order (a stable sort).
+    The sort keys come from the index's graph order, not from each NodeDef's name: list.sort computes the
+    keys of the elements in order, once each, so the key function hands out precomputed flags (C calls only,
+    no protobuf field read per node)."""
+    order = index.order
+    flags = [name in doomed for name in sorted(order, key=order.__getitem__)]
+    if len(flags) != len(graph_def.node):
+        raise AssertionError("the node index is stale: {} nodes indexed, {} in the graph".format(
+            len(flags), len(graph_def.node)))
+    graph_def.node.sort(key=functools.partial(next, iter(flags)))
 
 
 def keep_only(graph_def, keep, index=None):
@@ -71,6 +85,9 @@ Splice = namedtuple("Splice", ["outputs", "controls", "data_controls"])
 def forwarding_splice(node):
     """Splice for a node that forwards its data inputs unchanged (Identity, IdentityN, NoOp):
     output k forwards to data input k, and its control inputs move to whoever depended on it."""
+    if len(node.input) == 1 and node.input[0][:1] != "^":  # the common case, without the general sweep
+        name = node.input[0]
+        return Splice({0: names.tensor_name(name)}, [names.node_name(name)], [])
     data = [name for name in node.input if not names.is_control(name)]
     controls = [names.node_name(name) for name in node.input if names.is_control(name)]
     outputs = dict((index, names.tensor_name(name)) for index, name in enumerate(data))
@@ -148,8 +165,7 @@ def splice_out(graph_def, splices, readers=None, index=None):
     for them either). With an index, the readers come from it. Returns the number of readers rewritten.
     """
     if index is not None:
-        readers = dict((reader, index.nodes[reader]) for name in splices for reader in index.readers.get(name, ())
-                       if reader in index.nodes)
+        return _splice_out_indexed(graph_def, splices, index)
     resolver = _Resolver(splices)
     rewritten = 0
     producer = producer_of
@@ -186,6 +202,52 @@ def splice_out(graph_def, splices, readers=None, index=None):
     return rewritten
 
 
+def _splice_out_indexed(graph_def, splices, index):
+    """splice_out with the index: only the readers of spliced nodes are visited, each tensor a spliced node
+    forwards is resolved once, and the index hears of the inputs that changed only."""
+    nodes, readers_of = index.nodes, index.readers
+    waiting = []  # readers to rewrite, collected first: rewriting changes index.readers
+    seen = set()
+    for name in splices:
+        for reader in readers_of.get(name, ()):
+            if reader not in seen and reader not in splices and reader in nodes:
+                seen.add(reader)
+                waiting.append(nodes[reader])
+    resolver = _Resolver(splices)
+    resolved = {}  # input as spelled -> (data input it becomes, control deps its reader inherits)
+    for node in waiting:
+        data, controls = [], []
+        inputs = list(node.input)
+        for input_name in inputs:
+            if input_name[:1] == "^":
+                producer = input_name[1:]
+                if producer in splices:
+                    controls += resolver.controls([producer])
+                else:
+                    controls.append(producer)
+                continue
+            producer = producer_of(input_name) if ":" in input_name else input_name
+            if producer not in splices:
+                data.append(input_name)
+                continue
+            if producer is input_name:  # output 0 of a node forwarding a tensor 'y:0' that survives: 'y'
+                splice = splices[producer]
+                target = splice.outputs.get(0)
+                if not splice.data_controls and target is not None and target[-2:] == ":0" and \
+                        target[:-2] not in splices:
+                    data.append(target[:-2])
+                    continue
+            found = resolved.get(input_name)
+            if found is None:
+                tensor, inherited = resolver.data(input_name)
+                found = resolved[input_name] = (names.data_input(tensor), inherited)
+            data.append(found[0])
+            controls += found[1]
+        set_inputs(node, data, controls, index, inputs)
+    remove_nodes(graph_def, splices, index)
+    return len(waiting)
+
+
 def set_inputs(node, data, controls, index=None, old=None):
     """Rewrite node.input: data inputs, then unique control inputs, leaving out the node itself and nodes
     it already reads data from (that wait is implied). old: node.input as a list, when the caller has it."""
@@ -200,12 +262,19 @@ def set_inputs(node, data, controls, index=None, old=None):
 
 def rewrite_inputs(node, inputs, index=None, old=None):
     """node.input = inputs (a list), the index told. old: node.input as a list, when the caller has it."""
+    field = node.input
+    inputs = inputs if isinstance(inputs, list) else list(inputs)
     if index is not None and old is None:
-        old = list(node.input)
-    del node.input[:]
-    node.input.extend(inputs)
+        old = list(field)
+    if old is not None and len(old) == len(inputs):  # same length: write only the inputs that changed
+        for position, (before, after) in enumerate(zip(old, inputs)):
+            if before != after:
+                field[position] = after
+    else:
+        del field[:]
+        field.extend(inputs)
     if index is not None:
-        index.inputs_changed(node, old)
+        index.inputs_changed(node, old, inputs)
 
 
 def set_op(node, op, index=None):
