@@ -53,8 +53,7 @@ def _sort_to_end(graph_def, index, doomed):
     The sort keys come from the index's graph order, not from each NodeDef's name: list.sort computes the
     keys of the elements in order, once each, so the key function hands out precomputed flags (C calls only,
     no protobuf field read per node)."""
-    order = index.order
-    flags = [name in doomed for name in sorted(order, key=order.__getitem__)]
+    flags = [name in doomed for name in index.order]  # its keys are in graph order (NodeIndex.check)
     if len(flags) != len(graph_def.node):
         raise AssertionError("the node index is stale: {} nodes indexed, {} in the graph".format(
             len(flags), len(graph_def.node)))
@@ -294,25 +293,41 @@ def make_const(node, value, dtype, index=None):
 
     `_output_shapes` is rewritten when the node had it (graphs exported with add_shapes=True).
     """
-    api = tfcompat.v1()
-    had_shapes = "_output_shapes" in node.attr
+    attrs = node.attr
+    had_shapes = "_output_shapes" in attrs
     set_op(node, "Const", index)
-    rewrite_inputs(node, [], index)
-    node.attr.clear()
-    enum = api.as_dtype(dtype).as_datatype_enum
-    node.attr["dtype"].type = enum
-    if not _fill_tensor(node.attr["value"].tensor, value, enum):
-        node.attr["value"].tensor.CopyFrom(api.make_tensor_proto(value, dtype=dtype))
+    if index is not None or len(node.input):
+        rewrite_inputs(node, [], index)
+    attrs.clear()
+    enum = _datatype_enum(dtype)
+    attrs["dtype"].type = enum
+    tensor = attrs["value"].tensor
+    if not _fill_tensor(tensor, value, enum):
+        tensor.CopyFrom(tfcompat.v1().make_tensor_proto(value, dtype=dtype))
     if had_shapes:
-        shape = node.attr["_output_shapes"].list.shape.add()
+        shape = attrs["_output_shapes"].list.shape.add()
         for size in getattr(value, "shape", ()):
             shape.dim.add().size = size
     return node
 
 
-# DataType enum -> (numpy dtype, TensorProto field make_tensor_proto uses for one value)
+_ENUMS = {}  # dtype as the caller gives it -> DataType enum (as_dtype per folded node adds up)
+
+
+def _datatype_enum(dtype):
+    try:
+        return _ENUMS[dtype]
+    except KeyError:
+        enum = _ENUMS[dtype] = tfcompat.v1().as_dtype(dtype).as_datatype_enum
+        return enum
+    except TypeError:  # unhashable: ask TF every time
+        return tfcompat.v1().as_dtype(dtype).as_datatype_enum
+
+
+# DataType enum -> (numpy dtype name, TensorProto field make_tensor_proto uses for one value)
 _FAST_TENSORS = {1: ("float32", "float_val"), 2: ("float64", "double_val"), 3: ("int32", "int_val"),
                  9: ("int64", "int64_val"), 10: ("bool", "bool_val")}
+_FAST_DTYPES = {}  # enum -> numpy dtype, filled on first use (numpy is imported lazily here)
 
 
 def _fill_tensor(tensor, value, enum):
@@ -320,17 +335,26 @@ def _fill_tensor(tensor, value, enum):
     more than one element, the typed value field for one); False when the slow path must do it."""
     import numpy as np
     spec = _FAST_TENSORS.get(enum)
-    if spec is None or not isinstance(value, np.ndarray) or value.dtype != np.dtype(spec[0]):
+    if spec is None or not isinstance(value, np.ndarray):
+        return False
+    wanted = _FAST_DTYPES.get(enum)
+    if wanted is None:
+        wanted = _FAST_DTYPES[enum] = np.dtype(spec[0])
+    if value.dtype != wanted:
         return False
     tensor.dtype = enum
-    tensor.tensor_shape.SetInParent()
-    for size in value.shape:
-        tensor.tensor_shape.dim.add().size = size
-    if value.size > 1:
+    shape = tensor.tensor_shape
+    shape.SetInParent()
+    if value.ndim:
+        dims = shape.dim
+        for size in value.shape:
+            dims.add().size = size
+    count = value.size
+    if count > 1:
         tensor.tensor_content = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<"),
                                                                    copy=False).tobytes()
-    elif value.size == 1:
-        getattr(tensor, spec[1]).append(value.reshape(-1)[0].item())
+    elif count == 1:
+        getattr(tensor, spec[1]).append(value.item())
     return True
 
 

@@ -20,7 +20,8 @@ class NodeIndex(NodeContainer):
     ops       {name: op}
     readers   {producer: {reader: how many of reader's inputs name producer}} (data and control)
     by_op     {op: {name: None}} (insertion ordered; graph order comes from `order`)
-    order     {name: rank}: ranks increase along graph_def.node (removal keeps it, added nodes rank last)
+    order     {name: rank}: ranks increase along graph_def.node (removal keeps it, added nodes rank last);
+              its keys are in graph order too (added nodes are inserted last, a reorder rebuilds it)
     controls  how many control inputs the graph has
     unsorted  False only when every input names an earlier node (while-loop back edges aside)
     orphans   names that lost their last reader, or were added unread, since take_orphans()
@@ -191,6 +192,7 @@ class NodeIndex(NodeContainer):
             dict((k, v) for k, v in fresh.by_op.items() if v), "by_op differs"
         assert sorted(self.order, key=self.order.get) == [node.name for node in self.graph_def.node], \
             "order differs"
+        assert list(self.order) == [node.name for node in self.graph_def.node], "order's keys not in graph order"
         assert self.controls == fresh.controls, "control input count differs"
         assert self.unsorted or not fresh.unsorted, "the graph is unsorted but the index says sorted"
 
