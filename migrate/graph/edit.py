@@ -28,7 +28,7 @@ def remove_nodes(graph_def, doomed, index=None):
     if not doomed:
         return 0
     if index is not None:  # the index knows which exist and their order: no sweep of the NodeDefs
-        doomed = set(name for name in doomed if name in index.nodes)
+        doomed = set(filter(index.nodes.__contains__, doomed))
         count = len(doomed)
         if count:
             _sort_to_end(graph_def, index, doomed)
@@ -81,14 +81,16 @@ def drop_unreachable(graph_def, roots, index=None):
 Splice = namedtuple("Splice", ["outputs", "controls", "data_controls"])
 
 
-def forwarding_splice(node):
+def forwarding_splice(node, inputs=None):
     """Splice for a node that forwards its data inputs unchanged (Identity, IdentityN, NoOp):
-    output k forwards to data input k, and its control inputs move to whoever depended on it."""
-    if len(node.input) == 1 and node.input[0][:1] != "^":  # the common case, without the general sweep
-        name = node.input[0]
+    output k forwards to data input k, and its control inputs move to whoever depended on it.
+    inputs: list(node.input), when the caller has it."""
+    inputs = list(node.input) if inputs is None else inputs
+    if len(inputs) == 1 and inputs[0][:1] != "^":  # the common case, without the general sweep
+        name = inputs[0]
         return Splice({0: names.tensor_name(name)}, [names.node_name(name)], [])
-    data = [name for name in node.input if not names.is_control(name)]
-    controls = [names.node_name(name) for name in node.input if names.is_control(name)]
+    data = [name for name in inputs if not names.is_control(name)]
+    controls = [names.node_name(name) for name in inputs if names.is_control(name)]
     outputs = dict((index, names.tensor_name(name)) for index, name in enumerate(data))
     return Splice(outputs, [names.node_name(name) for name in data] + controls, controls)
 
@@ -207,14 +209,19 @@ def _splice_out_indexed(graph_def, splices, index):
     nodes, readers_of = index.nodes, index.readers
     waiting = []  # readers to rewrite, collected first: rewriting changes index.readers
     seen = set()
-    for name in splices:
+    direct = {}  # spliced node -> the node whose output 0 its output 0 forwards, when nothing else is involved
+    for name, splice in splices.items():
+        target = splice.outputs.get(0)
+        if target is not None and not splice.data_controls and target[-2:] == ":0" and target[:-2] not in splices:
+            direct[name] = target[:-2]
         for reader in readers_of.get(name, ()):
             if reader not in seen and reader not in splices and reader in nodes:
                 seen.add(reader)
-                waiting.append(nodes[reader])
+                waiting.append(reader)
     resolver = _Resolver(splices)
     resolved = {}  # input as spelled -> (data input it becomes, control deps its reader inherits)
-    for node in waiting:
+    for reader in waiting:
+        node = nodes[reader]
         data, controls = [], []
         inputs = list(node.input)
         for input_name in inputs:
@@ -225,24 +232,36 @@ def _splice_out_indexed(graph_def, splices, index):
                 else:
                     controls.append(producer)
                 continue
-            producer = producer_of(input_name) if ":" in input_name else input_name
-            if producer not in splices:
+            if ":" not in input_name:  # output 0
+                forwarded = direct.get(input_name)
+                if forwarded is not None:
+                    data.append(forwarded)
+                    continue
+                if input_name not in splices:
+                    data.append(input_name)
+                    continue
+            elif producer_of(input_name) not in splices:
                 data.append(input_name)
                 continue
-            if producer is input_name:  # output 0 of a node forwarding a tensor 'y:0' that survives: 'y'
-                splice = splices[producer]
-                target = splice.outputs.get(0)
-                if not splice.data_controls and target is not None and target[-2:] == ":0" and \
-                        target[:-2] not in splices:
-                    data.append(target[:-2])
-                    continue
             found = resolved.get(input_name)
             if found is None:
                 tensor, inherited = resolver.data(input_name)
                 found = resolved[input_name] = (names.data_input(tensor), inherited)
             data.append(found[0])
             controls += found[1]
-        set_inputs(node, data, controls, index, inputs)
+        if controls or len(data) != len(inputs):
+            set_inputs(node, data, controls, index, inputs)
+            continue
+        # data inputs only, as many as before: write the changed positions, tell the index of those
+        field = node.input
+        before, after = [], []
+        for position, (old, new) in enumerate(zip(inputs, data)):
+            if old != new:
+                field[position] = new
+                before.append(old)
+                after.append(new)
+        index._unlink(reader, before)
+        index._link(reader, after)
     remove_nodes(graph_def, splices, index)
     return len(waiting)
 

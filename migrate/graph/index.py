@@ -80,6 +80,10 @@ class NodeIndex(NodeContainer):
         found = [name for op in ops for name in self.by_op.get(op, ())]
         return [self.nodes[name] for name in sorted(found, key=self.order.get)]
 
+    def names_of_ops(self, ops):
+        """Names of the nodes whose op is in ops, in graph order."""
+        return sorted([name for op in ops for name in self.by_op.get(op, ())], key=self.order.__getitem__)
+
     def has_op(self, ops):
         return any(self.by_op.get(op) for op in ops)
 
@@ -156,11 +160,15 @@ class NodeIndex(NodeContainer):
         if new_inputs is None:
             new_inputs = list(node.input)
         if len(old_inputs) == len(new_inputs):
-            pairs = [(before, after) for before, after in zip(old_inputs, new_inputs) if before != after]
-            if not pairs:
-                return
-            old_inputs = [before for before, _ in pairs]
-            new_inputs = [after for _, after in pairs]
+            if len(old_inputs) == 1:
+                if old_inputs[0] == new_inputs[0]:
+                    return
+            else:
+                pairs = [(before, after) for before, after in zip(old_inputs, new_inputs) if before != after]
+                if not pairs:
+                    return
+                old_inputs = [before for before, _ in pairs]
+                new_inputs = [after for _, after in pairs]
         if old_inputs:
             self._unlink(node.name, old_inputs)
         if new_inputs:
@@ -208,16 +216,22 @@ class NodeIndex(NodeContainer):
 
     def _link(self, name, inputs):
         readers, order = self.readers, self.order
+        rank = order.get(name)
         for input_name in inputs:
             if input_name[:1] == "^":
                 self.controls += 1
-            producer = producer_of(input_name)
+                producer = producer_of(input_name)
+            elif ":" in input_name:
+                producer = producer_of(input_name)
+            else:
+                producer = input_name
             mine = readers.get(producer)
             if mine is None:
                 readers[producer] = {name: 1}
             else:
                 mine[name] = mine.get(name, 0) + 1
-            if not self.unsorted and order.get(producer, -1) >= order[name] and not self._back_edge(name, producer):
+            if rank is not None and order.get(producer, -1) >= rank and not self.unsorted and \
+                    not self._back_edge(name, producer):
                 self.unsorted = True  # a node now reads a later one (topo_sort checks the whole graph then)
 
     def _unlink(self, name, inputs):

@@ -84,7 +84,7 @@ class _Analysis(object):
         back edges need no special case: they join v1 control flow ops, which never fold."""
         nodes, ops, readers = index.nodes, index.ops, index.readers
         seeds = [name for name in index.by_op.get("Const", ()) if not nodes[name].input]
-        foldable, order = set(seeds), []
+        foldable, order, consts = set(seeds), [], set(seeds)
         left = {}  # candidate -> how many of its distinct producers are not known foldable yet (-1: never)
         may_fold = {"Const": True}  # op -> whether a node of that op can fold (asked once per op)
         todo = list(seeds)
@@ -108,8 +108,9 @@ class _Analysis(object):
                         todo.append(reader)
                         if ops[reader] != "Const":
                             order.append(reader)
+                        else:
+                            consts.add(reader)
                 left[reader] = count
-        consts = set(name for name in foldable if ops[name] == "Const")
         frontier, indices = set(), {}
         for name in order:
             read = indices[name] = set()

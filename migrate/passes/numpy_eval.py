@@ -229,8 +229,9 @@ def const_array(node):
     """A Const NodeDef's value (fast paths for tensor_content and one-value scalars of common dtypes)."""
     tensor = node.attr["value"].tensor
     dtype = _NUMPY.get(tensor.dtype)
-    if dtype is not None and not tensor.tensor_shape.unknown_rank:
-        dims = [d.size for d in tensor.tensor_shape.dim]
+    shape = tensor.tensor_shape
+    if dtype is not None and not shape.unknown_rank:
+        dims = [d.size for d in shape.dim]
         count = 1
         for dim in dims:
             count *= dim
