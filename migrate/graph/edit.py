@@ -315,8 +315,12 @@ def make_const(node, value, dtype, index=None):
     attrs = node.attr
     had_shapes = "_output_shapes" in attrs
     set_op(node, "Const", index)
-    if index is not None or len(node.input):
-        rewrite_inputs(node, [], index)
+    field = node.input
+    if len(field):  # rewrite_inputs(node, [], index), without its layers
+        old = list(field)
+        del field[:]
+        if index is not None:
+            index.inputs_changed(node, old, [])
     attrs.clear()
     enum = _datatype_enum(dtype)
     attrs["dtype"].type = enum

@@ -112,10 +112,8 @@ class NodeIndex(NodeContainer):
             self.orphans.add(node.name)
 
     def removed(self, names):
-        """_unlink inlined: a pass may remove a third of a million-node graph."""
         nodes, ops, by_op, order, changes = self.nodes, self.ops, self.by_op, self.order, self.changes
-        readers, orphans = self.readers, self.orphans
-        controls = 0
+        unlink = self._unlink
         for name in names:
             node = nodes.pop(name, None)
             if node is None:
@@ -125,24 +123,9 @@ class NodeIndex(NodeContainer):
                 changes[name] = op
             del by_op[op][name]
             del order[name]
-            for input_name in node.input:
-                if input_name[:1] == "^":
-                    producer = input_name[1:]
-                    controls += 1
-                elif ":" in input_name:
-                    producer = producer_of(input_name)
-                else:
-                    producer = input_name
-                mine = readers[producer]
-                count = mine[name]
-                if count == 1:
-                    del mine[name]
-                    if not mine and producer in nodes:
-                        orphans.add(producer)
-                else:
-                    mine[name] = count - 1
-        self.controls -= controls
-        orphans.difference_update(names)
+            unlink(name, node.input)
+        self.orphans.difference_update(names)
+        readers = self.readers
         for name in names:  # no entry for a removed node nothing reads any more
             if not readers.get(name, True):
                 del readers[name]
