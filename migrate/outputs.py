@@ -312,7 +312,9 @@ def _downstream(graph_def, starts):
 def infer_outputs(graph_def):
     """(outputs, candidates): the chosen output node names, or [] when the top is ambiguous.
     An inference graph's outputs are all its forward sinks that read an input (best first)."""
-    candidates = rank_outputs(graph_def)
+    from migrate import gcpause
+    with gcpause.paused():  # a few lists and tuples per node, none freed until the ranking is made
+        candidates = rank_outputs(graph_def)
     if not candidates:
         return [], candidates
     if is_inference_graph(graph_def):
