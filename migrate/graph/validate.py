@@ -137,7 +137,7 @@ def _structure_problems(graph_def, names=None):
         names = [node.name for node in nodes]
     ops = [node.op for node in nodes]
     position = dict(zip(names, range(len(names))))
-    producers = dict(zip(names, ops))
+    producers = None  # {name: op}, made for _node_problem when a node needs it
     checks = dict((op, _fast_checks(op, spec(op))) for op in set(ops))
     outputs = dict((op, None if spec(op) is None else spec(op)[2]) for op in checks)
     counts = [outputs[op] for op in ops]
@@ -190,6 +190,8 @@ def _structure_problems(graph_def, names=None):
                 if sound and op == "Const" and "value" in attrs and _const_problem(node):
                     sound = False
             if not sound:
+                if producers is None:
+                    producers = dict(zip(names, ops))
                 problem = _node_problem(node, [name for name in node.input if name[:1] != "^"], spec, producers,
                                         valid_types)
     return first_dangling, dangling, problem, in_order
