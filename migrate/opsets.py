@@ -32,6 +32,8 @@ RANDOM_OPS = frozenset([
 DROPOUT_RATE_OPS = frozenset(["GreaterEqual", "Greater"])
 # Placeholders whose shape attr is binding (a PlaceholderWithDefault may be fed any shape).
 SHAPED_PLACEHOLDER_OPS = frozenset(["Placeholder", "PlaceholderV2"])
+# Ops a train/infer switch (freezing.rewrites.switch_values) can be: a PlaceholderWithDefault, or a bool Placeholder.
+SWITCH_PLACEHOLDER_OPS = frozenset(["Placeholder", "PlaceholderWithDefault"])
 # Source nodes a checkpoint file name may come from that the loader can feed with the prefix.
 FEEDABLE_FILENAME_OPS = frozenset(["Const", "Placeholder", "PlaceholderWithDefault"])
 

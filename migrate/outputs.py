@@ -45,28 +45,33 @@ RECORDED_NOTE = "outputs recorded in the graph: "
 
 def recorded(graph_def):
     """(inputs, outputs): the tensor names a graph written by migrate records (sorted), or ([], [])."""
-    found = {opsets.RECORDED_INPUT_ATTR: [], opsets.RECORDED_OUTPUT_ATTR: []}
+    input_attr, output_attr = opsets.RECORDED_INPUT_ATTR, opsets.RECORDED_OUTPUT_ATTR
+    inputs, outputs = [], []
     for node in graph_def.node:
-        for attr, names in found.items():
-            if attr in node.attr:
-                names.extend("{}:{}".format(node.name, index) for index in node.attr[attr].list.i)
-    return sorted(set(found[opsets.RECORDED_INPUT_ATTR])), sorted(set(found[opsets.RECORDED_OUTPUT_ATTR]))
+        attrs = node.attr
+        if input_attr in attrs:
+            inputs.extend("{}:{}".format(node.name, index) for index in attrs[input_attr].list.i)
+        if output_attr in attrs:
+            outputs.extend("{}:{}".format(node.name, index) for index in attrs[output_attr].list.i)
+    return sorted(set(inputs)), sorted(set(outputs))
 
 
 def record(graph_def, inputs, outputs):
     """Stamp `inputs`/`outputs` (tensor names) into graph_def in place; earlier stamps are removed first.
     Tensors whose node is not in the graph are left out. Returns (inputs, outputs) recorded."""
-    wanted = {opsets.RECORDED_INPUT_ATTR: _by_node(inputs), opsets.RECORDED_OUTPUT_ATTR: _by_node(outputs)}
-    done = {opsets.RECORDED_INPUT_ATTR: [], opsets.RECORDED_OUTPUT_ATTR: []}
+    wanted = ((opsets.RECORDED_INPUT_ATTR, _by_node(inputs), []), (opsets.RECORDED_OUTPUT_ATTR, _by_node(outputs), []))
     for node in graph_def.node:
-        for attr, by_node in wanted.items():
-            if attr in node.attr:
-                del node.attr[attr]
-            if node.name in by_node:
-                indices = sorted(by_node[node.name])
-                node.attr[attr].list.i.extend(indices)
-                done[attr].extend("{}:{}".format(node.name, i) for i in indices)
-    return sorted(done[opsets.RECORDED_INPUT_ATTR]), sorted(done[opsets.RECORDED_OUTPUT_ATTR])
+        attrs, name = node.attr, None
+        for attr, by_node, done in wanted:
+            if attr in attrs:
+                del attrs[attr]
+            if by_node:
+                name = node.name if name is None else name
+                if name in by_node:
+                    indices = sorted(by_node[name])
+                    attrs[attr].list.i.extend(indices)
+                    done.extend("{}:{}".format(name, i) for i in indices)
+    return sorted(wanted[0][2]), sorted(wanted[1][2])
 
 
 def _by_node(tensors):
@@ -79,70 +84,113 @@ def _by_node(tensors):
 
 # ------------------------------------------------------------------------------------------ inference
 
-def _inputs(node):
-    return [name.lstrip("^").split(":")[0] for name in node.input]
-
-
 def _data_inputs(node):
     return [name.split(":")[0] for name in node.input if not name.startswith("^")]
 
 
-def _data_consumed(graph_def):
-    consumed = set()
+def _input_names(graph_def):
+    """([node name], [op], [every input's node], [every data input's node]) in graph order, each input named
+    up to its first ':' ('^' dropped): node.input read once per node (a node without control inputs shares
+    one list between the two)."""
+    names, ops, every, data = [], [], [], []
     for node in graph_def.node:
-        consumed.update(_data_inputs(node))
-    return consumed
+        names.append(node.name)
+        ops.append(node.op)
+        raw = node.input
+        if not raw:
+            every.append(())
+            data.append(())
+            continue
+        producers = [input_name.split(":")[0] for input_name in raw]
+        fed = [producer for producer in producers if producer[:1] != "^"]
+        if len(fed) == len(producers):
+            every.append(producers)
+            data.append(producers)
+        else:
+            every.append([producer.lstrip("^") for producer in producers])
+            data.append(fed)
+    return names, ops, every, data
 
 
-def _ancestry(graph_def):
-    """{node: (placeholders it reads, whether it reads a variable)}: one iterative post-order walk. A while
-    loop's back edge (NextIteration's input) is not followed: the loop's Enter carries the values in; any
-    other cycle (a malformed graph) is cut where the walk meets it."""
-    by_name = dict((node.name, node) for node in graph_def.node)
+def _ancestry(every, ops):
+    """{node: (placeholders it reads, whether it reads a variable)}: one iterative post-order walk over
+    every ({node: [every input's node]}) in graph order (ops: {node: op}). A while loop's back edge
+    (NextIteration's input) is not followed: the loop's Enter carries the values in; any other cycle (a
+    malformed graph) is cut where the walk meets it. A node whose inputs are all known by the time the walk
+    reaches it (graph order is topological in most graphs) is done at once, as the walk would."""
     back_edges = opsets.NEXT_ITERATION_OPS
+    variable_ops = opsets.VARIABLE_OPS
+    variables = not variable_ops.isdisjoint(ops.values())  # else no node reads one
+    empty = frozenset()
     memo, active = {}, set()
-    for start in by_name:
+
+    def done(current, op):
+        if op in back_edges:
+            inputs = []
+        else:
+            inputs = [memo[i] for i in every[current] if i in memo]
+        if op in _INPUT_OPS:
+            placeholders = frozenset([current])
+        elif not inputs:
+            placeholders = empty
+        else:
+            placeholders = inputs[0][0]
+            for other, _ in inputs:
+                if other is not placeholders and not other <= placeholders:
+                    placeholders = frozenset().union(*[p for p, _ in inputs])
+                    break
+        memo[current] = (placeholders, variables and (op in variable_ops or any(v for _, v in inputs)))
+
+    for start, op in ops.items():
         if start in memo:
+            continue
+        for name in every[start] if op not in back_edges else ():
+            if name not in memo and name in ops:
+                break
+        else:
+            done(start, op)  # what the walk below does for a node with nothing left to visit
             continue
         stack = [(start, False)]
         while stack:
             current, expanded = stack.pop()
-            if current in memo or current not in by_name:
+            if current in memo or current not in ops:
                 continue
-            node = by_name[current]
             if not expanded:
                 if current in active:
                     continue
                 active.add(current)
                 stack.append((current, True))
-                if node.op not in back_edges:
-                    stack.extend((name, False) for name in _inputs(node) if name not in memo and name not in active)
+                if ops[current] not in back_edges:
+                    stack.extend((name, False) for name in every[current] if name not in memo and name not in active)
                 continue
             active.discard(current)
-            inputs = [memo[i] for i in _inputs(node) if i in memo] if node.op not in back_edges else []
-            placeholders = frozenset([current]) if node.op in _INPUT_OPS else frozenset().union(
-                *[p for p, _ in inputs]) if inputs else frozenset()
-            reads_variable = node.op in opsets.VARIABLE_OPS or any(v for _, v in inputs)
-            memo[current] = (placeholders, reads_variable)
+            done(current, ops[current])
     return memo
 
 
 def is_inference_graph(graph_def):
     """No variables and no optimizer (no Apply* op, no gradients): a frozen or serving graph."""
-    for node in graph_def.node:
-        if node.op in opsets.VARIABLE_OPS or opsets.APPLY_OP.match(node.op) or \
-                node.name.startswith("gradients/"):
+    for op in set(node.op for node in graph_def.node):
+        if op in opsets.VARIABLE_OPS or opsets.APPLY_OP.match(op):
             return False
-    return True
+    return not any(node.name.startswith("gradients/") for node in graph_def.node)
 
 
 class _Plumbing(object):
     """Whether a node can never be an output: consts/placeholders/variables, ops with no outputs, input
-    pipelines and summaries, v1 control flow and cond pivots, training-only ops and scopes."""
+    pipelines and summaries, v1 control flow and cond pivots, training-only ops and scopes.
+    ops: {node: op}; by_name ({node: NodeDef}) is made when first asked for."""
 
-    def __init__(self, graph_def):
-        self.by_name = dict((node.name, node) for node in graph_def.node)
+    def __init__(self, graph_def, ops):
+        self.graph_def, self.ops = graph_def, ops
+        self._by_name = None
         self.no_outputs = {}
+
+    @property
+    def by_name(self):
+        if self._by_name is None:
+            self._by_name = dict((node.name, node) for node in self.graph_def.node)
+        return self._by_name
 
     def __call__(self, node):
         op = node.op
@@ -155,8 +203,8 @@ class _Plumbing(object):
         if self.no_outputs[op]:
             return True
         if op == "Identity" and opsets.COND_PIVOT.search(node.name):
-            source = self.by_name.get(_data_inputs(node)[0]) if _data_inputs(node) else None
-            return source is not None and source.op in opsets.SWITCH_OPS
+            data = _data_inputs(node)
+            return bool(data) and data[0] in self.ops and self.ops[data[0]] in opsets.SWITCH_OPS
         return False
 
 
@@ -189,6 +237,8 @@ def _loss_joins(graph_def, ancestry, plumbing):
     that reads weights is a prediction. Not a label: a scalar input (keep_prob), nor a join the network goes
     on computing from (it reads weights downstream: dropout between layers)."""
     predictions, joins = set(), set()
+    if not any(reads_variable for _, reads_variable in ancestry.values()):
+        return predictions, joins  # no side reads a variable (a frozen graph): no join below can be one
     inside = None
     for node in graph_def.node:
         sides = [(name, ancestry.get(name, (frozenset(), False))) for name in _data_inputs(node)]
@@ -211,9 +261,13 @@ def _loss_joins(graph_def, ancestry, plumbing):
 
 def rank_outputs(graph_def):
     """Candidate outputs, best first: forward sinks that read an input, scored on op and name."""
-    consumed = _data_consumed(graph_def)
-    ancestry = _ancestry(graph_def)
-    plumbing = _Plumbing(graph_def)
+    names, ops, every, data = _input_names(graph_def)
+    consumed = set()
+    for producers in data:
+        consumed.update(producers)
+    ops = dict(zip(names, ops))
+    ancestry = _ancestry(dict(zip(names, every)), ops)
+    plumbing = _Plumbing(graph_def, ops)
     predictions, joins = _loss_joins(graph_def, ancestry, plumbing)
     losses = _downstream(graph_def, joins)
     served = _downstream(graph_def, predictions) - losses
@@ -258,7 +312,9 @@ def _downstream(graph_def, starts):
 def infer_outputs(graph_def):
     """(outputs, candidates): the chosen output node names, or [] when the top is ambiguous.
     An inference graph's outputs are all its forward sinks that read an input (best first)."""
-    candidates = rank_outputs(graph_def)
+    from migrate import gcpause
+    with gcpause.paused():  # a few lists and tuples per node, none freed until the ranking is made
+        candidates = rank_outputs(graph_def)
     if not candidates:
         return [], candidates
     if is_inference_graph(graph_def):

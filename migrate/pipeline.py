@@ -30,6 +30,8 @@ def _output_index(name):
 
 def boundaries(graph_def, outputs):
     """Names of the dequeue / GetNext nodes the outputs depend on (data or control), in graph order."""
+    if not any(op in BOUNDARY_OPS for op in set(node.op for node in graph_def.node)):
+        return []  # no input pipeline at all (a frozen graph, the usual case): nothing to walk
     graph = view.to_digraph(graph_def)
     needed = view.needed_nodes(graph, [node_name(o) for o in outputs])
     return [n.name for n in graph_def.node if n.op in BOUNDARY_OPS and n.name in needed]

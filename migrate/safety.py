@@ -120,10 +120,8 @@ def own_assets(model):
 def unsafe_nodes(model, outputs):
     """[(node, op)] of unsafe ops among the nodes migrate would execute for `outputs`."""
     graph_def = model.graph_def
-    existing, ops = set(), set()
-    for node in graph_def.node:
-        existing.add(node.name)
-        ops.add(node.op)
+    existing = set([node.name for node in graph_def.node])
+    ops = set([node.op for node in graph_def.node])
     if not (ops & (opsets.UNSAFE_OPS | opsets.STREAM_DEBUG_OPS)) and not len(graph_def.library.function) and \
             all(node_name(o) in existing for o in outputs):
         return []  # no unsafe op anywhere (the usual case): no need to work out what would run

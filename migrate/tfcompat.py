@@ -285,12 +285,13 @@ def run_import_path(graph_def=None, tf_version=None):
     return IMPORT_C_API
 
 
-def import_for_run(graph, graph_def, wrappers=True):
+def import_for_run(graph, graph_def, wrappers=True, serialized=None):
     """Import graph_def into the fresh tf.Graph `graph` (no prefix) for running it in a session; returns the
     path taken (run_import_path). Either way every node has an Operation (get_operations, get_tensor_by_name
     work); TF's errors are import_graph_def's (ValueError for an invalid graph). wrappers=False: the C path
     makes no Operation at all (a check that the graph imports, nothing to run: a quarter of an unverified
-    optimize of 120k nodes went to making them)."""
+    optimize of 120k nodes went to making them). serialized: graph_def's bytes when the caller has them (the
+    file it was parsed from): the C path imports those instead of serializing graph_def again."""
     path = run_import_path(graph_def)
     if path == IMPORT_PYTHON or getattr(graph, "_c_graph", None) is None:
         with graph.as_default():
@@ -305,7 +306,9 @@ def import_for_run(graph, graph_def, wrappers=True):
     c_api.TF_ImportGraphDefOptionsSetPrefix(scoped.options, "")
     c_api.TF_ImportGraphDefOptionsSetUniquifyNames(scoped.options, True)
     with graph._mutation_lock():  # a session cannot extend its graph halfway through (as in import_graph_def)
-        with c_api_util.tf_buffer(graph_def.SerializeToString()) as serialized:
+        if serialized is None:
+            serialized = graph_def.SerializeToString()
+        with c_api_util.tf_buffer(serialized) as serialized:
             try:
                 with _c_graph(graph) as c_graph:
                     results = c_api.TF_GraphImportGraphDefWithResults(c_graph, serialized, scoped.options)

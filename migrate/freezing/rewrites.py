@@ -42,7 +42,7 @@ def _parse_scalar(raw):
 def switch_values(graph_def, set_values):
     """{node: value} for train/infer switches resolved to inference, plus every --set."""
     values = {}
-    known = dict((node.name, node) for node in graph_def.node)
+    known = dict((node.name, node) for node in graph_def.node) if set_values else {}
     for name, value in set_values.items():
         if name not in known:
             close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
@@ -50,8 +50,9 @@ def switch_values(graph_def, set_values):
                            "did you mean: {}?".format(", ".join(close)) if close else "check the node name")
         _check_set_value(known[name], value)
         values[name] = value
-    for node in graph_def.node:
-        if node.name not in values and TRAIN_SWITCH.search(node.name) and _is_switch_placeholder(node):
+    for node in graph_def.node:  # the op first: the one cheap test for most nodes
+        if node.op in opsets.SWITCH_PLACEHOLDER_OPS and node.name not in values and \
+                TRAIN_SWITCH.search(node.name) and _is_switch_placeholder(node):
             values[node.name] = False if node.attr["dtype"].type == tfcompat.tf().bool.as_datatype_enum else 0
     return values
 

@@ -8,6 +8,7 @@ NodeDef references stay valid across a removal or a sort (the elements are moved
 migrate/graph/index.py holds them. Every helper here takes that index (index=None: no index to keep up to
 date) and tells it what changed; a pass that edits a node's op or inputs by hand leaves the index stale.
 """
+import functools
 from collections import namedtuple
 
 from migrate import tfcompat
@@ -26,11 +27,11 @@ def remove_nodes(graph_def, doomed, index=None):
     doomed = doomed if isinstance(doomed, (set, frozenset)) else set(doomed)
     if not doomed:
         return 0
-    if index is not None:  # the index knows which exist: no sweep to count them
-        doomed = set(name for name in doomed if name in index.nodes)
+    if index is not None:  # the index knows which exist and their order: no sweep of the NodeDefs
+        doomed = set(filter(index.nodes.__contains__, doomed))
         count = len(doomed)
         if count:
-            graph_def.node.sort(key=lambda node: node.name in doomed)
+            _sort_to_end(graph_def, index, doomed)
             del graph_def.node[len(graph_def.node) - count:]
             index.removed(doomed)
         return count
@@ -45,6 +46,18 @@ def remove_nodes(graph_def, doomed, index=None):
             graph_def.node.sort(key=lambda node: node.name in doomed)
             del graph_def.node[len(graph_def.node) - count:]
     return count
+
+
+def _sort_to_end(graph_def, index, doomed):
+    """Move the doomed nodes to the end of graph_def.node, the others keeping their order (a stable sort).
+    The sort keys come from the index's graph order, not from each NodeDef's name: list.sort computes the
+    keys of the elements in order, once each, so the key function hands out precomputed flags (C calls only,
+    no protobuf field read per node)."""
+    flags = [name in doomed for name in index.order]  # its keys are in graph order (NodeIndex.check)
+    if len(flags) != len(graph_def.node):
+        raise AssertionError("the node index is stale: {} nodes indexed, {} in the graph".format(
+            len(flags), len(graph_def.node)))
+    graph_def.node.sort(key=functools.partial(next, iter(flags)))
 
 
 def keep_only(graph_def, keep, index=None):
@@ -68,11 +81,16 @@ def drop_unreachable(graph_def, roots, index=None):
 Splice = namedtuple("Splice", ["outputs", "controls", "data_controls"])
 
 
-def forwarding_splice(node):
+def forwarding_splice(node, inputs=None):
     """Splice for a node that forwards its data inputs unchanged (Identity, IdentityN, NoOp):
-    output k forwards to data input k, and its control inputs move to whoever depended on it."""
-    data = [name for name in node.input if not names.is_control(name)]
-    controls = [names.node_name(name) for name in node.input if names.is_control(name)]
+    output k forwards to data input k, and its control inputs move to whoever depended on it.
+    inputs: list(node.input), when the caller has it."""
+    inputs = list(node.input) if inputs is None else inputs
+    if len(inputs) == 1 and inputs[0][:1] != "^":  # the common case, without the general sweep
+        name = inputs[0]
+        return Splice({0: names.tensor_name(name)}, [names.node_name(name)], [])
+    data = [name for name in inputs if not names.is_control(name)]
+    controls = [names.node_name(name) for name in inputs if names.is_control(name)]
     outputs = dict((index, names.tensor_name(name)) for index, name in enumerate(data))
     return Splice(outputs, [names.node_name(name) for name in data] + controls, controls)
 
@@ -148,8 +166,7 @@ def splice_out(graph_def, splices, readers=None, index=None):
     for them either). With an index, the readers come from it. Returns the number of readers rewritten.
     """
     if index is not None:
-        readers = dict((reader, index.nodes[reader]) for name in splices for reader in index.readers.get(name, ())
-                       if reader in index.nodes)
+        return _splice_out_indexed(graph_def, splices, index)
     resolver = _Resolver(splices)
     rewritten = 0
     producer = producer_of
@@ -186,6 +203,69 @@ def splice_out(graph_def, splices, readers=None, index=None):
     return rewritten
 
 
+def _splice_out_indexed(graph_def, splices, index):
+    """splice_out with the index: only the readers of spliced nodes are visited, each tensor a spliced node
+    forwards is resolved once, and the index hears of the inputs that changed only."""
+    nodes, readers_of = index.nodes, index.readers
+    waiting = []  # readers to rewrite, collected first: rewriting changes index.readers
+    seen = set()
+    direct = {}  # spliced node -> the node whose output 0 its output 0 forwards, when nothing else is involved
+    for name, splice in splices.items():
+        target = splice.outputs.get(0)
+        if target is not None and not splice.data_controls and target[-2:] == ":0" and target[:-2] not in splices:
+            direct[name] = target[:-2]
+        for reader in readers_of.get(name, ()):
+            if reader not in seen and reader not in splices and reader in nodes:
+                seen.add(reader)
+                waiting.append(reader)
+    resolver = _Resolver(splices)
+    resolved = {}  # input as spelled -> (data input it becomes, control deps its reader inherits)
+    for reader in waiting:
+        node = nodes[reader]
+        data, controls = [], []
+        inputs = list(node.input)
+        for input_name in inputs:
+            if input_name[:1] == "^":
+                producer = input_name[1:]
+                if producer in splices:
+                    controls += resolver.controls([producer])
+                else:
+                    controls.append(producer)
+                continue
+            if ":" not in input_name:  # output 0
+                forwarded = direct.get(input_name)
+                if forwarded is not None:
+                    data.append(forwarded)
+                    continue
+                if input_name not in splices:
+                    data.append(input_name)
+                    continue
+            elif producer_of(input_name) not in splices:
+                data.append(input_name)
+                continue
+            found = resolved.get(input_name)
+            if found is None:
+                tensor, inherited = resolver.data(input_name)
+                found = resolved[input_name] = (names.data_input(tensor), inherited)
+            data.append(found[0])
+            controls += found[1]
+        if controls or len(data) != len(inputs):
+            set_inputs(node, data, controls, index, inputs)
+            continue
+        # data inputs only, as many as before: write the changed positions, tell the index of those
+        field = node.input
+        before, after = [], []
+        for position, (old, new) in enumerate(zip(inputs, data)):
+            if old != new:
+                field[position] = new
+                before.append(old)
+                after.append(new)
+        index._unlink(reader, before)
+        index._link(reader, after)
+    remove_nodes(graph_def, splices, index)
+    return len(waiting)
+
+
 def set_inputs(node, data, controls, index=None, old=None):
     """Rewrite node.input: data inputs, then unique control inputs, leaving out the node itself and nodes
     it already reads data from (that wait is implied). old: node.input as a list, when the caller has it."""
@@ -200,12 +280,19 @@ def set_inputs(node, data, controls, index=None, old=None):
 
 def rewrite_inputs(node, inputs, index=None, old=None):
     """node.input = inputs (a list), the index told. old: node.input as a list, when the caller has it."""
+    field = node.input
+    inputs = inputs if isinstance(inputs, list) else list(inputs)
     if index is not None and old is None:
-        old = list(node.input)
-    del node.input[:]
-    node.input.extend(inputs)
+        old = list(field)
+    if old is not None and len(old) == len(inputs):  # same length: write only the inputs that changed
+        for position, (before, after) in enumerate(zip(old, inputs)):
+            if before != after:
+                field[position] = after
+    else:
+        del field[:]
+        field.extend(inputs)
     if index is not None:
-        index.inputs_changed(node, old)
+        index.inputs_changed(node, old, inputs)
 
 
 def set_op(node, op, index=None):
@@ -225,25 +312,45 @@ def make_const(node, value, dtype, index=None):
 
     `_output_shapes` is rewritten when the node had it (graphs exported with add_shapes=True).
     """
-    api = tfcompat.v1()
-    had_shapes = "_output_shapes" in node.attr
+    attrs = node.attr
+    had_shapes = "_output_shapes" in attrs
     set_op(node, "Const", index)
-    rewrite_inputs(node, [], index)
-    node.attr.clear()
-    enum = api.as_dtype(dtype).as_datatype_enum
-    node.attr["dtype"].type = enum
-    if not _fill_tensor(node.attr["value"].tensor, value, enum):
-        node.attr["value"].tensor.CopyFrom(api.make_tensor_proto(value, dtype=dtype))
+    field = node.input
+    if len(field):  # rewrite_inputs(node, [], index), without its layers
+        old = list(field)
+        del field[:]
+        if index is not None:
+            index.inputs_changed(node, old, [])
+    attrs.clear()
+    enum = _datatype_enum(dtype)
+    attrs["dtype"].type = enum
+    tensor = attrs["value"].tensor
+    if not _fill_tensor(tensor, value, enum):
+        tensor.CopyFrom(tfcompat.v1().make_tensor_proto(value, dtype=dtype))
     if had_shapes:
-        shape = node.attr["_output_shapes"].list.shape.add()
+        shape = attrs["_output_shapes"].list.shape.add()
         for size in getattr(value, "shape", ()):
             shape.dim.add().size = size
     return node
 
 
-# DataType enum -> (numpy dtype, TensorProto field make_tensor_proto uses for one value)
+_ENUMS = {}  # dtype as the caller gives it -> DataType enum (as_dtype per folded node adds up)
+
+
+def _datatype_enum(dtype):
+    try:
+        return _ENUMS[dtype]
+    except KeyError:
+        enum = _ENUMS[dtype] = tfcompat.v1().as_dtype(dtype).as_datatype_enum
+        return enum
+    except TypeError:  # unhashable: ask TF every time
+        return tfcompat.v1().as_dtype(dtype).as_datatype_enum
+
+
+# DataType enum -> (numpy dtype name, TensorProto field make_tensor_proto uses for one value)
 _FAST_TENSORS = {1: ("float32", "float_val"), 2: ("float64", "double_val"), 3: ("int32", "int_val"),
                  9: ("int64", "int64_val"), 10: ("bool", "bool_val")}
+_FAST_DTYPES = {}  # enum -> numpy dtype, filled on first use (numpy is imported lazily here)
 
 
 def _fill_tensor(tensor, value, enum):
@@ -251,17 +358,26 @@ def _fill_tensor(tensor, value, enum):
     more than one element, the typed value field for one); False when the slow path must do it."""
     import numpy as np
     spec = _FAST_TENSORS.get(enum)
-    if spec is None or not isinstance(value, np.ndarray) or value.dtype != np.dtype(spec[0]):
+    if spec is None or not isinstance(value, np.ndarray):
+        return False
+    wanted = _FAST_DTYPES.get(enum)
+    if wanted is None:
+        wanted = _FAST_DTYPES[enum] = np.dtype(spec[0])
+    if value.dtype != wanted:
         return False
     tensor.dtype = enum
-    tensor.tensor_shape.SetInParent()
-    for size in value.shape:
-        tensor.tensor_shape.dim.add().size = size
-    if value.size > 1:
+    shape = tensor.tensor_shape
+    shape.SetInParent()
+    if value.ndim:
+        dims = shape.dim
+        for size in value.shape:
+            dims.add().size = size
+    count = value.size
+    if count > 1:
         tensor.tensor_content = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<"),
                                                                    copy=False).tobytes()
-    elif value.size == 1:
-        getattr(tensor, spec[1]).append(value.reshape(-1)[0].item())
+    elif count == 1:
+        getattr(tensor, spec[1]).append(value.item())
     return True
 
 

@@ -261,22 +261,46 @@ def _read_varint(handle, path):
         raise BadInput("frozen graph file is truncated", path, "freeze again")
 
 
+# A binary graph file up to this size is imported by check_importable from its own bytes, weights and all.
+IMPORT_FILE_BYTES = 64 << 20
+
+
 def check_importable(where, graph_def=None, path=None):
     """The cheap check every graph written unverified gets: TF's import into a fresh Graph (its C API where
-    tfcompat.run_import_path takes it, without Python Operations), no session run. Large Consts are imported as Placeholders of their dtype/shape (a file is read without its
-    weights, a GraphDef in memory is not copied with them). BadInput naming the node TF refused."""
+    tfcompat.run_import_path takes it, without Python Operations), no session run. A binary file up to
+    IMPORT_FILE_BYTES is imported as it is written, from its bytes (parsed by protobuf's C code, never a node
+    at a time in Python); above that, and for text files and a GraphDef in memory, large Consts are imported
+    as Placeholders of their dtype/shape (a file is read without its weights, a GraphDef in memory is not
+    copied with them: when it holds no large Const, it is imported itself). BadInput naming the node TF
+    refused."""
+    serialized = None
     if path is not None:
         if path.endswith(artifacts.TEXT_SUFFIXES):
             structure = split_weights(artifacts.read_graph_def(path), values=False)[0]
+        elif os.path.getsize(path) <= IMPORT_FILE_BYTES:
+            from tensorflow.core.framework import graph_pb2
+            with open(path, "rb") as handle:
+                serialized = handle.read()
+            structure = graph_pb2.GraphDef.FromString(serialized)
         else:
             structure, _ = read_back(path, values=False)
-    else:
+    elif _holds_fed_const(graph_def, FED_CONST_BYTES):
         structure, _ = split_weights(graph_def, values=False)
+    else:
+        structure = graph_def
     try:
-        tfcompat.import_for_run(tfcompat.v1().Graph(), structure, wrappers=False)
+        tfcompat.import_for_run(tfcompat.v1().Graph(), structure, wrappers=False, serialized=serialized)
     except Exception as exc:
         if not isinstance(exc, (tfcompat.tf().errors.OpError, ValueError, KeyError, TypeError)):
             raise
         raise BadInput("the graph to write does not import into TF {}: {}".format(
             tfcompat.version_string(), first_line(exc)), where,
             "nothing was written; run without --no-verify to see more, or report it")
+
+
+def _holds_fed_const(graph_def, fed_bytes):
+    """True when split_weights would turn a Const of graph_def into a Placeholder."""
+    for node in graph_def.node:
+        if node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > fed_bytes:
+            return True
+    return False

@@ -20,7 +20,8 @@ class NodeIndex(NodeContainer):
     ops       {name: op}
     readers   {producer: {reader: how many of reader's inputs name producer}} (data and control)
     by_op     {op: {name: None}} (insertion ordered; graph order comes from `order`)
-    order     {name: rank}: ranks increase along graph_def.node (removal keeps it, added nodes rank last)
+    order     {name: rank}: ranks increase along graph_def.node (removal keeps it, added nodes rank last);
+              its keys are in graph order too (added nodes are inserted last, a reorder rebuilds it)
     controls  how many control inputs the graph has
     unsorted  False only when every input names an earlier node (while-loop back edges aside)
     orphans   names that lost their last reader, or were added unread, since take_orphans()
@@ -79,6 +80,10 @@ class NodeIndex(NodeContainer):
         found = [name for op in ops for name in self.by_op.get(op, ())]
         return [self.nodes[name] for name in sorted(found, key=self.order.get)]
 
+    def names_of_ops(self, ops):
+        """Names of the nodes whose op is in ops, in graph order."""
+        return sorted([name for op in ops for name in self.by_op.get(op, ())], key=self.order.__getitem__)
+
     def has_op(self, ops):
         return any(self.by_op.get(op) for op in ops)
 
@@ -108,6 +113,7 @@ class NodeIndex(NodeContainer):
 
     def removed(self, names):
         nodes, ops, by_op, order, changes = self.nodes, self.ops, self.by_op, self.order, self.changes
+        unlink = self._unlink
         for name in names:
             node = nodes.pop(name, None)
             if node is None:
@@ -117,7 +123,7 @@ class NodeIndex(NodeContainer):
                 changes[name] = op
             del by_op[op][name]
             del order[name]
-            self._unlink(name, node.input)
+            unlink(name, node.input)
         self.orphans.difference_update(names)
         readers = self.readers
         for name in names:  # no entry for a removed node nothing reads any more
@@ -131,9 +137,25 @@ class NodeIndex(NodeContainer):
         self.by_op.setdefault(node.op, {})[name] = None
         self.ops[name] = node.op
 
-    def inputs_changed(self, node, old_inputs):
-        self._unlink(node.name, old_inputs)
-        self._link(node.name, node.input)
+    def inputs_changed(self, node, old_inputs, new_inputs=None):
+        """new_inputs: node.input as a list, when the caller has it. An input that stays at its position
+        keeps its reader entry: only what changed is unlinked and linked."""
+        if new_inputs is None:
+            new_inputs = list(node.input)
+        if len(old_inputs) == len(new_inputs):
+            if len(old_inputs) == 1:
+                if old_inputs[0] == new_inputs[0]:
+                    return
+            else:
+                pairs = [(before, after) for before, after in zip(old_inputs, new_inputs) if before != after]
+                if not pairs:
+                    return
+                old_inputs = [before for before, _ in pairs]
+                new_inputs = [after for _, after in pairs]
+        if old_inputs:
+            self._unlink(node.name, old_inputs)
+        if new_inputs:
+            self._link(node.name, new_inputs)
 
     def reordered(self):
         """graph_def.node was sorted: ranks follow the new order, which a sort makes topological."""
@@ -161,6 +183,7 @@ class NodeIndex(NodeContainer):
             dict((k, v) for k, v in fresh.by_op.items() if v), "by_op differs"
         assert sorted(self.order, key=self.order.get) == [node.name for node in self.graph_def.node], \
             "order differs"
+        assert list(self.order) == [node.name for node in self.graph_def.node], "order's keys not in graph order"
         assert self.controls == fresh.controls, "control input count differs"
         assert self.unsorted or not fresh.unsorted, "the graph is unsorted but the index says sorted"
 
@@ -176,16 +199,22 @@ class NodeIndex(NodeContainer):
 
     def _link(self, name, inputs):
         readers, order = self.readers, self.order
+        rank = order.get(name)
         for input_name in inputs:
             if input_name[:1] == "^":
                 self.controls += 1
-            producer = producer_of(input_name)
+                producer = producer_of(input_name)
+            elif ":" in input_name:
+                producer = producer_of(input_name)
+            else:
+                producer = input_name
             mine = readers.get(producer)
             if mine is None:
                 readers[producer] = {name: 1}
             else:
                 mine[name] = mine.get(name, 0) + 1
-            if not self.unsorted and order.get(producer, -1) >= order[name] and not self._back_edge(name, producer):
+            if rank is not None and order.get(producer, -1) >= rank and not self.unsorted and \
+                    not self._back_edge(name, producer):
                 self.unsorted = True  # a node now reads a later one (topo_sort checks the whole graph then)
 
     def _unlink(self, name, inputs):

@@ -122,38 +122,88 @@ def _node_problem(node, data, spec, producers, valid_types):
     return None
 
 
-def _structure_problems(graph_def):
+def _structure_problems(graph_def, names=None):
     """One sweep after the name index: (first dangling (node, input) or None, how many dangle, first arity
     problem or None, whether every input names an earlier node apart from while-loop back edges).
-    Graphs of a million nodes are checked in seconds: what each op wants is looked up once per op type."""
+    Graphs of a million nodes are checked in seconds: what each op wants is looked up once per op type, and a
+    node whose inputs are all plain names (no ':k') and whose attrs pass the checks of its op is judged without
+    _node_problem; any other node goes to _node_problem, which says the same of a sound node and words a fault.
+    names: [node.name] in graph order when the caller has it."""
     from tensorflow.core.framework import types_pb2
     valid_types = set(types_pb2.DataType.values()) - set([types_pb2.DT_INVALID])
     spec = _op_specs()
-    position, producers = {}, {}
-    for index, node in enumerate(graph_def.node):
-        position[node.name] = index
-        producers[node.name] = node.op
+    nodes = graph_def.node
+    if names is None:
+        names = [node.name for node in nodes]
+    ops = [node.op for node in nodes]
+    position = dict(zip(names, range(len(names))))
+    producers = None  # {name: op}, made for _node_problem when a node needs it
+    checks = dict((op, _fast_checks(op, spec(op))) for op in set(ops))
+    outputs = dict((op, None if spec(op) is None else spec(op)[2]) for op in checks)
+    counts = [outputs[op] for op in ops]
+    merges, back_edges = opsets.MERGE_OPS, opsets.NEXT_ITERATION_OPS
     first_dangling, dangling, problem, in_order = None, 0, None, True
-    for index, node in enumerate(graph_def.node):
-        data = []
+    index = -1
+    for node in nodes:
+        index += 1
+        data, plain = 0, True
         for input_name in node.input:
-            control = input_name[:1] == "^"
-            if not control:
-                data.append(input_name)
-            name = input_name[1:] if control else input_name
-            colon = name.rfind(":")
-            producer = name[:colon] if colon >= 0 and name[colon + 1:].isdigit() else name
-            at = position.get(producer)
+            if input_name[:1] == "^":
+                name = input_name[1:]
+            else:
+                data += 1
+                name = input_name
+            if ":" in name:  # 'node:k' (or a name that only looks like one): _node_problem judges it
+                plain = False
+                colon = name.rfind(":")
+                at = position.get(name[:colon] if name[colon + 1:].isdigit() else name)
+            else:
+                at = position.get(name)
+                if at is not None and name is input_name and counts[at] == 0:
+                    plain = False  # output 0 of an op with no outputs: _node_problem words it
             if at is None:
                 dangling += 1
                 if first_dangling is None:
                     first_dangling = (node.name, input_name)
-            elif in_order and at >= index and not (node.op in opsets.MERGE_OPS and
-                                                   producers[producer] in opsets.NEXT_ITERATION_OPS):
+                continue
+            if at >= index and in_order and not (ops[index] in merges and ops[at] in back_edges):
                 in_order = False
         if problem is None:
-            problem = _node_problem(node, data, spec, producers, valid_types)
+            op = ops[index]
+            wanted, attr_specs = checks[op]
+            sound = plain and (wanted is None or data == wanted)
+            if sound and attr_specs:
+                attrs = node.attr
+                for name, has_default, kind, attr_type in attr_specs:
+                    if name not in attrs:
+                        if has_default:
+                            continue
+                        sound = False
+                        break
+                    value = attrs[name]
+                    if kind and value.WhichOneof("value") not in (kind, "placeholder") or \
+                            attr_type == "type" and value.type not in valid_types or \
+                            attr_type == "tensor" and value.tensor.dtype not in valid_types or \
+                            attr_type == "list(type)" and not valid_types.issuperset(value.list.type):
+                        sound = False
+                        break
+                if sound and op == "Const" and "value" in attrs and _const_problem(node):
+                    sound = False
+            if not sound:
+                if producers is None:
+                    producers = dict(zip(names, ops))
+                problem = _node_problem(node, [name for name in node.input if name[:1] != "^"], spec, producers,
+                                        valid_types)
     return first_dangling, dangling, problem, in_order
+
+
+def _fast_checks(op, info):
+    """(data inputs the op takes or None, [(attr, has default, AttrValue field, attr type)]) for the quick
+    look at a node of `op` in _structure_problems; an op this TF does not know: (None, []), and a Const
+    unknown (no OpDef to judge it by) -1 inputs, so that _node_problem always looks at it."""
+    if info is None:
+        return (-1 if op == "Const" else None), ()
+    return info[0], tuple(info[1])
 
 
 # AttrValue field holding each OpDef attr type (list(...) types: `list`).
@@ -166,13 +216,15 @@ def check_graph_structure(graph_def, where):
     message): two nodes of one name, an input naming a node that is not there, an input count or output
     index its op does not have, a cycle that is not a v1 while loop."""
     from migrate.graph.view import acyclic
-    seen = set()
-    for node in graph_def.node:
-        if node.name in seen:
-            raise BadInput("two nodes are named '{}'".format(node.name), where,
-                           "the GraphDef is malformed; re-export it")
-        seen.add(node.name)
-    first_dangling, dangling, problem, in_order = _structure_problems(graph_def)
+    names = [node.name for node in graph_def.node]
+    if len(set(names)) != len(names):
+        seen = set()
+        for name in names:
+            if name in seen:
+                raise BadInput("two nodes are named '{}'".format(name), where,
+                               "the GraphDef is malformed; re-export it")
+            seen.add(name)
+    first_dangling, dangling, problem, in_order = _structure_problems(graph_def, names)
     if first_dangling is not None:
         node, input_name = first_dangling
         raise BadInput("node '{}' reads '{}', which is not in the graph ({} such input(s))".format(

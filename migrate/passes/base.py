@@ -165,7 +165,10 @@ def _drop_unread(graph_def, index, keep):
         if name in doomed:
             continue
         doomed.add(name)
-        for producer in set(producer_of(input_name) for input_name in nodes[name].input):
+        inputs = nodes[name].input
+        if not inputs:
+            continue
+        for producer in set([producer_of(input_name) for input_name in inputs]):
             if producer not in nodes or producer in keep:
                 continue
             count = left.get(producer)

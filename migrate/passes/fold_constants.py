@@ -84,8 +84,9 @@ class _Analysis(object):
         back edges need no special case: they join v1 control flow ops, which never fold."""
         nodes, ops, readers = index.nodes, index.ops, index.readers
         seeds = [name for name in index.by_op.get("Const", ()) if not nodes[name].input]
-        foldable, order = set(seeds), []
+        foldable, order, consts = set(seeds), [], set(seeds)
         left = {}  # candidate -> how many of its distinct producers are not known foldable yet (-1: never)
+        may_fold = {"Const": True}  # op -> whether a node of that op can fold (asked once per op)
         todo = list(seeds)
         while todo:
             name = todo.pop()
@@ -94,8 +95,12 @@ class _Analysis(object):
                 if count is None:
                     count = -1
                     op = ops[reader]
-                    if op == "Const" or (op not in NEVER_FOLDED_OPS and not is_stateful(op)):
-                        count = len(set(producer_of(i) for i in nodes[reader].input))
+                    folds = may_fold.get(op)
+                    if folds is None:
+                        folds = may_fold[op] = op not in NEVER_FOLDED_OPS and not is_stateful(op)
+                    if folds:
+                        count = len(set([i if ":" not in i and i[:1] != "^" else producer_of(i)
+                                         for i in nodes[reader].input]))
                 if count > 0:
                     count -= 1
                     if count == 0:
@@ -103,18 +108,24 @@ class _Analysis(object):
                         todo.append(reader)
                         if ops[reader] != "Const":
                             order.append(reader)
+                        else:
+                            consts.add(reader)
                 left[reader] = count
-        consts = set(name for name in foldable if ops[name] == "Const")
         frontier, indices = set(), {}
         for name in order:
             read = indices[name] = set()
             for reader in readers.get(name, ()):
+                outside = reader not in foldable
                 for input_name in nodes[reader].input:
-                    producer, output = parse_input(input_name)
-                    if producer == name and output >= 0:
-                        read.add(output)
-                        if reader not in foldable:
-                            frontier.add("{}:{}".format(name, output))
+                    if input_name == name:  # output 0, spelled as TF spells it
+                        output = 0
+                    else:
+                        producer, output = parse_input(input_name)
+                        if producer != name or output < 0:
+                            continue
+                    read.add(output)
+                    if outside:
+                        frontier.add("{}:{}".format(name, output))
         return cls(foldable=foldable, consts=consts, order=order, frontier=frontier, indices=indices)
 
 
@@ -162,14 +173,18 @@ def _evaluate(index, analysis, wanted, context, record):
     api = tfcompat.v1()
     nodes = index.nodes
     source_bytes = _LargestSource(analysis, index)
-    computed = numpy_eval.evaluate_all(analysis.order, nodes, analysis.foldable, context.options["fold_max_bytes"])
+    computed = numpy_eval.evaluate_all(analysis.order, nodes, analysis.foldable, context.options["fold_max_bytes"],
+                                       index.ops)
     values = {}
     left = set()
+    dtypes = {}  # numpy dtype -> TF DType (as_dtype per tensor adds up on big graphs)
     for tensor in sorted(wanted):
-        producer = names.node_name(tensor)
-        if producer in computed and names.output_index(tensor) == 0:
+        producer = tensor[:-2] if tensor[-2:] == ":0" else None  # wanted tensors are spelled 'node:k'
+        if producer in computed:
             value = computed[producer]
-            dtype = api.as_dtype(value.dtype)
+            dtype = dtypes.get(value.dtype)
+            if dtype is None:
+                dtype = dtypes[value.dtype] = api.as_dtype(value.dtype)
             if _fits(tensor, dtype, _value_bytes(value, dtype), source_bytes, context, record):
                 values[tensor] = (value, dtype)
         else:
@@ -325,15 +340,20 @@ def _replace(index, values, analysis):
     """Write the constants: in place (same name) when every reader reads output 0, else as new nodes."""
     graph_def, nodes = index.graph_def, index.nodes
     by_node = defaultdict(dict)
-    for tensor, value in values.items():
-        by_node[names.node_name(tensor)][names.output_index(tensor)] = value
+    for tensor, value in values.items():  # tensors are spelled 'node:k'
+        name, _, output = tensor.rpartition(":")
+        by_node[name][int(output)] = value
     renamed = {}
-    taken = set(nodes)
+    taken = None
+    indices = analysis.indices
+    only_first = frozenset([0])
     for name, outputs in sorted(by_node.items()):
-        if analysis.indices.get(name, set()) <= {0} and 0 in outputs:
+        if 0 in outputs and indices.get(name, only_first) <= only_first:
             value, dtype = outputs[0]
             make_const(nodes[name], value, dtype, index)
             continue
+        if taken is None:
+            taken = set(nodes)
         for output, (value, dtype) in sorted(outputs.items()):
             new_name = unique_name(graph_def, "{}/folded_output_{}".format(name, output), taken)
             taken.add(new_name)

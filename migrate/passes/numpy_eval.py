@@ -178,29 +178,36 @@ OPS = {
 }
 
 
-_TINY = dict((dtype, np.finfo(dtype).tiny) for dtype in FLOATS)
+_TINY = dict((dtype, float(np.finfo(dtype).tiny)) for dtype in FLOATS)  # exact as Python floats
 
 
 def _has_denormal(value):
     tiny = _TINY.get(value.dtype)
-    if tiny is None or not value.size:
+    if tiny is None:
         return False
-    if value.size <= 8:  # numpy's per-call overhead dwarfs a few comparisons
+    size = value.size
+    if size == 1:
+        return 0 < abs(value.item()) < tiny
+    if not size:
+        return False
+    if size <= 8:  # numpy's per-call overhead dwarfs a few comparisons
         return any(0 < abs(x) < tiny for x in value.reshape(-1).tolist())
     magnitude = np.abs(value)
     return bool(np.any((magnitude > 0) & (magnitude < tiny)))
 
 
-def evaluate(node, args, max_bytes, checked=None):
+def evaluate(node, args, max_bytes, checked=None, op=None):
     """The node's output 0 as a numpy array, or None when numpy cannot stand in for TF here.
-    checked: ids of arrays already known to hold no denormal. Call under np.errstate(all="ignore")."""
-    function = OPS.get(node.op)
+    checked: ids of arrays already known to hold no denormal. op: node.op, when the caller has it.
+    Call under np.errstate(all="ignore")."""
+    op = node.op if op is None else op
+    function = OPS.get(op)
     if function is None:
         return None
     for arg in args:
         if arg.nbytes > max_bytes or (checked is None or id(arg) not in checked) and _has_denormal(arg):
             return None
-    if node.op == "Fill" and len(args) == 2 and args[0].ndim == 1 and args[0].dtype in INTS:
+    if op == "Fill" and len(args) == 2 and args[0].ndim == 1 and args[0].dtype in INTS:
         count = 1
         for dim in args[0].tolist():
             count *= max(int(dim), 0)
@@ -222,8 +229,9 @@ def const_array(node):
     """A Const NodeDef's value (fast paths for tensor_content and one-value scalars of common dtypes)."""
     tensor = node.attr["value"].tensor
     dtype = _NUMPY.get(tensor.dtype)
-    if dtype is not None and not tensor.tensor_shape.unknown_rank:
-        dims = [d.size for d in tensor.tensor_shape.dim]
+    shape = tensor.tensor_shape
+    if dtype is not None and not shape.unknown_rank:
+        dims = [d.size for d in shape.dim]
         count = 1
         for dim in dims:
             count *= dim
@@ -234,6 +242,8 @@ def const_array(node):
         else:
             field = getattr(tensor, _VALUE_FIELD[dtype])
             if len(field) == count:
+                if not dims:  # a scalar: no list, no reshape
+                    return np.array(field[0], dtype=dtype)
                 return np.array(field, dtype=dtype).reshape(dims)
             if len(field) == 1 or (not field and count):
                 fill = field[0] if len(field) else 0
@@ -247,17 +257,21 @@ _VALUE_FIELD = {np.dtype(np.float32): "float_val", np.dtype(np.float64): "double
                 np.dtype(np.int32): "int_val", np.dtype(np.int64): "int64_val", np.dtype(np.bool_): "bool_val"}
 
 
-def evaluate_all(order, nodes, foldable, max_bytes):
-    """{node: output-0 array} for the foldable nodes numpy can evaluate (Consts included when read)."""
+def evaluate_all(order, nodes, foldable, max_bytes, ops=None):
+    """{node: output-0 array} for the foldable nodes numpy can evaluate (Consts included when read).
+    ops: {node: op} (the node index's), else each NodeDef's op is read."""
     values = {}
     clean = set()  # ids of values known to hold no denormal
+    if ops is None:
+        ops = dict((name, nodes[name].op) for name in order if name in nodes)
     with np.errstate(all="ignore"):
         for name in order:
             if name not in foldable:
                 continue
-            node = nodes[name]
-            if node.op == "Const" or node.op not in OPS:
+            op = ops[name]
+            if op == "Const" or op not in OPS:
                 continue  # Consts are parsed when a reader needs them
+            node = nodes[name]
             args = []
             for input_name in node.input:
                 if input_name[:1] == "^":
@@ -268,7 +282,7 @@ def evaluate_all(order, nodes, foldable, max_bytes):
                     break
                 if producer not in values:
                     source = nodes.get(producer)
-                    if source is None or source.op != "Const":
+                    if source is None or (ops[producer] if producer in ops else source.op) != "Const":
                         args = None
                         break
                     try:
@@ -284,7 +298,7 @@ def evaluate_all(order, nodes, foldable, max_bytes):
                 args.append(values[producer])
             if args is None:
                 continue
-            value = evaluate(node, args, max_bytes, clean)
+            value = evaluate(node, args, max_bytes, clean, op)
             if value is not None:
                 values[name] = value
                 clean.add(id(value))

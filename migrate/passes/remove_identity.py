@@ -40,12 +40,15 @@ def run(graph_def, context, in_place=False):
 def _remove(index, context, record):
     protected = context.protected_nodes()
     splices, kept = OrderedDict(), OrderedDict()
-    for node in index.of_ops(FORWARDING_OPS):
-        reason = _reason_to_keep(node, index, protected)
+    nodes = index.nodes
+    for name in index.names_of_ops(FORWARDING_OPS):
+        node = nodes[name]
+        inputs = list(node.input)
+        reason = _reason_to_keep(node, index, protected, name, inputs)
         if reason:
-            kept.setdefault(reason, []).append(node.name)
+            kept.setdefault(reason, []).append(name)
         else:
-            splices[node.name] = forwarding_splice(node)
+            splices[name] = forwarding_splice(node, inputs)
     for reason, kept_names in kept.items():
         record.note("kept {} node(s), {}: {}".format(len(kept_names), reason, base.short_list(kept_names)))
     if not splices:
@@ -54,20 +57,27 @@ def _remove(index, context, record):
     splice_out(index.graph_def, splices, index=index)
 
 
-def _reason_to_keep(node, index, protected):
-    """Why node stays, or None."""
-    if node.name in protected:
+def _reason_to_keep(node, index, protected, name=None, inputs=None):
+    """Why node stays, or None. name, inputs: node.name and list(node.input), when the caller has them."""
+    name = node.name if name is None else name
+    if name in protected:
         return KEEP_PROTECTED
-    if not index.readers.get(node.name):
+    if not index.readers.get(name):
         return KEEP_SINK
     ops = index.ops
-    producer_ops = [ops[names.node_name(name)] for name in node.input
-                    if not names.is_control(name) and names.node_name(name) in ops]
+    producer_ops = []
+    has_control = ops[name] == "NoOp"
+    for input_name in (node.input if inputs is None else inputs):
+        if input_name[:1] == "^":
+            has_control = True
+            continue
+        op = ops.get(input_name if ":" not in input_name else names.node_name(input_name))
+        if op is not None:
+            producer_ops.append(op)
     if any(op in SWITCH_OPS for op in producer_ops):
         return KEEP_PIVOT
     if any(op in REF_PRODUCING_OPS for op in producer_ops):
         return KEEP_REF
-    has_control = node.op == "NoOp" or any(names.is_control(name) for name in node.input)
     if has_control and _touches_control_flow(node, index):
         return KEEP_CONTROL_FLOW
     return None
