@@ -104,28 +104,44 @@ CHUNK_BYTES = 64 << 20
 def _parse_in_chunks(handle, size, message, path):
     """message.ParseFromString for a large binary file without its bytes in memory whole beside the parsed
     message (a 524 MB frozen graph: 1.05 GB at once): runs of whole top-level fields, each at most CHUNK_BYTES
-    or one field, are merged in turn (merging repeated fields appends, as one parse would)."""
+    or one field, are merged in turn (merging repeated fields appends, as one parse would). The runs are read
+    into one buffer, reused, and handed to protobuf as a view: a fresh bytes object per run, and its slice, were
+    each a new 64 MB of memory the kernel had to fault in (1.07 GB frozen MLP: 2.45 -> 0.95 CPU s)."""
     from google.protobuf import message as pb_message
+    buffer = memoryview(bytearray(min(CHUNK_BYTES, size)))
     position = 0
     try:
         while position < size:
-            handle.seek(position)
-            chunk = handle.read(min(CHUNK_BYTES, size - position))
-            end = _whole_fields(chunk)
-            if end == 0:  # one field longer than a chunk: read exactly that field
-                total = wire.field_size(chunk)
+            run = _read_at(handle, position, buffer[:min(CHUNK_BYTES, size - position)])
+            end = _whole_fields(run)
+            if end == 0:  # one field longer than a chunk (a weight): read exactly that field
+                total = wire.field_size(run)
                 if total is None or position + total > size:
                     raise pb_message.DecodeError("truncated field at byte {}".format(position))
-                chunk += handle.read(total - len(chunk))
-                end = total
+                if total > len(buffer):
+                    buffer = None  # let the old one go before the larger one is made
+                    buffer = memoryview(bytearray(total))
+                run, end = _read_at(handle, position, buffer[:total]), total
             elif end < 0:
                 raise pb_message.DecodeError("invalid field at byte {}".format(position - end - 1))
-            message.MergeFromString(chunk[:end] if end < len(chunk) else chunk)
+            message.MergeFromString(run[:end])
             position += end
     except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
         raise BadInput("not a valid {} (corrupt or truncated: {})".format(type(message).__name__, exc), path,
                        "re-export or re-copy the file; a partial download is the usual cause")
     return message
+
+
+def _read_at(handle, position, view):
+    """view filled from the file at `position` (a shorter view where the file ends sooner)."""
+    handle.seek(position)
+    filled = 0
+    while filled < len(view):
+        count = handle.readinto(view[filled:])
+        if not count:
+            break
+        filled += count
+    return view[:filled]
 
 
 def _whole_fields(data):
