@@ -30,17 +30,13 @@ def young_only():
     ~270k objects TensorFlow's modules keep alive (0.17 CPU s a collection with TF 2.21 loaded). Nothing
     collectable is lost: what was set aside is collected by the next full collection after the block, as it
     would have been. Python 3.6 (no gc.freeze): a plain block, every collection walks everything."""
-    if sys.version_info < (3, 7) or _young[0]:  # gc.freeze is Python 3.7+
-        _young[0] += 1
-        try:
-            yield
-        finally:
-            _young[0] -= 1
-        return
+    outermost = not _young[0] and sys.version_info >= (3, 7)  # gc.freeze is Python 3.7+
     _young[0] += 1
-    gc.freeze()
+    if outermost:
+        gc.freeze()
     try:
         yield
     finally:
         _young[0] -= 1
-        gc.unfreeze()
+        if outermost:
+            gc.unfreeze()

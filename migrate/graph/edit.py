@@ -251,17 +251,8 @@ def _splice_out_indexed(graph_def, splices, index):
             controls += found[1]
         if controls or len(data) != len(inputs):
             set_inputs(node, data, controls, index, inputs)
-            continue
-        # data inputs only, as many as before: write the changed positions, tell the index of those
-        field = node.input
-        before, after = [], []
-        for position, (old, new) in enumerate(zip(inputs, data)):
-            if old != new:
-                field[position] = new
-                before.append(old)
-                after.append(new)
-        index._unlink(reader, before)
-        index._link(reader, after)
+        else:  # data inputs only, as many as before: rewrite_inputs writes and relinks the changed positions
+            rewrite_inputs(node, data, index, inputs)
     remove_nodes(graph_def, splices, index)
     return len(waiting)
 
@@ -315,12 +306,7 @@ def make_const(node, value, dtype, index=None):
     attrs = node.attr
     had_shapes = "_output_shapes" in attrs
     set_op(node, "Const", index)
-    field = node.input
-    if len(field):  # rewrite_inputs(node, [], index), without its layers
-        old = list(field)
-        del field[:]
-        if index is not None:
-            index.inputs_changed(node, old, [])
+    rewrite_inputs(node, [], index)
     attrs.clear()
     enum = _datatype_enum(dtype)
     attrs["dtype"].type = enum

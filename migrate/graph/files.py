@@ -147,7 +147,7 @@ def split_weights(graph_def, fed_bytes=FED_CONST_BYTES, values=True):
     structure = graph_pb2.GraphDef()
     weights = {}
     for node in graph_def.node:
-        if node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > fed_bytes:
+        if _is_fed_const(node, fed_bytes):
             value = edit.const_value(node) if values else None
             placeholder = structure.node.add()
             placeholder.name, placeholder.op = node.name, "Placeholder"
@@ -300,7 +300,9 @@ def check_importable(where, graph_def=None, path=None):
 
 def _holds_fed_const(graph_def, fed_bytes):
     """True when split_weights would turn a Const of graph_def into a Placeholder."""
-    for node in graph_def.node:
-        if node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > fed_bytes:
-            return True
-    return False
+    return any(_is_fed_const(node, fed_bytes) for node in graph_def.node)
+
+
+def _is_fed_const(node, fed_bytes):
+    """A Const whose tensor_content is above fed_bytes: imported as a Placeholder fed its value."""
+    return node.op == "Const" and len(node.attr["value"].tensor.tensor_content) > fed_bytes

@@ -77,8 +77,7 @@ class NodeIndex(NodeContainer):
 
     def of_ops(self, ops):
         """NodeDefs whose op is in ops, in graph order."""
-        found = [name for op in ops for name in self.by_op.get(op, ())]
-        return [self.nodes[name] for name in sorted(found, key=self.order.get)]
+        return [self.nodes[name] for name in self.names_of_ops(ops)]
 
     def names_of_ops(self, ops):
         """Names of the nodes whose op is in ops, in graph order."""
